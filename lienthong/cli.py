@@ -1,0 +1,77 @@
+"""The `lienthong` command line.
+
+Subcommands live beside the code they drive and are imported only when called, so `lienthong --help`
+stays fast (no Airflow, no Great Expectations at start-up).
+"""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+
+import click
+
+# name -> "module:attribute" of a click command or group
+_COMMANDS: dict[str, str] = {
+    "doctor": "lienthong.doctor:doctor",
+    "agencies": "agencies.cli:agencies",
+    "extract": "connectors.cli:extract",
+    "validate": "quality.cli:validate",
+    "quarantine": "quality.cli:quarantine",
+    "drift": "schemas.cli:drift",
+    "sync": "sharing.cli:sync",
+    "datasets": "sharing.cli:datasets",
+    "serve": "sharing.cli:serve",
+    "audit": "sharing.cli:audit",
+}
+
+_HELP = {
+    "doctor": "Check the database, data dir, Airflow and agency endpoints.",
+    "agencies": "Run and control the agency simulators.",
+    "extract": "Pull one source into Parquet batches and a state file.",
+    "validate": "Validate a file against a dataset's contract and suite.",
+    "quarantine": "List, show and replay quarantined records.",
+    "drift": "List and approve schema drift.",
+    "sync": "Extract, validate and publish one source, without Airflow.",
+    "datasets": "List published datasets and show versions.",
+    "serve": "Run the lookup API.",
+    "audit": "Verify the audit log.",
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported on first use."""
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted(name for name in _COMMANDS if self._available(name))
+
+    @staticmethod
+    def _available(name: str) -> bool:
+        module = _COMMANDS[name].split(":", 1)[0]
+        try:
+            return importlib.util.find_spec(module) is not None
+        except ModuleNotFoundError:  # the parent package is not there either
+            return False
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        target = _COMMANDS.get(name)
+        if target is None or not self._available(name):
+            return None
+        module_name, attr = target.split(":", 1)
+        command = getattr(importlib.import_module(module_name), attr)
+        if not isinstance(command, click.Command):
+            raise TypeError(f"{target} is not a click command")
+        return command
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        # Short help from the table, so listing commands imports none of them.
+        rows = [(name, _HELP.get(name, "")) for name in self.list_commands(ctx)]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+
+@click.group(cls=LazyGroup, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="lienthong")
+def main() -> None:
+    """lienthong: pull agency records on a schedule, check them, publish shared datasets."""

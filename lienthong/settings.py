@@ -1,0 +1,97 @@
+"""Settings: every environment variable lienthong reads, with its default, read once and validated.
+
+| variable | default | meaning |
+|---|---|---|
+| `LIENTHONG_DATABASE_URL` | `sqlite:///./var/lienthong.db` | serving tables, sync state, quarantine, audit |
+| `LIENTHONG_DATA_DIR` | `./var/data` | Parquet snapshots (a local path or a pyarrow.fs URL) |
+| `AIRFLOW_HOME` | `./var/airflow` | Airflow's home (config, SQLite metadata, logs) |
+| `LIENTHONG_AGENCY_LAND_URL` | (unset) | land registry SOAP endpoint |
+| `LIENTHONG_AGENCY_BUSINESS_URL` | (unset) | business registration SOAP endpoint |
+| `LIENTHONG_AGENCY_CONSTRUCTION_URL` | (unset) | construction permits REST base URL |
+| `LIENTHONG_AGENCY_TAX_URL` | (unset) | tax REST base URL |
+
+Relative paths are resolved against the working directory when settings are read. Errors name the
+variable and never print a password.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from lienthong.errors import ConfigError
+
+AGENCIES = ("land", "business", "construction", "tax")
+_SUPPORTED_DIALECTS = ("sqlite", "postgresql")
+
+
+def mask_url(url: str) -> str:
+    """The URL with any password replaced by `***`, for logs and reports."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    userinfo = f"{parts.username}:***" if parts.username else ":***"
+    host = parts.hostname or ""
+    if parts.port is not None:
+        host = f"{host}:{parts.port}"
+    return parts._replace(netloc=f"{userinfo}@{host}").geturl()
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    database_url: str
+    data_dir: Path
+    airflow_home: Path
+    agency_urls: Mapping[str, str] = field(default_factory=dict)
+
+    @property
+    def database_url_masked(self) -> str:
+        return mask_url(self.database_url)
+
+
+def _check_database_url(url: str) -> str:
+    dialect = urlsplit(url).scheme.split("+", 1)[0]
+    if dialect not in _SUPPORTED_DIALECTS:
+        raise ConfigError(
+            f"LIENTHONG_DATABASE_URL={mask_url(url)!r}: unsupported database {dialect!r}; "
+            f"use one of {', '.join(_SUPPORTED_DIALECTS)}"
+        )
+    if dialect == "sqlite" and url.startswith("sqlite:///") and not url.startswith("sqlite:////"):
+        # Pin a relative SQLite path to the working directory now, so a later chdir cannot move it.
+        relative = url.removeprefix("sqlite:///")
+        if relative and relative != ":memory:":
+            url = "sqlite:///" + str(Path(relative).resolve())
+    return url
+
+
+def _check_agency_url(name: str, url: str) -> str:
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ConfigError(f"{name}={mask_url(url)!r}: expected an http(s) URL with a host")
+    return url
+
+
+def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
+    """Read and validate settings from `environ` (default: the process environment)."""
+    env = os.environ if environ is None else environ
+    agency_urls = {}
+    for agency in AGENCIES:
+        var = f"LIENTHONG_AGENCY_{agency.upper()}_URL"
+        if env.get(var):
+            agency_urls[agency] = _check_agency_url(var, env[var])
+    return Settings(
+        database_url=_check_database_url(env.get("LIENTHONG_DATABASE_URL") or "sqlite:///var/lienthong.db"),
+        data_dir=Path(env.get("LIENTHONG_DATA_DIR") or "var/data").resolve(),
+        airflow_home=Path(env.get("AIRFLOW_HOME") or "var/airflow").resolve(),
+        agency_urls=agency_urls,
+    )
+
+
+@cache
+def get_settings() -> Settings:
+    """The process's settings, read once."""
+    return load_settings()

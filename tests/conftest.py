@@ -1,0 +1,162 @@
+"""Shared fixtures and the rules every test runs under.
+
+- Every test carries one of the markers unit, integration, e2e: collection fails otherwise.
+- A connection to anything but loopback fails the test (sockets to the outside are blocked).
+- `pg_url`: a fresh PostgreSQL database for the session on 127.0.0.1:5432, dropped afterwards; the
+  server is started when it is down. `sqlite_url`: a fresh SQLite file. `db_url`: both, in turn.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import shutil
+import socket
+import subprocess
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+LEVELS = ("unit", "integration", "e2e")
+PG_HOST, PG_PORT = "127.0.0.1", 5432
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    unmarked = [item.nodeid for item in items if not any(item.get_closest_marker(m) for m in LEVELS)]
+    if unmarked:
+        raise pytest.UsageError(
+            "every test needs one of the markers " + ", ".join(LEVELS) + "; unmarked:\n  " + "\n  ".join(unmarked)
+        )
+
+
+# --- no sockets to the outside ------------------------------------------------------------------
+
+def _is_loopback(address: Any) -> bool:
+    if isinstance(address, tuple):
+        host = address[0]
+    elif isinstance(address, (str, bytes)):
+        return True  # a Unix socket path
+    else:
+        return False
+    if host in ("localhost", ""):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+class OutsideNetworkError(RuntimeError):
+    """A test tried to reach a non-loopback address."""
+
+
+_real_connect = socket.socket.connect
+_real_connect_ex = socket.socket.connect_ex
+
+
+def _guarded_connect(self: socket.socket, address: Any) -> None:
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+        raise OutsideNetworkError(f"test tried to connect to {address!r}: only loopback is allowed")
+    return _real_connect(self, address)
+
+
+def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
+    if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
+        raise OutsideNetworkError(f"test tried to connect to {address!r}: only loopback is allowed")
+    return _real_connect_ex(self, address)
+
+
+@pytest.fixture(autouse=True)
+def _block_outside_network(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(socket.socket, "connect", _guarded_connect)
+    monkeypatch.setattr(socket.socket, "connect_ex", _guarded_connect_ex)
+
+
+# --- ports --------------------------------------------------------------------------------------
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def port() -> int:
+    return free_port()
+
+
+# --- PostgreSQL ---------------------------------------------------------------------------------
+
+def _pg_up() -> bool:
+    try:
+        with socket.create_connection((PG_HOST, PG_PORT), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def ensure_postgres() -> None:
+    """Start the local PostgreSQL cluster when it is down (as the machine's env notes say)."""
+    if _pg_up():
+        return
+    versions = sorted(os.listdir("/etc/postgresql")) if os.path.isdir("/etc/postgresql") else []
+    if not versions or shutil.which("pg_ctlcluster") is None:
+        pytest.fail("PostgreSQL is down on 127.0.0.1:5432 and no local cluster to start")
+    subprocess.run(
+        ["pg_ctlcluster", "--skip-systemctl-redirect", versions[-1], "main", "start"],
+        check=False, capture_output=True, timeout=60,
+    )
+    for _ in range(60):
+        if _pg_up():
+            return
+        time.sleep(0.5)
+    pytest.fail("PostgreSQL did not come up on 127.0.0.1:5432")
+
+
+def _admin_execute(sql: str) -> None:
+    import psycopg
+
+    with psycopg.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", autocommit=True) as conn:
+        conn.execute(sql)
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> str:
+    """The admin URL of a running server (started when down)."""
+    ensure_postgres()
+    return f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
+
+
+@pytest.fixture(scope="session")
+def pg_url(pg_server: str) -> Iterator[str]:
+    """A fresh database for this test session, dropped afterwards."""
+    name = f"lienthong_test_{uuid.uuid4().hex[:12]}"
+    _admin_execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def sqlite_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'lienthong.db'}"
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh, empty database on each backend in turn."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'lienthong.db'}"
+        return
+    request.getfixturevalue("pg_server")
+    name = f"lienthong_test_{uuid.uuid4().hex[:12]}"
+    _admin_execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
+    finally:
+        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
