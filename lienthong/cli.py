@@ -75,3 +75,7 @@ class LazyGroup(click.Group):
 @click.version_option(package_name="lienthong")
 def main() -> None:
     """lienthong: pull agency records on a schedule, check them, publish shared datasets."""
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,39 @@
+# The two commands a newcomer needs: `make demo` and `make test`. Everything else is here for them.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+UV := $(shell command -v uv 2>/dev/null)
+
+.PHONY: install lock demo test lint typecheck pytest bench up clean
+
+$(PY): requirements.lock setup.cfg pyproject.toml
+	@if [ -z "$(UV)" ]; then python3 -m pip install -q uv || python3 -m pip install -q --break-system-packages uv; fi
+	uv venv -q --allow-existing -p 3.11 $(VENV)
+	uv pip sync -q --python $(PY) requirements.lock
+	uv pip install -q --python $(PY) --no-deps -e .
+	@touch $(PY)
+
+install: $(PY)  ## create .venv from the lock file
+
+lock:  ## re-resolve requirements.lock from setup.cfg (after changing a dependency)
+	uv pip compile -q setup.cfg --extra dev --extra bench --python-version 3.11 --generate-hashes -o requirements.lock
+
+demo: install  ## the main job end to end on the embedded default (SQLite + Parquet under ./var)
+	$(PY) -m lienthong.demo
+
+lint: install
+	$(VENV)/bin/ruff check .
+
+typecheck: install
+	$(VENV)/bin/mypy lienthong connectors schemas quality sharing agencies bench tests $(wildcard dags/*.py)
+
+pytest: install
+	$(VENV)/bin/pytest -m "unit or integration or e2e" $(PYTEST_ARGS)
+
+test: lint typecheck pytest  ## ruff, mypy, then pytest with every marker
+
+bench: install  ## every benchmark, each beside its baseline
+	@for b in bench/[a-z]*.py; do m=$$(basename $$b .py); echo "== bench.$$m"; $(PY) -m bench.$$m || exit 1; done
+
+clean:
+	rm -rf var build *.egg-info .mypy_cache .ruff_cache
