@@ -1,0 +1,70 @@
+"""What can go wrong while pulling a source, classed by what the caller should do.
+
+Every error names the source, the operation (REST path or SOAP operation) and the page, and carries a
+redacted excerpt of what the agency sent. Retriable errors are retried inside the connector first; one
+that reaches the caller has used up its attempts.
+
+| error | class | raised when |
+|---|---|---|
+| `SourceUnavailable` | Retriable | connection error, timeout, 429, 5xx (after the retries) |
+| `MalformedResponse` | Retriable | a body that is truncated, not valid JSON/XML, or not the declared shape |
+| `PaginationLoop` | Retriable | a page hands back a token or link already followed |
+| `SoapServerFault` | Retriable | a `soap:Server` Fault |
+| `HostileResponse` | Fatal | XML with a DTD, entities or external references; a body over the size bound |
+| `AuthRefused` | Fatal | 401/403, a `Client.Authentication` or `Client.AccessDenied` Fault |
+| `RequestRejected` | Fatal | any other 4xx, any other `soap:Client` Fault |
+| `StateError` | Fatal | a state that does not fit the stream, a record without its cursor value |
+"""
+
+from __future__ import annotations
+
+from lienthong.errors import Fatal, LienthongError, Retriable
+
+
+def _message(message: str, operation: str | None, page: str | None, excerpt: str | None) -> str:
+    where = " ".join(p for p in (f"operation {operation}" if operation else "",
+                                  f"page {page}" if page else "") if p)
+    text = f"{where}: {message}" if where else message
+    return f"{text}; excerpt: {excerpt!r}" if excerpt else text
+
+
+class ConnectorError(LienthongError):
+    def __init__(
+        self, message: str, *, source: str, operation: str | None = None, page: str | None = None,
+        excerpt: str | None = None, status: int | None = None,
+    ) -> None:
+        super().__init__(_message(message, operation, page, excerpt), source=source,
+                         operation=operation, page=page, excerpt=excerpt, status=status)
+        self.operation, self.page, self.excerpt, self.status = operation, page, excerpt, status
+
+
+class SourceUnavailable(ConnectorError, Retriable):
+    pass
+
+
+class MalformedResponse(ConnectorError, Retriable):
+    pass
+
+
+class PaginationLoop(ConnectorError, Retriable):
+    pass
+
+
+class SoapServerFault(ConnectorError, Retriable):
+    pass
+
+
+class HostileResponse(ConnectorError, Fatal):
+    pass
+
+
+class AuthRefused(ConnectorError, Fatal):
+    pass
+
+
+class RequestRejected(ConnectorError, Fatal):
+    pass
+
+
+class StateError(ConnectorError, Fatal):
+    pass

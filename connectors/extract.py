@@ -1,0 +1,164 @@
+"""The extraction loop: pages in, RecordBatches out, and the new state at the end.
+
+`read(source, stream, state)` returns an `Extraction`; iterating it pulls one page at a time (memory
+is bounded by a page), and once it is exhausted `.state` is the state to commit with the data.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyarrow as pa
+
+from connectors.coerce import Coercer
+from connectors.config import SourceConfig, StreamConfig, load_source
+from connectors.errors import StateError
+from connectors.secrets import Redactor
+from connectors.state import CursorFilter, StreamState, format_ts, parse_ts
+from connectors.types import RawPage, Reader
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(slots=True)
+class Stats:
+    pages: int = 0
+    records: int = 0  # rows yielded (feed records kept plus reconciled deletes)
+    skipped: int = 0  # feed records dropped as already seen (cursor ties, duplicated pages)
+    errors: int = 0  # rows with a non-null `_error`
+    deletes: int = 0  # tombstones and reconciled deletes
+    requests: int = 0
+    retries: int = 0
+
+
+def key_of(record: Mapping[str, Any], fields: tuple[str, ...]) -> str:
+    """A record's key as the simulators write it: composite keys joined with "/"."""
+    if len(fields) == 1:
+        return str(record.get(fields[0]))
+    return "/".join(str(record.get(f)) for f in fields)
+
+
+class Extraction:
+    """One stream's extraction: iterate for RecordBatches, then read `.state` and `.stats`."""
+
+    def __init__(self, source: SourceConfig, stream: StreamConfig, state: Mapping[str, Any] | None, *,
+                 full_refresh: bool = False, client: httpx.Client | None = None,
+                 known_keys: Iterable[str] | None = None, now: datetime | None = None,
+                 environ: Mapping[str, str] | None = None) -> None:
+        self.source, self.stream = source, stream
+        self._old = StreamState.from_dict(dict(state) if state else None)
+        self._state = StreamState(known_keys=self._old.known_keys, reconciled_at=self._old.reconciled_at) \
+            if full_refresh else StreamState.from_dict(self._old.to_dict())
+        if known_keys is not None:
+            self._state.known_keys = sorted(set(known_keys))
+        self._client, self._environ = client, environ
+        self._now = now
+        self._done = False
+        self.stats = Stats()
+        self.redactor = Redactor()
+        self.coercer = Coercer(source.name, stream.name, stream.fields)
+
+    @property
+    def schema(self) -> pa.Schema:
+        return self.coercer.schema
+
+    @property
+    def state(self) -> dict[str, Any]:
+        """The new state; only once every batch has been read."""
+        if not self._done:
+            raise StateError("the extraction has not been read to the end; its state would lose records",
+                             source=self.source.name, operation=self.stream.name)
+        return self._state.to_dict()
+
+    def __iter__(self) -> Iterator[pa.RecordBatch]:
+        if self._done:
+            raise StateError("an extraction is read once", source=self.source.name, operation=self.stream.name)
+        from connectors.open import open_reader
+
+        with open_reader(self.source, self.redactor, self._client, self._environ) as (reader, caller):
+            try:
+                yield from self._feed(reader)
+                yield from self._reconcile(reader)
+            finally:
+                self.stats.requests, self.stats.retries = caller.requests, caller.retries
+        self._done = True
+
+    def _feed(self, reader: Reader) -> Iterator[pa.RecordBatch]:
+        stream, name = self.stream, self.source.name
+        inc = stream.incremental
+        cursor_filter = CursorFilter(self._state, timedelta(minutes=inc.lookback_minutes) if inc else timedelta())
+        since = cursor_filter.since(inc.initial_value) if inc else None
+        tomb = stream.deletes.field if stream.deletes.mode == "tombstone" else None
+        for page in reader.pages(stream, since):
+            self.stats.pages += 1
+            kept: list[Mapping[str, Any]] = []
+            deleted: list[bool] = []
+            for record in page.records:
+                if inc is not None:
+                    ts = parse_ts(record.get(inc.cursor_field))
+                    if ts is None:
+                        if inc.on_cursor_value_missing == "raise":
+                            raise StateError(
+                                f"record {key_of(record, stream.primary_key)!r} has no valid "
+                                f"{inc.cursor_field}: {str(record.get(inc.cursor_field))[:40]!r}",
+                                source=name, operation=stream.name, page=page.label)
+                    elif not cursor_filter.admit(ts, key_of(record, stream.primary_key)):
+                        self.stats.skipped += 1
+                        continue
+                kept.append(record)
+                deleted.append(bool(tomb and record.get(tomb) in (True, "true", "1", 1)))
+            if kept:
+                yield self._emit(kept, page, deleted)
+        cursor_filter.save(self._state)
+
+    def _emit(self, records: list[Mapping[str, Any]], page: RawPage, deleted: list[bool]) -> pa.RecordBatch:
+        batch = self.coercer.batch(records, page.label, deleted, bad_utf8=page.bad_utf8)
+        self.stats.records += batch.num_rows
+        self.stats.deletes += sum(deleted)
+        self.stats.errors += batch.num_rows - batch.column("_error").null_count
+        return batch
+
+    def _reconcile(self, reader: Reader) -> Iterator[pa.RecordBatch]:
+        deletes = self.stream.deletes
+        if deletes.mode != "reconcile":
+            return
+        now = self._now or datetime.now(UTC)
+        last = parse_ts(self._state.reconciled_at)
+        if last is not None and deletes.every_minutes and now - last < timedelta(minutes=deletes.every_minutes):
+            return
+        live: set[str] = set()
+        pages = 0
+        for keys in reader.keys(self.stream):
+            live.update(keys)
+            pages += 1
+        known = self._state.known_keys
+        gone = sorted(set(known) - live) if known is not None else []
+        self._state.known_keys = sorted(live)
+        self._state.reconciled_at = format_ts(now)
+        log.info("[%s] %s: reconciled %d live keys over %d pages, %d deleted", self.source.name,
+                 self.stream.name, len(live), pages, len(gone))
+        for start in range(0, len(gone), 1000):
+            chunk = gone[start:start + 1000]
+            records: list[Mapping[str, Any]] = [self._key_record(k) for k in chunk]
+            page = RawPage(f"reconcile:{start // 1000}", records)
+            yield self._emit(records, page, [True] * len(records))
+
+    def _key_record(self, key: str) -> dict[str, Any]:
+        fields = self.stream.primary_key
+        parts = [key] if len(fields) == 1 else key.split("/", len(fields) - 1)
+        return dict(zip(fields, parts, strict=False))
+
+
+def read(source: SourceConfig | str | Path, stream: str, state: Mapping[str, Any] | None = None, *,
+         full_refresh: bool = False, client: httpx.Client | None = None,
+         known_keys: Iterable[str] | None = None, environ: Mapping[str, str] | None = None) -> Extraction:
+    """Read one stream of a source from `state` (None: from the start)."""
+    config = source if isinstance(source, SourceConfig) else load_source(source, environ)
+    return Extraction(config, config.stream(stream), state, full_refresh=full_refresh, client=client,
+                      known_keys=known_keys, environ=environ)

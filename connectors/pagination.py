@@ -1,0 +1,130 @@
+"""Pagination strategies: each says what the first page is, and from a page what the next one is.
+
+A strategy is pure: `next` does not remember anything, so a page that is retried asks the same thing
+again. The reader keeps the labels of pages already followed and a strategy refuses (PaginationLoop)
+to hand back one of them: a server that returns the token it was called with would loop forever.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Set
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import parse_qsl, urlsplit
+
+import httpx
+
+from connectors.config import Pagination
+from connectors.errors import MalformedResponse, PaginationLoop
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    """One page to ask for: a path or URL (REST) and its parameters (REST query or SOAP arguments)."""
+
+    url: str
+    params: Mapping[str, Any] = field(default_factory=dict)
+    label: str = "first"  # what `_page` says about rows from this page
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    """What a strategy needs from a response to find the next page."""
+
+    body: Mapping[str, Any]
+    headers: httpx.Headers | None
+    count: int  # records on this page
+
+
+class Paginator:
+    def __init__(self, config: Pagination, source: str, operation: str) -> None:
+        self.config, self.source, self.operation = config, source, operation
+
+    def first(self, url: str, params: Mapping[str, Any]) -> PageRequest:
+        params = dict(params)
+        if self.config.limit_param:
+            params[self.config.limit_param] = self.config.page_size
+        return PageRequest(url, params, self._first_label())
+
+    def _first_label(self) -> str:
+        return "first"
+
+    def next(self, request: PageRequest, page: Page, followed: Set[str]) -> PageRequest | None:
+        return None
+
+    def _checked(self, request: PageRequest, current: PageRequest, followed: Set[str]) -> PageRequest:
+        if request.label == current.label or request.label in followed:
+            raise PaginationLoop(f"loop detected in pagination: next page {request.label!r} was already followed",
+                                 source=self.source, operation=self.operation, page=current.label)
+        return request
+
+
+class OffsetPaginator(Paginator):
+    """`offset`/`limit` parameters; stops at an empty page or when `offset` reaches `total`."""
+
+    def first(self, url: str, params: Mapping[str, Any]) -> PageRequest:
+        request = super().first(url, params)
+        return PageRequest(url, {**request.params, self.config.offset_param: 0}, "offset=0")
+
+    def next(self, request: PageRequest, page: Page, followed: Set[str]) -> PageRequest | None:
+        if page.count == 0:
+            return None
+        offset = int(request.params[self.config.offset_param]) + page.count
+        total = page.body.get(self.config.total_field) if self.config.total_field else None
+        if isinstance(total, int) and offset >= total:
+            return None
+        if total is None and self.config.limit_param and page.count < self.config.page_size:
+            return None
+        params = {**request.params, self.config.offset_param: offset}
+        return self._checked(PageRequest(request.url, params, f"offset={offset}"), request, followed)
+
+
+class CursorPaginator(Paginator):
+    """A next link (`next_link_field`) or an opaque cursor (`cursor_field` -> `cursor_param`) in the body.
+
+    Also serves SOAP page tokens (style `token`): the token goes back as an operation argument.
+    """
+
+    def next(self, request: PageRequest, page: Page, followed: Set[str]) -> PageRequest | None:
+        c = self.config
+        if c.next_link_field:
+            link = page.body.get(c.next_link_field)
+            if not link:
+                return None
+            if not isinstance(link, str):
+                raise MalformedResponse(f"{c.next_link_field} is not a link: {link!r}", source=self.source,
+                                        operation=self.operation, page=request.label)
+            return self._checked(_link_request(link), request, followed)
+        token = page.body.get(str(c.cursor_field))
+        if token is None or token == "":
+            return None
+        params = {k: v for k, v in request.params.items() if k != c.cursor_param}
+        params[str(c.cursor_param)] = token
+        return self._checked(PageRequest(request.url, params, str(token)), request, followed)
+
+
+class LinkHeaderPaginator(Paginator):
+    """RFC 8288 `Link: <...>; rel="next"` headers (GitHub style)."""
+
+    def next(self, request: PageRequest, page: Page, followed: Set[str]) -> PageRequest | None:
+        if page.headers is None:
+            return None
+        link = httpx.Response(200, headers=page.headers).links.get("next", {}).get("url")
+        if not link:
+            return None
+        return self._checked(_link_request(link), request, followed)
+
+
+def _link_request(link: str) -> PageRequest:
+    """A followed link carries its own query; it is also the page's label."""
+    parts = urlsplit(link)
+    url = link.split("?", 1)[0]
+    return PageRequest(url, dict(parse_qsl(parts.query, keep_blank_values=True)), link)
+
+
+def paginator(config: Pagination, source: str, operation: str) -> Paginator:
+    kinds: dict[str, type[Paginator]] = {
+        "none": Paginator, "offset": OffsetPaginator, "cursor": CursorPaginator, "token": CursorPaginator,
+        "link_header": LinkHeaderPaginator,
+    }
+    return kinds[config.style](config, source, operation)
