@@ -108,7 +108,7 @@ class FakeStore:
 
 @dataclass
 class FakeFaults:
-    rates: dict[str, float] = field(default_factory=dict)
+    rates: Mapping[str, float] = field(default_factory=dict)
     slow_seconds: float = 0.2
     seed: int = 7
     value_faults: dict[str, object] = field(default_factory=dict)  # field -> value put on every record
