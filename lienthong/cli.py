@@ -43,25 +43,27 @@ class LazyGroup(click.Group):
     """A group whose subcommands are imported on first use."""
 
     def list_commands(self, ctx: click.Context) -> list[str]:
-        return sorted(name for name in _COMMANDS if self._available(name))
+        return sorted(name for name in _COMMANDS if self._resolve(name) is not None)
 
     @staticmethod
-    def _available(name: str) -> bool:
-        module = _COMMANDS[name].split(":", 1)[0]
-        try:
-            return importlib.util.find_spec(module) is not None
-        except ModuleNotFoundError:  # the parent package is not there either
-            return False
-
-    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+    def _resolve(name: str) -> click.Command | None:
+        """The command, or None while the module that will hold it is not written yet."""
         target = _COMMANDS.get(name)
-        if target is None or not self._available(name):
+        if target is None:
             return None
         module_name, attr = target.split(":", 1)
-        command = getattr(importlib.import_module(module_name), attr)
-        if not isinstance(command, click.Command):
+        try:
+            if importlib.util.find_spec(module_name) is None:
+                return None
+        except ModuleNotFoundError:  # the parent package is not there either
+            return None
+        command = getattr(importlib.import_module(module_name), attr, None)
+        if command is not None and not isinstance(command, click.Command):
             raise TypeError(f"{target} is not a click command")
         return command
+
+    def get_command(self, ctx: click.Context, name: str) -> click.Command | None:
+        return self._resolve(name)
 
     def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         # Short help from the table, so listing commands imports none of them.

@@ -1,0 +1,100 @@
+"""CLI commands of the sharing side: `datasets` (catalog, versions, time travel) and `sync`."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+import click
+
+from lienthong.settings import get_settings
+
+
+@click.group()
+def datasets() -> None:
+    """List published datasets and show their versions."""
+
+
+def _age(seconds: float | None) -> str:
+    if seconds is None:
+        return "-"
+    for unit, size in (("d", 86400), ("h", 3600), ("m", 60)):
+        if seconds >= size:
+            return f"{seconds / size:.1f}{unit} ago"
+    return f"{seconds:.0f}s ago"
+
+
+@datasets.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_command(as_json: bool) -> None:
+    """Every dataset: owner agency, version, rows, freshness, contract version, quality score."""
+    from sharing.catalog import list_datasets
+
+    entries = list_datasets(get_settings().database_url)
+    now = datetime.now(UTC)
+    if as_json:
+        click.echo(json.dumps([
+            {
+                "name": e.name, "owner_agency": e.owner_agency, "version": e.version, "rows": e.rows,
+                "published_at": e.published_at.isoformat() if e.published_at else None,
+                "freshness_seconds": e.freshness_seconds(now), "contract_version": e.contract_version,
+                "quality_score": e.quality_score,
+            }
+            for e in entries
+        ], indent=2))
+        return
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title="datasets")
+    for column in ("dataset", "owner", "version", "rows", "published", "contract", "quality"):
+        table.add_column(column, justify="right" if column in ("version", "rows", "quality") else "left")
+    for e in entries:
+        score = f"{e.quality_score:.2%}" if e.quality_score is not None else "-"
+        table.add_row(e.name, e.owner_agency or "-", str(e.version), f"{e.rows:,}", _age(e.freshness_seconds(now)),
+                      e.contract_version or "-", score)
+    Console().print(table)
+    if not entries:
+        click.echo("nothing published yet: run `lienthong sync SOURCE` or `make demo`")
+
+
+@datasets.command("show")
+@click.argument("name")
+@click.option("--version", "version", type=int, default=None, help="A past version (time travel); default current.")
+@click.option("--limit", type=click.IntRange(0, 10_000), default=10, show_default=True, help="Rows to print.")
+@click.option("--json", "as_json", is_flag=True, help="Print the manifest and rows as JSON.")
+def show_command(name: str, version: int | None, limit: int, as_json: bool) -> None:
+    """A dataset version's manifest and first rows, read from its Parquet snapshot."""
+    from sharing import snapshots
+
+    data_dir = get_settings().data_dir
+    try:
+        number = version if version is not None else snapshots.current_version(data_dir, name)
+        if number is None:
+            raise FileNotFoundError(f"dataset {name} has no published version under {data_dir}")
+        manifest = snapshots.read_manifest(data_dir, name, number)
+        table = snapshots.read_version(data_dir, name, number)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    sample: list[dict[str, Any]] = table.slice(0, limit).to_pylist()
+    if as_json:
+        manifest.pop("arrow_schema", None)
+        click.echo(json.dumps({"manifest": manifest, "rows": sample}, indent=2, default=str, ensure_ascii=False))
+        return
+    click.echo(f"{name} v{number}: {manifest['rows']:,} rows, published {manifest['published_at']}, "
+               f"contract {manifest['contract_version']}, content {manifest['content_hash'][:16]}")
+    click.echo(f"source cursor: {json.dumps(manifest.get('source_cursor'))}")
+    for row in sample:
+        click.echo(json.dumps(row, default=str, ensure_ascii=False))
+
+
+@datasets.command("versions")
+@click.argument("name")
+def versions_command(name: str) -> None:
+    """Every version of one dataset with what it changed."""
+    from sharing.catalog import list_versions
+
+    for v in list_versions(get_settings().database_url, name):
+        click.echo(f"v{v['version']}  {v['published_at']}  rows={v['rows']:,}  +{v['inserted']} ~{v['updated']} "
+                   f"-{v['deleted']}  cursor={json.dumps(v['source_cursor'])}")
