@@ -106,9 +106,19 @@ class Credentials:
 
 
 class Simulator(Protocol):
-    """Everything a front end needs: the store, the faults and the credentials."""
+    """Everything a front end needs: the store, the faults and the credentials.
 
-    agency: AgencyName
-    store: Store
-    faults: Faults
-    credentials: Credentials
+    Read-only members, so an implementation may hold richer types (a SQLite store, seeded faults).
+    """
+
+    @property
+    def agency(self) -> AgencyName: ...
+
+    @property
+    def store(self) -> Store: ...
+
+    @property
+    def faults(self) -> Faults: ...
+
+    @property
+    def credentials(self) -> Credentials: ...

@@ -59,7 +59,7 @@ class SeededFaults:
         self.slow_seconds = slow_seconds
         self._lock = threading.Lock()
         self._rng = random.Random(f"{seed}:request-faults")
-        self.rates: dict[str, float] = {}
+        self.rates: Mapping[str, float] = {}
         self.set_rates(rates or {})
 
     def set_rates(self, rates: Mapping[str, float]) -> None:

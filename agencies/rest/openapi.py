@@ -1,0 +1,127 @@
+"""The OpenAPI 3 documents of the REST simulators, built from the dataset specs (PROTOCOL.md)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from agencies.datasets import spec
+
+_TYPES = {"str": {"type": "string"}, "int": {"type": "integer"}, "float": {"type": "number"},
+          "bool": {"type": "boolean"}}
+_ERROR = {"type": "object", "properties": {"error": {"type": "string"}}, "required": ["error"]}
+
+
+def _schema(dataset: str) -> dict[str, Any]:
+    ds = spec(dataset)
+    properties = {name: dict(_TYPES[kind]) for name, kind in ds.fields}
+    properties[ds.updated_field]["format"] = "date-time"
+    return {"type": "object", "properties": properties,
+            "required": [n for n, _ in ds.fields if n != "deleted"]}
+
+
+def _param(name: str, where: str, schema: dict[str, Any], description: str, required: bool = False) -> dict[str, Any]:
+    return {"name": name, "in": where, "required": required, "schema": schema, "description": description}
+
+
+def _json(ref: str) -> dict[str, Any]:
+    return {"content": {"application/json": {"schema": {"$ref": f"#/components/schemas/{ref}"}}}}
+
+
+_LIMIT = _param("limit", "query", {"type": "integer", "minimum": 1, "maximum": 5000, "default": 1000}, "page size")
+_OFFSET = _param("offset", "query", {"type": "integer", "minimum": 0, "default": 0}, "records to skip")
+_ERRORS = {"400": {"description": "bad parameter", **_json("Error")},
+           "401": {"description": "not authenticated", **_json("Error")}}
+
+
+def construction() -> dict[str, Any]:
+    page = {"type": "object", "required": ["total", "offset", "limit", "items"], "properties": {
+        "total": {"type": "integer"}, "offset": {"type": "integer"}, "limit": {"type": "integer"},
+        "items": {"type": "array", "items": {"$ref": "#/components/schemas/Permit"}}}}
+    keys = {"type": "object", "required": ["total", "offset", "limit", "items"], "properties": {
+        "total": {"type": "integer"}, "offset": {"type": "integer"}, "limit": {"type": "integer"},
+        "items": {"type": "array", "items": {"type": "string"}}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Construction permits (simulated)", "version": "1.0.0",
+                 "description": "Building permits, changes in (updated_at, permit_no) order. Deletes show "
+                                "only as absence: reconcile with /api/v1/permit-keys."},
+        "security": [{"apiKey": []}],
+        "paths": {
+            "/api/v1/permits": {"get": {
+                "operationId": "listPermits", "summary": "Permits changed since a time, offset pages",
+                "parameters": [_param("updated_since", "query", {"type": "string", "format": "date-time"},
+                                      "inclusive lower bound on updated_at"), _OFFSET, _LIMIT],
+                "responses": {"200": {"description": "a page", **_json("PermitPage")}, **_ERRORS}}},
+            "/api/v1/permits/{permit_no}": {"get": {
+                "operationId": "getPermit", "summary": "One permit",
+                "parameters": [_param("permit_no", "path", {"type": "string"}, "GPXD-YYYY-NNNNNN", True)],
+                "responses": {"200": {"description": "the permit", **_json("Permit")},
+                              "404": {"description": "no such permit", **_json("Error")}, **_ERRORS}}},
+            "/api/v1/permit-keys": {"get": {
+                "operationId": "listPermitKeys", "summary": "Every live permit number, in key order",
+                "parameters": [_OFFSET, _LIMIT],
+                "responses": {"200": {"description": "a page of keys", **_json("KeyPage")}, **_ERRORS}}},
+        },
+        "components": {
+            "securitySchemes": {"apiKey": {"type": "apiKey", "in": "header", "name": "X-API-Key"}},
+            "schemas": {"Permit": _schema("permits"), "PermitPage": page, "KeyPage": keys, "Error": _ERROR},
+        },
+    }
+
+
+def tax() -> dict[str, Any]:
+    def feed(op: str, ref: str, what: str) -> dict[str, Any]:
+        return {"get": {
+            "operationId": op, "summary": f"{what} changed since a time, cursor pages",
+            "parameters": [
+                _param("changed_since", "query", {"type": "string", "format": "date-time"},
+                       "inclusive lower bound on updated_at (first page)"),
+                _param("cursor", "query", {"type": "string"}, "opaque; from next_cursor (following pages)"),
+                _LIMIT],
+            "responses": {"200": {"description": "a page", **_json(ref)}, **_ERRORS}}}
+
+    def page(item: str) -> dict[str, Any]:
+        return {"type": "object", "required": ["items", "next_cursor", "next"], "properties": {
+            "items": {"type": "array", "items": {"oneOf": [
+                {"$ref": f"#/components/schemas/{item}"}, {"$ref": "#/components/schemas/Tombstone"}]}},
+            "next_cursor": {"type": "string", "nullable": True}, "next": {"type": "string", "nullable": True}}}
+
+    def one(op: str, param: str, ref: str) -> dict[str, Any]:
+        return {"get": {"operationId": op, "parameters": [_param(param, "path", {"type": "string"}, "key", True)],
+                        "responses": {"200": {"description": "found", **_json(ref)},
+                                      "404": {"description": "not found", **_json("Error")}, **_ERRORS}}}
+
+    tombstone = {"type": "object", "required": ["deleted", "updated_at"], "properties": {
+        "tax_code": {"type": "string"}, "notice_no": {"type": "string"}, "deleted": {"type": "boolean"},
+        "updated_at": {"type": "string", "format": "date-time"}}}
+    token = {"type": "object", "required": ["access_token", "token_type", "expires_in"], "properties": {
+        "access_token": {"type": "string"}, "token_type": {"type": "string", "enum": ["Bearer"]},
+        "expires_in": {"type": "integer"}}}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Tax department (simulated)", "version": "1.0.0",
+                 "description": "Taxpayers and land-use tax notices. Deletes are tombstones in the feed."},
+        "security": [{"oauth2": []}],
+        "paths": {
+            "/oauth/token": {"post": {
+                "operationId": "token", "security": [],
+                "summary": "OAuth2 client credentials (HTTP Basic or client_id/client_secret form fields)",
+                "requestBody": {"content": {"application/x-www-form-urlencoded": {"schema": {
+                    "type": "object", "required": ["grant_type"], "properties": {
+                        "grant_type": {"type": "string", "enum": ["client_credentials"]},
+                        "client_id": {"type": "string"}, "client_secret": {"type": "string"}}}}}},
+                "responses": {"200": {"description": "a token", **_json("Token")},
+                              "400": {"description": "unsupported grant"}, "401": {"description": "bad client"}}}},
+            "/api/v1/taxpayers": feed("listTaxpayers", "TaxpayerPage", "Taxpayers"),
+            "/api/v1/taxpayers/{tax_code}": one("getTaxpayer", "tax_code", "Taxpayer"),
+            "/api/v1/land-tax-notices": feed("listLandTaxNotices", "NoticePage", "Land-use tax notices"),
+            "/api/v1/land-tax-notices/{notice_no}": one("getLandTaxNotice", "notice_no", "LandTaxNotice"),
+        },
+        "components": {
+            "securitySchemes": {"oauth2": {"type": "oauth2", "flows": {"clientCredentials": {
+                "tokenUrl": "/oauth/token", "scopes": {}}}}},
+            "schemas": {"Taxpayer": _schema("taxpayers"), "LandTaxNotice": _schema("land_tax_notices"),
+                        "Tombstone": tombstone, "TaxpayerPage": page("Taxpayer"),
+                        "NoticePage": page("LandTaxNotice"), "Token": token, "Error": _ERROR},
+        },
+    }

@@ -1,0 +1,94 @@
+"""Start a simulator on a free loopback port for a test, and stop it after.
+
+    with running_simulator("tax", records=2000, seed=7, faults={"http_503": 0.1}) as sim:
+        httpx.get(sim.base_url + "/openapi.json")
+
+Each simulator gets its own copy of a generated file (generated once per process per agency, seed
+and size), so a test may advance or corrupt it freely and starting one costs milliseconds.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+import threading
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+from agencies.admin import build_app
+from agencies.base import AgencyName
+from agencies.runner import BackgroundServer, serve_in_background
+from agencies.simulator import AgencySimulator, database_path, open_simulator
+from agencies.store import SqliteStore
+from agencies.world import World
+
+_templates: dict[tuple[str, int, int], Path] = {}
+_templates_lock = threading.Lock()
+_template_dir: tempfile.TemporaryDirectory[str] | None = None
+
+
+@dataclass
+class SimulatorHandle:
+    sim: AgencySimulator
+    server: BackgroundServer
+
+    @property
+    def base_url(self) -> str:
+        return self.server.url
+
+    @property
+    def url(self) -> str:
+        """Where a client points: the SOAP endpoint (`/ws/land`) or the REST base URL."""
+        if self.sim.protocol == "soap":
+            return f"{self.server.url}/ws/{self.sim.agency}"
+        return self.server.url
+
+    @property
+    def agency(self) -> AgencyName:
+        return self.sim.agency
+
+    def stop(self) -> None:
+        self.server.stop()
+        self.sim.store.close()
+
+
+def _template(agency: AgencyName, records: int, seed: int) -> Path:
+    global _template_dir
+    with _templates_lock:
+        key = (agency, seed, records)
+        if key not in _templates:
+            if _template_dir is None:
+                _template_dir = tempfile.TemporaryDirectory(prefix="lienthong-sim-")
+            path = database_path(Path(_template_dir.name), agency, seed, records)
+            SqliteStore.create(path, agency, World(seed, records)).close()
+            _templates[key] = path
+        return _templates[key]
+
+
+@contextmanager
+def running_simulator(
+    agency: AgencyName,
+    records: int = 1000,
+    seed: int = 1,
+    faults: Mapping[str, float] | None = None,
+    tmp_dir: Path | None = None,
+    slow_seconds: float = 5.0,
+    token_ttl: float | None = None,
+) -> Iterator[SimulatorHandle]:
+    """A running simulator on 127.0.0.1 with a fresh copy of its data; stopped on exit."""
+    own_dir = tempfile.TemporaryDirectory(prefix=f"lienthong-{agency}-") if tmp_dir is None else None
+    data_dir = Path(own_dir.name) if own_dir is not None else Path(tmp_dir)  # type: ignore[arg-type]
+    data_dir.mkdir(parents=True, exist_ok=True)
+    target = database_path(data_dir, agency, seed, records)
+    shutil.copyfile(_template(agency, records, seed), target)
+    sim = open_simulator(agency, records=records, seed=seed, data_dir=data_dir, faults=faults,
+                         slow_seconds=slow_seconds, token_ttl=token_ttl)
+    handle = SimulatorHandle(sim, serve_in_background(build_app(sim)))
+    try:
+        yield handle
+    finally:
+        handle.stop()
+        if own_dir is not None:
+            own_dir.cleanup()
