@@ -1,0 +1,258 @@
+"""Cross-agency views: one record per enterprise and per parcel, joined across the four agencies.
+
+`enterprise_profile`: registration, tax status, parcels held, permits granted, branches.
+`parcel_profile`: the parcel, its certificates, the permits granted on it, its land-use tax notices.
+`view_match_stats`: for each cross-agency reference, how many found their target.
+`view_unmatched`: every reference that did not, as a dataset an operator can inspect.
+
+Each is published like any dataset (versioned, exactly once) and rebuilt only when one of its inputs
+has a new version: the input versions it was built from are its committed state.
+"""
+
+# ruff: noqa: S608 - table and column names below are constants of this module, never input.
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from sharing import db
+from sharing.publish import DatasetSpec, PublishResult, StateCommit, publish, read_state
+
+CURRENT = "{a}.valid_to IS NULL AND NOT {a}.is_deleted"
+
+
+def _cur(alias: str) -> str:
+    return CURRENT.format(a=alias)
+
+
+# A parcel reference matches on sheet and number within the commune, whichever code the record carries.
+PARCEL_MATCH = (
+    "x.map_sheet = f.map_sheet AND x.parcel_number = f.parcel_number "
+    "AND (x.commune_code = f.commune_code OR x.commune_code_source = f.commune_code_source)"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Relation:
+    """A reference from one dataset's records to another's."""
+
+    name: str
+    source: str
+    source_key: str  # SQL text expression naming the record, over alias f
+    reference: str  # SQL text expression of the referenced value, over alias f
+    where: str  # which source records carry this reference
+    target: str
+    match: str  # join condition between f (source) and x (target)
+
+
+RELATIONS = (
+    Relation("enterprise->taxpayer", "enterprises", "f.enterprise_code", "f.enterprise_code", "1 = 1",
+             "taxpayers", "x.tax_code = f.enterprise_code"),
+    Relation("permit.investor->enterprise", "permits", "f.permit_no", "f.investor_id",
+             "f.investor_type = 'enterprise'", "enterprises", "x.enterprise_code = f.investor_id"),
+    Relation("permit->parcel", "permits", "f.permit_no",
+             "f.commune_code || '/' || CAST(f.map_sheet AS TEXT) || '/' || CAST(f.parcel_number AS TEXT)",
+             "f.map_sheet IS NOT NULL", "parcels", PARCEL_MATCH),
+    Relation("parcel.holder->enterprise", "parcels",
+             "f.commune_code_source || '/' || CAST(f.map_sheet AS TEXT) || '/' || CAST(f.parcel_number AS TEXT)",
+             "f.holder_id", "f.holder_type = 'enterprise'", "enterprises", "x.enterprise_code = f.holder_id"),
+    Relation("notice->taxpayer", "tax_notices", "f.notice_no", "f.tax_code", "1 = 1",
+             "taxpayers", "x.tax_code = f.tax_code"),
+    Relation("notice->parcel", "tax_notices", "f.notice_no",
+             "f.commune_code_source || '/' || CAST(f.map_sheet AS TEXT) || '/' || CAST(f.parcel_number AS TEXT)",
+             "f.map_sheet IS NOT NULL", "parcels", PARCEL_MATCH),
+)
+
+# Join columns the views look up by, indexed on their serving tables.
+LOOKUP_INDEXES: dict[str, list[tuple[str, ...]]] = {
+    "taxpayers": [("tax_code",)],
+    "enterprises": [("enterprise_code",)],
+    "parcels": [("holder_id",), ("map_sheet", "parcel_number")],
+    "permits": [("investor_id",), ("map_sheet", "parcel_number")],
+    "land_certificates": [("map_sheet", "parcel_number")],
+    "tax_notices": [("tax_code",), ("map_sheet", "parcel_number")],
+    "branches": [("enterprise_code",)],
+}
+
+ENTERPRISE_PROFILE = f"""
+SELECT e.enterprise_code, e.name, e.name_search, e.enterprise_type, e.status, e.province_code, e.commune_code,
+  t.status_code AS tax_status_code,
+  (SELECT COUNT(*) FROM ds_branches x WHERE {_cur('x')} AND x.enterprise_code = e.enterprise_code) AS branches,
+  (SELECT COUNT(*) FROM ds_parcels x WHERE {_cur('x')} AND x.holder_id = e.enterprise_code) AS parcels_held,
+  (SELECT SUM(CAST(x.area_m2 AS NUMERIC)) FROM ds_parcels x WHERE {_cur('x')} AND x.holder_id = e.enterprise_code)
+    AS parcel_area_m2,
+  (SELECT COUNT(*) FROM ds_permits x WHERE {_cur('x')} AND x.investor_id = e.enterprise_code) AS permits_granted,
+  (SELECT MAX(x.issued_date) FROM ds_permits x WHERE {_cur('x')} AND x.investor_id = e.enterprise_code)
+    AS last_permit_date
+FROM ds_enterprises e
+LEFT JOIN ds_taxpayers t ON t.tax_code = e.enterprise_code AND {_cur('t')}
+WHERE {_cur('e')}
+"""
+
+PARCEL_PROFILE = f"""
+SELECT f.commune_code_source, f.map_sheet, f.parcel_number, f.province_code, f.commune_code, f.admin_review,
+  f.address, f.area_m2, f.land_use_code, f.holder_type, f.holder_id, f.holder_name,
+  (SELECT COUNT(*) FROM ds_land_certificates x WHERE {_cur('x')} AND {PARCEL_MATCH}) AS certificates,
+  (SELECT MAX(x.certificate_no) FROM ds_land_certificates x WHERE {_cur('x')} AND {PARCEL_MATCH})
+    AS latest_certificate_no,
+  (SELECT COUNT(*) FROM ds_permits x WHERE {_cur('x')} AND {PARCEL_MATCH}) AS permits,
+  (SELECT COUNT(*) FROM ds_tax_notices x WHERE {_cur('x')} AND {PARCEL_MATCH}) AS tax_notices,
+  (SELECT SUM(x.amount_vnd) FROM ds_tax_notices x WHERE {_cur('x')} AND {PARCEL_MATCH}) AS tax_amount_vnd,
+  (SELECT COUNT(*) FROM ds_tax_notices x WHERE {_cur('x')} AND {PARCEL_MATCH} AND x.status IN ('issued', 'overdue'))
+    AS unpaid_notices
+FROM ds_parcels f
+WHERE {_cur('f')}
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class View:
+    spec: DatasetSpec
+    inputs: tuple[str, ...]
+    sql: str
+
+
+def _spec(name: str, key: Sequence[str], fields: list[tuple[str, pa.DataType]], description: str) -> DatasetSpec:
+    schema = pa.schema([pa.field(n, t, nullable=n not in key) for n, t in fields])
+    return DatasetSpec(name, tuple(key), schema, contract_version="1", owner_agency="lienthong",
+                       partition_by="province_code" if "province_code" in schema.names else None,
+                       description=description)
+
+
+S, I64, B = pa.string(), pa.int64(), pa.bool_()
+AREA = pa.decimal128(16, 2)
+
+VIEWS = (
+    View(
+        _spec("enterprise_profile", ["enterprise_code"], [
+            ("enterprise_code", S), ("name", S), ("name_search", S), ("enterprise_type", S), ("status", S),
+            ("province_code", S), ("commune_code", S), ("tax_status_code", S), ("branches", I64),
+            ("parcels_held", I64), ("parcel_area_m2", AREA), ("permits_granted", I64),
+            ("last_permit_date", pa.date32()),
+        ], "Enterprise registration, tax status, parcels held and permits granted"),
+        ("enterprises", "taxpayers", "parcels", "permits", "branches"),
+        ENTERPRISE_PROFILE,
+    ),
+    View(
+        _spec("parcel_profile", ["commune_code_source", "map_sheet", "parcel_number"], [
+            ("commune_code_source", S), ("map_sheet", I64), ("parcel_number", I64), ("province_code", S),
+            ("commune_code", S), ("admin_review", B), ("address", S), ("area_m2", AREA), ("land_use_code", S),
+            ("holder_type", S), ("holder_id", S), ("holder_name", S), ("certificates", I64),
+            ("latest_certificate_no", S), ("permits", I64), ("tax_notices", I64), ("tax_amount_vnd", I64),
+            ("unpaid_notices", I64),
+        ], "Parcel, its certificates, permits and land-use tax notices"),
+        ("parcels", "land_certificates", "permits", "tax_notices"),
+        PARCEL_PROFILE,
+    ),
+)
+
+MATCH_STATS = _spec("view_match_stats", ["relation"], [
+    ("relation", S), ("source", S), ("target", S), ("references", I64), ("matched", I64), ("unmatched", I64),
+    ("match_rate", pa.float64()),
+], "How many cross-agency references found their target")
+UNMATCHED = _spec("view_unmatched", ["relation", "source_key"], [
+    ("relation", S), ("source_key", S), ("reference", S), ("source", S), ("target", S),
+], "Cross-agency references that found no target")
+
+
+@dataclass(slots=True)
+class ViewsReport:
+    published: dict[str, PublishResult]
+    skipped: dict[str, str]
+    match_stats: list[dict[str, Any]]
+
+
+def _published_versions(conn: Connection) -> dict[str, int]:
+    rows = conn.execute(sa.select(db.datasets.c.name, db.datasets.c.current_version)).all()
+    return {name: int(version) for name, version in rows if version}
+
+
+def _ensure_indexes(conn: Connection, present: Mapping[str, int]) -> None:
+    for dataset, indexes in LOOKUP_INDEXES.items():
+        if dataset not in present:
+            continue
+        for columns in indexes:
+            name = f"ix_ds_{dataset}_{'_'.join(columns)}"
+            conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON ds_{dataset} ({', '.join(columns)})"))
+
+
+def _table(conn: Connection, sql: str, spec: DatasetSpec) -> pa.Table:
+    rows = conn.execute(sa.text(sql)).mappings().all()
+    columns: dict[str, list[Any]] = {f.name: [] for f in spec.schema}
+    for row in rows:
+        for f in spec.schema:
+            value = row[f.name]
+            if value is not None and pa.types.is_decimal(f.type):
+                value = Decimal(str(value)).quantize(Decimal(1).scaleb(-f.type.scale))
+            elif value is not None and pa.types.is_boolean(f.type):
+                value = bool(value)
+            elif value is not None and pa.types.is_date(f.type) and isinstance(value, str):
+                from datetime import date
+
+                value = date.fromisoformat(value[:10])
+            columns[f.name].append(value)
+    return pa.table({f.name: pa.array(columns[f.name], type=f.type) for f in spec.schema}, schema=spec.schema)
+
+
+def match_statistics(conn: Connection, present: Mapping[str, int]) -> tuple[pa.Table, pa.Table]:
+    stats: list[dict[str, Any]] = []
+    unmatched: list[dict[str, Any]] = []
+    for r in RELATIONS:
+        if r.source not in present or r.target not in present:
+            continue
+        base = f"FROM ds_{r.source} f WHERE {_cur('f')} AND {r.where}"
+        missing = f"NOT EXISTS (SELECT 1 FROM ds_{r.target} x WHERE {_cur('x')} AND {r.match})"
+        total = int(conn.execute(sa.text(f"SELECT COUNT(*) {base}")).scalar_one())
+        gone = conn.execute(sa.text(f"SELECT {r.source_key} AS k, {r.reference} AS ref {base} AND {missing}")).all()
+        stats.append({
+            "relation": r.name, "source": r.source, "target": r.target, "references": total,
+            "matched": total - len(gone), "unmatched": len(gone),
+            "match_rate": (total - len(gone)) / total if total else None,
+        })
+        unmatched += [
+            {"relation": r.name, "source_key": str(k), "reference": None if ref is None else str(ref),
+             "source": r.source, "target": r.target}
+            for k, ref in gone
+        ]
+    return (pa.Table.from_pylist(stats, schema=MATCH_STATS.schema),
+            pa.Table.from_pylist(unmatched, schema=UNMATCHED.schema))
+
+
+def build_views(url: str, data_dir: Path, *, force: bool = False) -> ViewsReport:
+    """Rebuild each view whose inputs have a new version since it was last built."""
+    engine = db.engine_for(url)
+    db.create_system_tables(engine)
+    report = ViewsReport({}, {}, [])
+    with engine.begin() as conn:
+        present = _published_versions(conn)
+        _ensure_indexes(conn, present)
+    for view in VIEWS:
+        missing = [d for d in view.inputs if d not in present]
+        if missing:
+            report.skipped[view.spec.name] = f"inputs not published yet: {', '.join(missing)}"
+            continue
+        inputs = {d: present[d] for d in view.inputs}
+        previous = read_state(url, "views", view.spec.name)
+        if previous == inputs and not force:
+            report.skipped[view.spec.name] = "inputs unchanged"
+            continue
+        with engine.connect() as conn:
+            table = _table(conn, view.sql, view.spec)
+        report.published[view.spec.name] = publish(
+            url, view.spec, [table], data_dir=data_dir, full_refresh=True,
+            state=StateCommit("views", view.spec.name, previous, inputs),
+        )
+    with engine.connect() as conn:
+        stats, unmatched = match_statistics(conn, present)
+    report.match_stats = stats.to_pylist()
+    if stats.num_rows:
+        report.published[MATCH_STATS.name] = publish(url, MATCH_STATS, [stats], data_dir=data_dir, full_refresh=True)
+        report.published[UNMATCHED.name] = publish(url, UNMATCHED, [unmatched], data_dir=data_dir, full_refresh=True)
+    return report
