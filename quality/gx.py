@@ -1,0 +1,37 @@
+"""Great Expectations, imported only when a validation runs (the import costs seconds).
+
+One ephemeral context per process, with progress bars and usage statistics off.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+from typing import Any
+
+
+@cache
+def gx_modules() -> tuple[Any, Any]:
+    """(great_expectations, great_expectations.expectations), imported on first use."""
+    os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no usage statistics leave the machine
+    import great_expectations as gx
+    import great_expectations.expectations as gxe
+
+    return gx, gxe
+
+
+@cache
+def _batch_definition() -> Any:
+    gx, _ = gx_modules()
+    from great_expectations.data_context.types.base import ProgressBarsConfig
+
+    context = gx.get_context(mode="ephemeral")
+    context.variables.progress_bars = ProgressBarsConfig(globally=False, metric_calculations=False)
+    asset = context.data_sources.add_pandas("lienthong").add_dataframe_asset("batch")
+    return asset.add_batch_definition_whole_dataframe("whole")
+
+
+def run_suite(frame: Any, suite: Any, result_format: str = "COMPLETE") -> Any:
+    """Validate a pandas DataFrame with `suite`; the ExpectationSuiteValidationResult."""
+    batch = _batch_definition().get_batch(batch_parameters={"dataframe": frame})
+    return batch.validate(suite, result_format={"result_format": result_format})

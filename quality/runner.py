@@ -1,0 +1,310 @@
+"""The validation runner: a connector batch in; valid canonical rows and quarantine rows out.
+
+`validate_batch(batch, dataset)` maps the batch onto its contract, handles drift by policy, runs the
+dataset's GX suite with result_format COMPLETE, and collects EVERY failing row: rows whose `_error` is
+set, rows that failed normalisation, rows under quarantined drift, rows GX lists in
+`unexpected_index_list` (checked against GX's `unexpected_count`, so a capped list would fail loudly).
+Each input row ends in exactly one of `valid` and `quarantine`. When the share of failing rows passes
+the contract's threshold, ValidationFailed is raised and nothing is passed on.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, NamedTuple
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from lienthong.errors import Fatal
+from quality.checks import expectation_columns, expectation_type, failing_rows
+from quality.references import reference_misses
+from schemas.contract import Contract, get_contract
+from schemas.drift import apply_policy, detect_drift, evolved_column, record_drift
+from schemas.mapping import map_batch
+from schemas.normalize.result import as_array
+
+Checks = Literal["gx", "arrow"]
+
+
+class ValidationFailed(Fatal):
+    """The batch's failure rate passed the dataset's threshold: the run fails and publishes nothing."""
+
+    def __init__(self, message: str, *, stats: dict[str, Any], source: str | None = None) -> None:
+        super().__init__(message, source=source, stats=stats)
+        self.stats = stats
+
+
+class Validation(NamedTuple):
+    valid: pa.Table  # canonical columns of the rows that passed
+    # one row per failing record: source, dataset, run_id, page, key, raw, rule, column, value, reason, failures
+    quarantine: pa.Table
+    stats: dict[str, Any]
+
+
+@dataclass(slots=True)
+class _Failures:
+    """Failing (row, rule, column, value) entries in the order found."""
+
+    rows: list[np.ndarray]
+    rules: list[np.ndarray]
+    columns: list[np.ndarray]
+    values: list[pa.Array]
+
+    def add(self, rows: np.ndarray, rule: str | np.ndarray, column: str, values: pa.Array) -> None:
+        if len(rows) == 0:
+            return
+        self.rows.append(rows.astype(np.int64))
+        self.rules.append(np.full(len(rows), rule, dtype=object) if isinstance(rule, str) else rule)
+        self.columns.append(np.full(len(rows), column, dtype=object))
+        text = values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
+        self.values.append(text)
+
+    def table(self) -> pa.Table:
+        if not self.rows:
+            return pa.table({"row": pa.array([], pa.int64()), "seq": pa.array([], pa.int64()),
+                             "rule": pa.array([], pa.string()), "column": pa.array([], pa.string()),
+                             "value": pa.array([], pa.string())})
+        rows = np.concatenate(self.rows)
+        return pa.table({
+            "row": rows, "seq": np.arange(len(rows)),
+            "rule": pa.array(np.concatenate(self.rules), pa.string()),
+            "column": pa.array(np.concatenate(self.columns), pa.string()),
+            "value": pa.concat_arrays([as_array(v) for v in self.values]),
+        })
+
+
+def _positions(mask: pa.Array) -> np.ndarray:
+    return np.flatnonzero(np.asarray(pc.fill_null(mask, False).to_numpy(zero_copy_only=False), dtype=bool))
+
+
+def _gx_frame(table: pa.Table, columns: list[str]) -> Any:
+    """The columns the suite reads, as pandas (decimals as float64: GX compares numbers)."""
+    picked = []
+    for name in columns:
+        col = table.column(name)
+        picked.append(pc.cast(col, pa.float64()) if pa.types.is_decimal(col.type) else col)
+    return pa.table(picked, names=columns).to_pandas()
+
+
+def _run_expectations(table: pa.Table, suite: Any, checks: Checks, failures: _Failures,
+                      positions: np.ndarray) -> None:
+    """Add every row of `table` failing an expectation; `positions` maps table rows to batch rows."""
+    if table.num_rows == 0:
+        return
+    expectations = list(suite.expectations)
+    if checks == "arrow":
+        for exp in expectations:
+            rows = _positions(failing_rows(table, exp))
+            _add_expectation(failures, table, exp, rows, positions)
+        return
+    from quality.gx import run_suite
+
+    needed = sorted({c for exp in expectations for c in expectation_columns(exp)})
+    result = run_suite(_gx_frame(table, needed), suite, "COMPLETE")
+    for outcome in result.results:
+        config = outcome.expectation_config
+        res = outcome.result
+        index = res.get("unexpected_index_list") or []
+        count = res.get("unexpected_count") or 0
+        if outcome.exception_info and outcome.exception_info.get("raised_exception"):
+            raise RuntimeError(f"GX could not evaluate {config.type}: {outcome.exception_info}")
+        if len(index) != count:
+            raise RuntimeError(f"GX listed {len(index)} of {count} unexpected rows for {config.type}")
+        rows = np.asarray([i if isinstance(i, (int, np.integer)) else i["_row"] for i in index], dtype=np.int64)
+        exp = _Expectation(config.type, [str(config.kwargs["column"])] if "column" in config.kwargs
+                           else [str(c) for c in config.kwargs.get("column_list", [])])
+        _add_expectation(failures, table, exp, rows, positions)
+
+
+@dataclass(frozen=True, slots=True)
+class _Expectation:
+    expectation_type: str
+    columns: list[str]
+
+
+def _add_expectation(failures: _Failures, table: pa.Table, exp: Any, rows: np.ndarray,
+                     positions: np.ndarray) -> None:
+    if len(rows) == 0:
+        return
+    columns = exp.columns if isinstance(exp, _Expectation) else expectation_columns(exp)
+    kind = exp.expectation_type if isinstance(exp, _Expectation) else expectation_type(exp)
+    if len(columns) == 1:
+        values = pc.cast(pc.take(table.column(columns[0]), pa.array(rows)), pa.string())
+    else:
+        parts = [pc.cast(pc.take(table.column(c), pa.array(rows)), pa.string()) for c in columns]
+        values = pc.binary_join_element_wise(*parts, "/", null_handling="replace", null_replacement="")
+    failures.add(positions[rows], kind, ",".join(columns), as_array(values))
+
+
+def _record_keys(batch: pa.Table, contract: Contract) -> pa.Array:
+    parts = []
+    for field in contract.key_wire_fields():
+        values = batch.column(field) if field in batch.column_names else pa.nulls(batch.num_rows, pa.string())
+        parts.append(pc.cast(values, pa.string()))
+    if len(parts) == 1:
+        return as_array(parts[0])
+    return as_array(pc.binary_join_element_wise(*parts, "/", null_handling="replace", null_replacement=""))
+
+
+def _deleted_rows(batch: pa.Table, canonical: pa.Table, contract: Contract) -> pa.Array:
+    """Deletes (tombstones, reconciled absences): only their key is checked."""
+    mask = pa.array(np.zeros(batch.num_rows, dtype=bool))
+    if "_deleted" in batch.column_names:
+        mask = pc.or_(mask, pc.fill_null(as_array(batch.column("_deleted")), False))
+    if contract.tombstone:
+        mask = pc.or_(mask, pc.fill_null(as_array(canonical.column(contract.tombstone)), False))
+    return mask
+
+
+def validate_batch(
+    batch: pa.RecordBatch | pa.Table, dataset: str | Contract, *, run_id: str | None = None,
+    engine: sa.Engine | None = None, references: Mapping[str, pa.Table] | None = None,
+    checks: Checks = "gx", enforce_threshold: bool = True, persist: bool = True,
+) -> Validation:
+    """Validate one batch; see the module doc. With `engine`, drift is logged and, when `persist`,
+    quarantine rows and statistics are written (in one transaction)."""
+    started = datetime.now(UTC)
+    clock = time.perf_counter()
+    contract = dataset if isinstance(dataset, Contract) else get_contract(dataset)
+    table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
+    run_id = run_id or f"{contract.dataset}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+    n = table.num_rows
+    failures = _Failures([], [], [], [])
+
+    # 1. drift, under the dataset's policy (freeze raises here, before anything is written)
+    events = detect_drift(table, contract)
+    statuses = record_drift(engine, contract, events) if engine is not None and events else {}
+    drift = apply_policy(contract, events, statuses)
+    for event in drift.quarantine:
+        failures.add(_positions(event.rows), f"drift:{event.kind}", event.field,
+                     pa.array([event.field] * int(pc.sum(event.rows).as_py() or 0), pa.string()))
+
+    # 2. values the connector could not coerce
+    if "_error" in table.column_names:
+        errors = as_array(table.column("_error"))
+        rows = _positions(pc.is_valid(errors))
+        failures.add(rows, "coercion", "_error", pc.take(errors, pa.array(rows)))
+
+    # 3. normalisation (bad tax code, unknown commune, unparseable date, ...)
+    mapped = map_batch(table, contract)
+    canonical = mapped.table
+    for found in mapped.failures:
+        rows = _positions(pc.is_valid(found.reason))
+        reasons = pc.take(found.reason, pa.array(rows)).to_numpy(zero_copy_only=False).astype(object)
+        failures.add(rows, reasons + f":{found.field}", found.column, pc.take(found.value, pa.array(rows)))
+
+    # 4. expectations: the whole suite on live rows, key checks on deletes
+    from quality.suites import build_suite
+
+    suite = build_suite(contract.dataset, contract.version)
+    deleted = _deleted_rows(table, canonical, contract)
+    live_positions = _positions(pc.invert(deleted))
+    dead_positions = _positions(deleted)
+    live = canonical.take(pa.array(live_positions)) if len(dead_positions) else canonical
+    _run_expectations(live, suite, checks, failures, live_positions)
+    if len(dead_positions):
+        dead = canonical.take(pa.array(dead_positions))
+        key_suite = [e for e in suite.expectations
+                     if set(expectation_columns(e)) <= set(contract.primary_key)
+                     and expectation_type(e) != "expect_column_values_to_be_unique"]
+        for exp in key_suite:
+            _add_expectation(failures, dead, exp, _positions(failing_rows(dead, exp)), dead_positions)
+
+    # 5. cross-dataset references: reported, never quarantined (real non-matches exist, PROTOCOL.md)
+    misses = reference_misses(canonical, contract.dataset, references or {}) if references else {}
+
+    # 6. split: every row is valid or quarantined, never both, never neither
+    found = failures.table().sort_by([("row", "ascending"), ("seq", "ascending")])
+    bad_rows = np.unique(found.column("row").to_numpy())
+    good = np.ones(n, dtype=bool)
+    good[bad_rows] = False
+    valid = canonical.filter(pa.array(good))
+    for event in drift.evolve:
+        if event.field not in valid.column_names:
+            valid = valid.append_column(event.field, evolved_column(table, event).filter(pa.array(good)))
+    quarantine = _quarantine_rows(table, contract, run_id, found, bad_rows)
+    assert valid.num_rows + quarantine.num_rows == n, "a row was lost or doubled"
+
+    rule_counts: dict[str, int] = {}
+    if found.num_rows:
+        counted = found.group_by(["rule", "column"]).aggregate([("row", "count_distinct")])
+        for rule, column, count in zip(counted["rule"].to_pylist(), counted["column"].to_pylist(),
+                                       counted["row_count_distinct"].to_pylist(), strict=True):
+            rule_counts[f"{rule}/{column}"] = int(count)
+    rate = len(bad_rows) / n if n else 0.0
+    stats: dict[str, Any] = {
+        "run_id": run_id, "source": contract.agency, "dataset": contract.dataset,
+        "contract_version": contract.version, "started_at": started,
+        "seconds": round(time.perf_counter() - clock, 6), "rows_in": n, "rows_valid": valid.num_rows,
+        "rows_quarantined": quarantine.num_rows, "tombstones": len(dead_positions), "failure_rate": rate,
+        "threshold": contract.failure_threshold if enforce_threshold else None,
+        "status": "passed", "rule_counts": rule_counts, "reference_misses": misses,
+        "drift": [f"{e.kind}:{e.field}:{statuses.get((e.field, e.kind), 'open')}" for e in events],
+    }
+    if enforce_threshold and n and rate > contract.failure_threshold:
+        stats["status"] = "failed"
+        if engine is not None and persist:
+            from quality.store import save
+
+            save(engine, stats, None, contract.version)
+        top = sorted(rule_counts.items(), key=lambda kv: -kv[1])[:5]
+        raise ValidationFailed(
+            f"dataset {contract.dataset} run {run_id}: {len(bad_rows)} of {n} rows failed "
+            f"({rate:.1%} > threshold {contract.failure_threshold:.1%}); nothing published; "
+            f"top rules: " + ", ".join(f"{k}={v}" for k, v in top),
+            stats=stats, source=contract.agency,
+        )
+    if engine is not None and persist:
+        from quality.store import save
+
+        save(engine, stats, quarantine, contract.version)
+    return Validation(valid, quarantine, stats)
+
+
+def _quarantine_rows(batch: pa.Table, contract: Contract, run_id: str, found: pa.Table,
+                     bad_rows: np.ndarray) -> pa.Table:
+    rows = pa.array(bad_rows, pa.int64())
+    grouped = found.group_by("row", use_threads=False).aggregate(
+        [("rule", "list"), ("column", "list"), ("value", "list")]).sort_by("row")
+    failures_json: list[str] = []
+    reasons: list[str] = []
+    first_rule: list[str] = []
+    first_column: list[str | None] = []
+    first_value: list[str | None] = []
+    for rules, columns, values in zip(grouped["rule_list"].to_pylist(), grouped["column_list"].to_pylist(),
+                                      grouped["value_list"].to_pylist(), strict=True):
+        entries = [{"rule": r, "column": c, "value": v} for r, c, v in zip(rules, columns, values, strict=True)]
+        failures_json.append(json.dumps(entries, ensure_ascii=False))
+        reasons.append("; ".join(f"{e['rule']} on {e['column']} (value {e['value']!r})" for e in entries))
+        first_rule.append(rules[0])
+        first_column.append(columns[0])
+        first_value.append(values[0])
+
+    def meta(name: str) -> pa.Array:
+        if name in batch.column_names:
+            return pc.cast(pc.take(batch.column(name), rows), pa.string())
+        return pa.nulls(len(rows), pa.string())
+
+    k = len(rows)
+    return pa.table({
+        "row": rows,
+        "source": pa.array([contract.agency] * k, pa.string()),
+        "dataset": pa.array([contract.dataset] * k, pa.string()),
+        "run_id": pa.array([run_id] * k, pa.string()),
+        "page": meta("_page"),
+        "key": pc.take(_record_keys(batch, contract), rows),
+        "raw": meta("_raw"),
+        "rule": pa.array(first_rule, pa.string()),
+        "column": pa.array(first_column, pa.string()),
+        "value": pa.array(first_value, pa.string()),
+        "reason": pa.array(reasons, pa.string()),
+        "failures": pa.array(failures_json, pa.string()),
+    })

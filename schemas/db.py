@@ -1,0 +1,19 @@
+"""The lienthong database, as SQLAlchemy sees it: one engine per URL, tables created on first use."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import sqlalchemy as sa
+
+from lienthong.settings import get_settings
+
+
+@cache
+def engine_for(url: str | None = None) -> sa.Engine:
+    """An engine for `url` (default: LIENTHONG_DATABASE_URL), shared by the process."""
+    return sa.create_engine(url or get_settings().database_url, future=True)
+
+
+def ensure_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
+    metadata.create_all(engine, checkfirst=True)

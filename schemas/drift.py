@@ -1,0 +1,214 @@
+"""Schema drift: a batch's fields against its contract's wire fields, logged and handled by policy.
+
+Connectors type each stream by its source file and keep the record as sent in `_raw`, so a field the
+contract does not know, a field gone from every record, or a field sent as another JSON type shows
+only there. Each is found per row with vectorised substring matches on `_raw`, so a drift on 1% of
+records puts exactly those records under the dataset's policy:
+evolve (the field becomes a column), freeze (the run fails), quarantine (the rows go to quarantine),
+until a person approves it (`lienthong drift approve ID`).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from lienthong.errors import Fatal
+from schemas.contract import Contract
+from schemas.db import ensure_tables
+from schemas.mapping import METADATA_COLUMNS
+from schemas.normalize.result import as_array
+
+DriftKind = Literal["new_field", "missing_field", "retyped_field"]
+
+metadata = sa.MetaData()
+drift_log = sa.Table(
+    "drift_log", metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=True),
+    sa.Column("source", sa.String(32), nullable=False),
+    sa.Column("dataset", sa.String(64), nullable=False),
+    sa.Column("field", sa.String(200), nullable=False),
+    sa.Column("kind", sa.String(32), nullable=False),
+    sa.Column("first_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("last_seen", sa.DateTime(timezone=True), nullable=False),
+    sa.Column("rows_seen", sa.BigInteger, nullable=False),
+    sa.Column("sample", sa.Text, nullable=True),
+    sa.Column("status", sa.String(16), nullable=False),  # open | approved
+    sa.Column("approved_at", sa.DateTime(timezone=True), nullable=True),
+    sa.UniqueConstraint("source", "dataset", "field", "kind", name="uq_drift_log_field"),
+)
+
+_JSON_SOURCES = ("construction", "tax")  # REST JSON keeps value types; SOAP XML carries text only
+_KEY = r'"(?:[^"\\]|\\.)*"\s*:'
+
+
+class DriftFrozen(Fatal):
+    """A dataset whose policy is freeze met unapproved drift: the run stops and publishes nothing."""
+
+
+@dataclass(frozen=True, slots=True)
+class DriftEvent:
+    field: str
+    kind: DriftKind
+    rows: pa.Array  # bool per row: this row carries the drift
+    sample: str  # one affected raw record (or the batch-level fact)
+
+    @property
+    def count(self) -> int:
+        return int(pc.sum(self.rows).as_py() or 0)
+
+
+def _key_pattern(field: str) -> str:
+    return '"' + re.escape(field) + r'"\s*:'
+
+
+def detect_drift(batch: pa.Table, contract: Contract) -> list[DriftEvent]:
+    """Every new, missing or retyped field in `batch`, with the rows that carry it."""
+    n = batch.num_rows
+    events: list[DriftEvent] = []
+    if n == 0 or "_raw" not in batch.column_names:
+        return events
+    raw = as_array(batch.column("_raw"))
+    live = _live_rows(batch)
+    # a new column (the connector passed an unknown field through)
+    for name in batch.column_names:
+        if name not in contract.wire_fields and name not in METADATA_COLUMNS and name != "_deleted":
+            rows = pc.is_valid(as_array(batch.column(name)))
+            events.append(DriftEvent(name, "new_field", rows, _sample(raw, rows)))
+    present_counts = np.zeros(n, dtype=np.int64)
+    for field, kind in contract.wire_fields.items():
+        present = pc.fill_null(pc.match_substring_regex(raw, _key_pattern(field)), False)
+        present_counts += np.asarray(present.to_numpy(zero_copy_only=False), dtype=np.int64)
+        absent_live = pc.and_(live, pc.invert(present))
+        if pc.all(pc.or_(pc.invert(live), absent_live)).as_py() and pc.any(live).as_py():
+            events.append(DriftEvent(field, "missing_field", live, f"{field!r} is in no record of the batch"))
+        if contract.agency in _JSON_SOURCES and kind in ("int", "float", "bool"):
+            retyped = pc.fill_null(pc.match_substring_regex(raw, _key_pattern(field) + r'\s*"'), False)
+            if pc.any(retyped).as_py():
+                events.append(DriftEvent(field, "retyped_field", retyped, _sample(raw, retyped)))
+    keys = pc.fill_null(pc.count_substring_regex(raw, _KEY), 0).to_numpy(zero_copy_only=False)
+    extra = pa.array(keys > present_counts)
+    if pc.any(extra).as_py():
+        by_field: dict[str, list[int]] = {}
+        for i in np.flatnonzero(extra.to_numpy(zero_copy_only=False)):
+            text = raw[int(i)].as_py()
+            try:
+                record = json.loads(text)
+            except (TypeError, ValueError):
+                continue
+            for field in record:
+                if field not in contract.wire_fields:
+                    by_field.setdefault(field, []).append(int(i))
+        for field, rows in sorted(by_field.items()):
+            mask = np.zeros(n, dtype=bool)
+            mask[rows] = True
+            events.append(DriftEvent(field, "new_field", pa.array(mask), raw[rows[0]].as_py()))
+    return events
+
+
+def _live_rows(batch: pa.Table) -> pa.Array:
+    """Rows that are not deletes (a key-only tombstone lacks fields without drifting)."""
+    for name in ("_deleted", "deleted"):
+        if name in batch.column_names:
+            return pc.invert(pc.fill_null(as_array(batch.column(name)), False))
+    return pa.array(np.ones(batch.num_rows, dtype=bool))
+
+
+def _sample(raw: pa.Array, rows: pa.Array) -> str:
+    picked = raw.filter(pc.fill_null(rows, False))
+    return str(picked[0].as_py()) if len(picked) else ""
+
+
+# --- the drift log --------------------------------------------------------------------------------
+
+def record_drift(engine: sa.Engine, contract: Contract, events: list[DriftEvent],
+                 now: datetime | None = None) -> dict[tuple[str, str], str]:
+    """Log each event (first seen, last seen, rows, a sample); return each event's status (open or approved)."""
+    ensure_tables(engine, metadata)
+    now = now or datetime.now(UTC)
+    statuses: dict[tuple[str, str], str] = {}
+    with engine.begin() as conn:
+        for event in events:
+            where = sa.and_(drift_log.c.source == contract.agency, drift_log.c.dataset == contract.dataset,
+                            drift_log.c.field == event.field, drift_log.c.kind == event.kind)
+            row = conn.execute(sa.select(drift_log.c.id, drift_log.c.status).where(where)).first()
+            if row is None:
+                conn.execute(drift_log.insert().values(
+                    source=contract.agency, dataset=contract.dataset, field=event.field, kind=event.kind,
+                    first_seen=now, last_seen=now, rows_seen=event.count, sample=event.sample[:2000], status="open"))
+                statuses[(event.field, event.kind)] = "open"
+            else:
+                conn.execute(drift_log.update().where(drift_log.c.id == row.id).values(
+                    last_seen=now, rows_seen=drift_log.c.rows_seen + event.count))
+                statuses[(event.field, event.kind)] = str(row.status)
+    return statuses
+
+
+def list_drift(engine: sa.Engine, status: str | None = None) -> list[sa.Row[tuple[object, ...]]]:
+    ensure_tables(engine, metadata)
+    query = sa.select(drift_log).order_by(drift_log.c.id)
+    if status:
+        query = query.where(drift_log.c.status == status)
+    with engine.connect() as conn:
+        return list(conn.execute(query))
+
+
+def approve_drift(engine: sa.Engine, drift_id: int, now: datetime | None = None) -> bool:
+    """Mark a drift approved: from now on it passes as if the contract knew it. False when no such id."""
+    ensure_tables(engine, metadata)
+    with engine.begin() as conn:
+        result = conn.execute(drift_log.update().where(drift_log.c.id == drift_id).values(
+            status="approved", approved_at=now or datetime.now(UTC)))
+        return bool(result.rowcount)
+
+
+# --- the policy -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class DriftOutcome:
+    """What the policy decided for a batch: rows to quarantine (with the field and kind) and columns to add."""
+
+    quarantine: tuple[DriftEvent, ...]
+    evolve: tuple[DriftEvent, ...]
+    events: tuple[DriftEvent, ...]
+
+
+def apply_policy(contract: Contract, events: list[DriftEvent],
+                 statuses: dict[tuple[str, str], str] | None = None) -> DriftOutcome:
+    """Open (unapproved) drift under the contract's policy; raises DriftFrozen under freeze."""
+    open_events = [e for e in events if (statuses or {}).get((e.field, e.kind), "open") != "approved"]
+    if open_events and contract.drift_policy == "freeze":
+        first = open_events[0]
+        raise DriftFrozen(
+            f"dataset {contract.dataset} (policy freeze): unapproved drift "
+            + ", ".join(f"{e.kind} {e.field!r} in {e.count} rows" for e in open_events)
+            + f"; sample: {first.sample[:300]}; approve with `lienthong drift approve ID`",
+            source=contract.agency, dataset=contract.dataset, fields=[e.field for e in open_events],
+        )
+    if contract.drift_policy == "quarantine":
+        return DriftOutcome(tuple(open_events), (), tuple(events))
+    new_fields = tuple(e for e in events if e.kind == "new_field")
+    return DriftOutcome((), new_fields, tuple(events))
+
+
+def evolved_column(batch: pa.Table, event: DriftEvent) -> pa.Array:
+    """A new field's values as text, read from `_raw` (the connector does not type unknown fields)."""
+    if event.field in batch.column_names:
+        return pc.cast(as_array(batch.column(event.field)), pa.string())
+    raw = as_array(batch.column("_raw"))
+    values: list[str | None] = [None] * batch.num_rows
+    for i in np.flatnonzero(pc.fill_null(event.rows, False).to_numpy(zero_copy_only=False)):
+        try:
+            value = json.loads(raw[int(i)].as_py()).get(event.field)
+        except (TypeError, ValueError, AttributeError):
+            continue
+        values[int(i)] = None if value is None else value if isinstance(value, str) else json.dumps(value)
+    return pa.array(values, pa.string())

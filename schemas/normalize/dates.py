@@ -1,0 +1,46 @@
+"""Dates in the formats the agency systems write: YYYY-MM-DD, DD/MM/YYYY, DD-MM-YYYY and ISO datetimes.
+
+Arrow's strptime rolls impossible dates over (31/02 becomes 03/03), so each parse is checked by
+formatting it back and comparing with what was written.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas.normalize.result import Normalized, as_array, flag, no_errors
+from schemas.normalize.text import clean_text
+
+# (pattern the text must match, strptime format); an ISO datetime keeps its written date part
+DATE_FORMATS: tuple[tuple[str, str], ...] = (
+    (r"^\d{4}-\d{2}-\d{2}$", "%Y-%m-%d"),
+    (r"^\d{2}/\d{2}/\d{4}$", "%d/%m/%Y"),
+    (r"^\d{2}-\d{2}-\d{4}$", "%d-%m-%Y"),
+)
+_ISO_DATETIME = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}"
+
+
+def parse_date(values: pa.Array) -> Normalized:
+    """date32 values; reason `bad_date` where the text is none of the formats or not a real date."""
+    text = as_array(values)
+    if pa.types.is_date(text.type):
+        return Normalized.ok(pc.cast(text, pa.date32()))
+    if pa.types.is_timestamp(text.type):
+        return Normalized.ok(pc.cast(text, pa.date32()))
+    text = clean_text(text)
+    text = pc.if_else(
+        pc.fill_null(pc.match_substring_regex(text, _ISO_DATETIME), False),
+        pc.utf8_slice_codeunits(text, 0, 10),
+        text,
+    )
+    result = pa.nulls(len(text), pa.timestamp("s"))
+    for pattern, fmt in DATE_FORMATS:
+        shaped = pc.fill_null(pc.match_substring_regex(text, pattern), False)
+        candidate = pc.if_else(shaped, text, pa.scalar(None, pa.string()))
+        parsed = pc.strptime(candidate, format=fmt, unit="s", error_is_null=True)
+        round_trip = pc.equal(pc.strftime(parsed, format=fmt), candidate)
+        parsed = pc.if_else(pc.fill_null(round_trip, False), parsed, pa.scalar(None, pa.timestamp("s")))
+        result = pc.coalesce(result, parsed)
+    error = flag(no_errors(len(text)), pc.and_(pc.is_valid(text), pc.is_null(result)), "bad_date")
+    return Normalized(pc.cast(result, pa.date32()), error)

@@ -1,0 +1,52 @@
+"""Text: Unicode NFC with whitespace collapsed, and a diacritic-free search key."""
+
+from __future__ import annotations
+
+import unicodedata
+
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from schemas.normalize.result import Normalized, as_array
+
+
+def _to_string(values: pa.Array) -> pa.Array:
+    return values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
+
+
+def clean_text(values: pa.Array) -> pa.Array:
+    """NFC, runs of whitespace to one space, trimmed; an empty result is null."""
+    text = pc.utf8_normalize(_to_string(as_array(values)), "NFC")
+    text = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
+    return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
+
+
+def search_key(values: pa.Array) -> pa.Array:
+    """Lower-case, diacritic-free, single-spaced: 'Nguyễn  Văn Đức' and 'NGUYEN VAN DUC' give 'nguyen van duc'.
+
+    `đ`/`Đ` are letters of their own in Unicode (no decomposition), so they are replaced by hand.
+    """
+    text = pc.utf8_normalize(clean_text(values), "NFD")
+    text = pc.replace_substring_regex(text, r"\p{Mn}+", "")
+    text = pc.replace_substring(pc.replace_substring(text, "đ", "d"), "Đ", "D")
+    return pc.utf8_lower(text)
+
+
+def search_key_scalar(value: str) -> str:
+    """The same key for one Python string (for lookups typed by a person)."""
+    text = " ".join(unicodedata.normalize("NFD", value).split())
+    text = "".join(ch for ch in text if unicodedata.category(ch) != "Mn")
+    return text.replace("đ", "d").replace("Đ", "D").lower()
+
+
+def normalize_text(values: pa.Array) -> Normalized:
+    return Normalized.ok(clean_text(values))
+
+
+def normalize_search_key(values: pa.Array) -> Normalized:
+    return Normalized.ok(search_key(values))
+
+
+def normalize_code(values: pa.Array) -> Normalized:
+    """A code as written, trimmed and upper-cased (NFC first, so look-alike forms compare equal)."""
+    return Normalized.ok(pc.utf8_upper(clean_text(values)))
