@@ -148,7 +148,8 @@ def test_request_faults_hit_their_seeded_share_of_requests(land_sim: FakeSimulat
     from agencies.faults import SeededFaults
 
     land_sim.faults = SeededFaults(11, "soap", {"http_503": 0.2, "rate_limit": 0.1})  # type: ignore[assignment]
-    statuses = [post(land_url, "/ws/land", FEED).status_code for _ in range(200)]
+    with httpx.Client(base_url=land_url, headers={"Content-Type": "text/xml"}) as client:
+        statuses = [client.post("/ws/land", content=FEED).status_code for _ in range(200)]
     replay = SeededFaults(11, "soap", {"http_503": 0.2, "rate_limit": 0.1})
     expected = [{"http_503": 503, "rate_limit": 429, None: 200}[replay.request_fault()] for _ in range(200)]
     assert statuses == expected
