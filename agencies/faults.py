@@ -19,7 +19,7 @@ from agencies.base import Record, RequestFault
 from agencies.datasets import DatasetSpec, spec
 
 Protocol = Literal["soap", "rest"]
-VALUE_FAULTS = ("invalid_values", "drift_new_field", "drift_renamed_field", "drift_type_change", "invalid_utf8")
+VALUE_FAULTS = ("invalid_values", "invalid_utf8", "drift_new_field", "drift_renamed_field", "drift_type_change")
 REQUEST_FAULTS: tuple[str, ...] = get_args(RequestFault)
 SOAP_ONLY = frozenset({"soap_fault", "xxe"})
 ALL_FAULTS = frozenset(REQUEST_FAULTS) | frozenset(VALUE_FAULTS)

@@ -92,3 +92,28 @@ def running_simulator(
         handle.stop()
         if own_dir is not None:
             own_dir.cleanup()
+
+
+# --- pytest fixtures: `from agencies.testing import simulators` in a conftest.py makes them available ---
+
+try:
+    import pytest
+except ImportError:  # pragma: no cover - pytest is a dev dependency
+    pytest = None  # type: ignore[assignment]
+
+if pytest is not None:
+    from collections.abc import Callable
+    from contextlib import ExitStack
+
+    @pytest.fixture
+    def simulators(tmp_path: Path) -> Iterator[Callable[..., SimulatorHandle]]:
+        """A factory: `simulators("tax", records=2000, faults={...})` starts one, stopped after the test."""
+        with ExitStack() as stack:
+            started = [0]
+
+            def start(agency: AgencyName, **kwargs: object) -> SimulatorHandle:
+                started[0] += 1
+                kwargs.setdefault("tmp_dir", tmp_path / f"{agency}-{started[0]}")
+                return stack.enter_context(running_simulator(agency, **kwargs))  # type: ignore[arg-type]
+
+            yield start

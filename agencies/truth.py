@@ -17,7 +17,7 @@ from agencies.base import DATASETS, Record
 from agencies.datasets import spec
 from agencies.simulator import AgencySimulator
 
-_ARROW_TYPES = {"str": "string", "int": "int64", "float": "float64", "bool": "bool"}
+_ARROW_TYPES = {"str": "string", "int": "int64", "float": "float64", "bool": "bool_"}
 
 
 def _schema(datasets: Sequence[str]) -> Any:
