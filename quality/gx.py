@@ -6,6 +6,7 @@ One ephemeral context per process, with progress bars and usage statistics off.
 from __future__ import annotations
 
 import os
+import warnings
 from functools import cache
 from typing import Any
 
@@ -14,8 +15,11 @@ from typing import Any
 def gx_modules() -> tuple[Any, Any]:
     """(great_expectations, great_expectations.expectations), imported on first use."""
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")  # no usage statistics leave the machine
-    import great_expectations as gx
-    import great_expectations.expectations as gxe
+    with warnings.catch_warnings():
+        # GX 1.x imports modules Python 3.11 deprecates (sre_constants); not ours to fix
+        warnings.simplefilter("ignore", DeprecationWarning)
+        import great_expectations as gx
+        import great_expectations.expectations as gxe
 
     return gx, gxe
 

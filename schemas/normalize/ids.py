@@ -60,7 +60,7 @@ def normalize_tax_code(values: pa.Array) -> Normalized:
         "bad_tax_code",
     )
     checkable = pc.if_else(pc.fill_null(well_formed, False), code, pa.scalar(None, pa.string()))
-    error = flag(error, pc.invert(mst_check_ok(checkable)), "bad_check_digit")
+    error = flag(error, pc.and_(pc.is_valid(checkable), pc.invert(mst_check_ok(checkable))), "bad_check_digit")
     return Normalized(code, error)
 
 

@@ -1,0 +1,129 @@
+"""`lienthong validate DATASET --input FILE` and `lienthong quarantine list|show|replay`.
+
+Nothing heavy at import: Great Expectations, pandas and the runner load when a command runs.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import click
+
+from lienthong.settings import get_settings
+
+
+def _engine(database_url: str | None) -> Any:
+    from schemas.db import engine_for
+
+    return engine_for(database_url or get_settings().database_url)
+
+
+def _read_input(path: Path, dataset: str) -> Any:
+    """A connector batch: Parquet as `lienthong extract` writes it, or JSON lines of wire records."""
+    if path.suffix in (".jsonl", ".ndjson", ".json"):
+        from schemas.contract import get_contract
+        from schemas.wire import batch_from_records
+
+        lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+        return batch_from_records([json.loads(line) for line in lines], get_contract(dataset),
+                                  page=path.name, raws=lines)
+    import pyarrow.parquet as pq
+
+    return pq.read_table(path)
+
+
+_DATASETS = ["branches", "enterprises", "land_certificates", "parcels", "permits", "tax_notices", "taxpayers"]
+
+
+@click.command()
+@click.argument("dataset", type=click.Choice(_DATASETS))
+@click.option("--input", "input_path", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="A batch: Parquet from a connector, or JSON lines of wire records.")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Write the valid canonical rows here (Parquet).")
+@click.option("--run-id", default=None, help="Default: generated.")
+@click.option("--database-url", default=None, help="Default: LIENTHONG_DATABASE_URL.")
+def validate(dataset: str, input_path: Path, output: Path | None, run_id: str | None,
+             database_url: str | None) -> None:
+    """Validate FILE against DATASET's contract and suite; quarantine what fails."""
+    from quality.runner import ValidationFailed, validate_batch
+
+    batch = _read_input(input_path, dataset)
+    try:
+        result = validate_batch(batch, dataset, run_id=run_id, engine=_engine(database_url))
+    except ValidationFailed as exc:
+        raise click.ClickException(str(exc)) from None
+    stats = result.stats
+    click.echo(f"{dataset} run {stats['run_id']}: {stats['rows_in']} rows, {stats['rows_valid']} valid, "
+               f"{stats['rows_quarantined']} quarantined ({stats['failure_rate']:.2%}), {stats['seconds']:.2f}s")
+    for rule, count in sorted(stats["rule_counts"].items(), key=lambda kv: -kv[1]):
+        click.echo(f"  {count:>8}  {rule}")
+    if output is not None:
+        import pyarrow.parquet as pq
+
+        pq.write_table(result.valid, output)
+        click.echo(f"valid rows written to {output}")
+
+
+@click.group()
+def quarantine() -> None:
+    """List, show and replay quarantined records."""
+
+
+@quarantine.command("list")
+@click.option("--dataset", default=None)
+@click.option("--status", type=click.Choice(["quarantined", "released", "all"]), default="quarantined")
+@click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--database-url", default=None)
+def list_command(dataset: str | None, status: str, limit: int, database_url: str | None) -> None:
+    """Quarantined records: id, dataset, key, rule, column, value, page, run."""
+    from quality.store import list_quarantined
+
+    rows = list_quarantined(_engine(database_url), dataset, None if status == "all" else status, limit)
+    if not rows:
+        click.echo("quarantine is empty")
+    for row in rows:
+        click.echo(f"{row.id}\t{row.dataset}\t{row.record_key}\t{row.rule}\t{row.column}\t{row.value!r}\t"
+                   f"page={row.page}\trun={row.run_id}\t{row.status}")
+
+
+@quarantine.command("show")
+@click.argument("quarantine_id", type=int)
+@click.option("--database-url", default=None)
+def show_command(quarantine_id: int, database_url: str | None) -> None:
+    """One quarantined record with every failure and the raw record."""
+    from quality.store import get_quarantined
+
+    row = get_quarantined(_engine(database_url), quarantine_id)
+    if row is None:
+        raise click.ClickException(f"no quarantined record {quarantine_id}")
+    for name in ("id", "status", "source", "dataset", "contract_version", "run_id", "page", "record_key",
+                 "rule", "column", "value", "reason", "attempts", "created_at", "released_at"):
+        click.echo(f"{name}: {getattr(row, name)}")
+    click.echo("failures: " + json.dumps(json.loads(row.failures), ensure_ascii=False, indent=2))
+    click.echo("raw: " + (row.raw or ""))
+
+
+@quarantine.command("replay")
+@click.option("--dataset", default=None)
+@click.option("--id", "ids", type=int, multiple=True, help="Only these records (repeatable).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write released rows per dataset here (Parquet).")
+@click.option("--database-url", default=None)
+def replay_command(dataset: str | None, ids: tuple[int, ...], output_dir: Path | None,
+                   database_url: str | None) -> None:
+    """Run quarantined records through mapping and validation again; release those that pass."""
+    from quality.replay import replay
+
+    result = replay(_engine(database_url), dataset, list(ids) or None)
+    click.echo(f"replay {result.run_id}: {len(result.released_ids)} released, "
+               f"{len(result.still_quarantined)} still quarantined")
+    if output_dir is not None:
+        import pyarrow.parquet as pq
+
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for name, table in result.released.items():
+            if table.num_rows:
+                pq.write_table(table, output_dir / f"{name}-{result.run_id}.parquet")
