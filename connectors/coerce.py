@@ -132,6 +132,9 @@ def _converter(t: pa.DataType) -> Callable[[Any], Any]:
 
 
 def _has_surrogates(value: str) -> bool:
+    """Whether a string holds bytes that were not UTF-8 (surrogate escapes from JSON, U+FFFD from XML)."""
+    if "\ufffd" in value:
+        return True
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, cast, get_args
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -350,7 +351,9 @@ def parse_source(data: object, where: str, path: Path, environ: Mapping[str, str
     endpoint = r.get("endpoint", str, required=True)
     override = load_settings(environ).agency_urls.get(name)
     if override:
-        endpoint = override
+        # A base URL (no path) keeps the service path of the source file: `http://h:p` + `/ws/land`.
+        service_path = urlsplit(endpoint).path
+        endpoint = override.rstrip("/") + service_path if urlsplit(override).path in ("", "/") else override
     endpoint = endpoint.rstrip("/")
 
     ar = _Reader(where, "auth", r.get("auth", Mapping, {}))

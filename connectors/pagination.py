@@ -60,20 +60,31 @@ class Paginator:
 
 
 class OffsetPaginator(Paginator):
-    """`offset`/`limit` parameters; stops at an empty page or when `offset` reaches `total`."""
+    """`offset`/`limit` parameters; stops at an empty page or when `offset` reaches `total`.
+
+    The offset moves by the page size the server applied (its `limit` echo, else ours), not by the
+    records it sent: a page that repeats records of the previous one must not push the window past
+    records never served."""
 
     def first(self, url: str, params: Mapping[str, Any]) -> PageRequest:
         request = super().first(url, params)
         return PageRequest(url, {**request.params, self.config.offset_param: 0}, "offset=0")
 
     def next(self, request: PageRequest, page: Page, followed: Set[str]) -> PageRequest | None:
+        asked = int(request.params[self.config.offset_param])
+        served = page.body.get(self.config.offset_param, asked)
+        if served != asked:  # the server sent another page than the one asked for (a stale page)
+            raise PaginationLoop(f"asked for offset {asked}, the server served offset {served!r}",
+                                 source=self.source, operation=self.operation, page=request.label)
         if page.count == 0:
             return None
-        offset = int(request.params[self.config.offset_param]) + page.count
+        echoed = page.body.get(self.config.limit_param) if self.config.limit_param else None
+        step = echoed if isinstance(echoed, int) and echoed > 0 else self.config.page_size
+        offset = asked + step
         total = page.body.get(self.config.total_field) if self.config.total_field else None
         if isinstance(total, int) and offset >= total:
             return None
-        if total is None and self.config.limit_param and page.count < self.config.page_size:
+        if total is None and page.count < step:
             return None
         params = {**request.params, self.config.offset_param: offset}
         return self._checked(PageRequest(request.url, params, f"offset={offset}"), request, followed)
