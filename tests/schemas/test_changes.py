@@ -1,4 +1,5 @@
 import copy
+from typing import Any
 
 import pytest
 import yaml
@@ -9,8 +10,9 @@ from schemas.contract import CONTRACTS_DIR, contract_from_dict
 pytestmark = pytest.mark.unit
 
 
-def _doc() -> dict:
-    return yaml.safe_load((CONTRACTS_DIR / "permits.yaml").read_text(encoding="utf-8"))
+def _doc() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((CONTRACTS_DIR / "permits.yaml").read_text(encoding="utf-8"))
+    return doc
 
 
 def _changed(edit) -> str:
@@ -20,11 +22,11 @@ def _changed(edit) -> str:
     return classify_change(contract_from_dict(old), contract_from_dict(new)).kind
 
 
-def _column(doc: dict, name: str) -> dict:
+def _column(doc: dict[str, Any], name: str) -> dict[str, Any]:
     return next(c for c in doc["columns"] if c["name"] == name)
 
 
-def _add(doc: dict, nullable: bool) -> None:
+def _add(doc: dict[str, Any], nullable: bool) -> None:
     doc["columns"].append({"name": "note", "type": "string", "nullable": nullable, "source": "status",
                            "description": {"vi": "Ghi chú", "en": "Note"}})
 

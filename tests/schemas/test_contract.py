@@ -1,5 +1,6 @@
 import copy
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -13,8 +14,9 @@ pytestmark = pytest.mark.unit
 DATASETS = {"enterprises", "branches", "taxpayers", "tax_notices", "parcels", "land_certificates", "permits"}
 
 
-def _doc() -> dict:
-    return yaml.safe_load((CONTRACTS_DIR / "parcels.yaml").read_text(encoding="utf-8"))
+def _doc() -> dict[str, Any]:
+    doc: dict[str, Any] = yaml.safe_load((CONTRACTS_DIR / "parcels.yaml").read_text(encoding="utf-8"))
+    return doc
 
 
 def test_every_dataset_has_a_contract_that_loads():
@@ -65,11 +67,11 @@ def test_a_bad_contract_fails_with_the_path_of_the_bad_key(edit, message):
 def test_file_name_must_match_dataset(tmp_path: Path):
     doc = _doc()
     (tmp_path / "plots.yaml").write_text(yaml.safe_dump(doc, allow_unicode=True), encoding="utf-8")
-    with pytest.raises(ConfigError, match="plots.yaml: dataset: 'parcels' does not match"):
+    with pytest.raises(ConfigError, match=r"plots\.yaml: dataset: 'parcels' does not match"):
         load_contract_file(tmp_path / "plots.yaml")
 
 
 def test_invalid_yaml_names_the_file(tmp_path: Path):
     (tmp_path / "parcels.yaml").write_text("dataset: [unclosed", encoding="utf-8")
-    with pytest.raises(ConfigError, match="parcels.yaml: not valid YAML"):
+    with pytest.raises(ConfigError, match=r"parcels\.yaml: not valid YAML"):
         load_contract_file(tmp_path / "parcels.yaml")
