@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 
 from connectors.config import SecretRef, SourceConfig
-from connectors.errors import AuthRefused, SourceUnavailable
+from connectors.errors import AuthRefused, MalformedResponse, SourceUnavailable
 from connectors.secrets import Redactor, resolve
 
 
@@ -75,10 +75,11 @@ class OAuth2ClientCredentials(httpx.Auth):
             body: dict[str, Any] = response.json()
             token = str(body["access_token"])
         except (ValueError, KeyError, TypeError):
-            raise SourceUnavailable("token endpoint answered without an access_token", source=self._source,
-                                    operation="token", status=200) from None
+            raise MalformedResponse("token endpoint answered without a readable access_token",
+                                    source=self._source, operation="token", status=200) from None
         self._token = token
-        self._expires_at = time.monotonic() + float(body.get("expires_in") or 300) - self._EARLY
+        lifetime = float(body.get("expires_in") or 300)
+        self._expires_at = time.monotonic() + lifetime - min(self._EARLY, lifetime / 10)
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         if self._token is None or time.monotonic() >= self._expires_at:

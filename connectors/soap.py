@@ -164,11 +164,6 @@ class SoapReader:
 
     def _bulk_read(self, plan: BulkPlan, operation: str, response: Response, content: bytes,
                    page: str) -> dict[str, Any]:
-        # The bulk path has no zeep parser in front of it: refuse a DTD here, before lxml sees it.
-        head = content[:content.find(b"Envelope") + 1 if b"Envelope" in content else 4096]
-        if b"<!DOCTYPE" in head or b"<!ENTITY" in content:
-            raise HostileResponse("refused XML with a DTD or entity declaration", source=self.source.name,
-                                  operation=operation, page=page, excerpt=self.redactor.excerpt(content[:300]))
         try:
             records, token = plan.parse(content)
         except HasFault:
@@ -194,6 +189,12 @@ class SoapReader:
 
         def parse(response: Response) -> T:
             content, bad_utf8 = clean_utf8(response.content)
+            # Refuse a DTD before any parser sees it: zeep checks only after lxml has parsed (and
+            # lxml may fail first on entity amplification, which would read as a mere malformed body).
+            if b"<!DOCTYPE" in content or b"<!ENTITY" in content:
+                raise HostileResponse("refused XML with a DTD or entity declaration", source=self.source.name,
+                                      operation=operation, page=page,
+                                      excerpt=self.redactor.excerpt(content[:300]))
             if plan is not None:
                 return then(self._bulk_read(plan, operation, response, content, page), bad_utf8)
             return then(self._zeep_read(operation, response, content, page), bad_utf8)

@@ -22,6 +22,13 @@ def fast(source: SourceConfig, timeout: float = 1.0, attempts: int = 10) -> Sour
     )
 
 
+def small_pages(source: SourceConfig, stream: str, size: int = 100) -> SourceConfig:
+    """More pages per sync, so request faults hit the middle of a feed, not only its first page."""
+    config = source.stream(stream)
+    config = dataclasses.replace(config, pagination=dataclasses.replace(config.pagination, page_size=size))
+    return dataclasses.replace(source, streams={**source.streams, stream: config})
+
+
 def source_at(name: str, url: str, **kw: Any) -> SourceConfig:
     return fast(load_source(name, environ={f"LIENTHONG_AGENCY_{name.upper()}_URL": url}), **kw)
 

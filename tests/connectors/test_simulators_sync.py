@@ -14,9 +14,9 @@ import httpx
 import pytest
 
 from agencies.testing import running_simulator
-from connectors import SourceConfig, read
+from connectors import read
 from connectors.state import format_ts
-from tests.connectors.helpers import source_at
+from tests.connectors.helpers import small_pages, source_at
 
 pytestmark = pytest.mark.integration
 
@@ -56,13 +56,6 @@ def normalised(record: dict[str, Any]) -> dict[str, Any]:
 
 def truth(sim: Any, dataset: str) -> dict[str, dict[str, Any]]:
     return {key: normalised(json.loads(body)) for key, _, body in sim.store.all_rows(dataset)}
-
-
-def small_pages(source: SourceConfig, stream: str, size: int = 100) -> SourceConfig:
-    """More pages per sync, so request faults hit the middle of a feed, not only its first page."""
-    config = source.stream(stream)
-    config = dataclasses.replace(config, pagination=dataclasses.replace(config.pagination, page_size=size))
-    return dataclasses.replace(source, streams={**source.streams, stream: config})
 
 
 def sync(source: Any, stream: str, state: dict[str, Any] | None, view: dict[str, dict[str, Any]],
