@@ -9,9 +9,14 @@ and is turned back into the original bytes by the final encode.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
+from functools import cache
+from itertools import chain
+from operator import itemgetter
+from typing import Any
 
 from agencies.base import Record
 from agencies.soap.services import SOAP_ENV_NS, XROAD_NS
@@ -34,10 +39,10 @@ def escape(text: str) -> str:
     return text
 
 
-def text_of(value: object) -> str:
-    """The XML Schema lexical form of a record value (already escaped)."""
+def lexical(value: object) -> str:
+    """The XML Schema lexical form of a record value, not yet escaped."""
     if isinstance(value, str):
-        return escape(value)
+        return value
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, int):
@@ -54,30 +59,108 @@ def text_of(value: object) -> str:
     if isinstance(value, date):
         return value.isoformat()
     if isinstance(value, bytes):
-        return escape(value.decode("utf-8", "surrogateescape"))
-    return escape(str(value))
+        return value.decode("utf-8", "surrogateescape")
+    return str(value)
+
+
+def text_of(value: object) -> str:
+    """The XML Schema lexical form of a record value, escaped for character data."""
+    return escape(lexical(value))
 
 
 def render_record(item: str, fields: Sequence[str], record: Record) -> str:
+    """One record, any shape: known elements in order (None omitted), then unknown ones (drift)."""
     parts = [f"<{item}>"]
     append = parts.append
-    get = record.get
     for name in fields:
-        value = get(name)
-        if value is None:
-            continue
-        # the common types first, inline: this loop is the serving rate
-        if value.__class__ is str:
-            append(f"<{name}>{escape(value)}</{name}>")
-        else:
+        value = record.get(name)
+        if value is not None:
             append(f"<{name}>{text_of(value)}</{name}>")
-    if len(record) > len(fields) or any(name not in record for name in fields):
-        known = set(fields)
-        for name, value in record.items():
-            if name not in known and value is not None:
-                append(f"<{name}>{text_of(value)}</{name}>")
+    known = set(fields)
+    for name, value in record.items():
+        if name not in known and value is not None:
+            append(f"<{name}>{text_of(value)}</{name}>")
     append(f"</{item}>")
     return "".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class _Shape:
+    template: str  # one record with %s for each value, in field order
+    keys: frozenset[str]
+    getter: Callable[[Record], tuple[object, ...]]
+    head: str  # the markup before a page's first value
+    separators: list[str]  # the markup after each value of a record, the last one opening the next record
+    tail: str  # the markup after a page's last value
+
+
+@cache
+def _shape(item: str, fields: tuple[str, ...]) -> _Shape:
+    template = f"<{item}>" + "".join(f"<{name}>%s</{name}>" for name in fields) + f"</{item}>"
+    getter = itemgetter(*fields)
+    pieces = template.split("%s")
+    return _Shape(
+        template, frozenset(fields), getter if len(fields) > 1 else lambda r: (getter(r),),
+        head=pieces[0], separators=[*pieces[1:-1], pieces[-1] + pieces[0]], tail=pieces[-1],
+    )
+
+
+_BOOL_TEXT = {True: "true", False: "false"}
+
+
+def _column_to_text(column: list[Any]) -> list[str]:
+    kinds = set(map(type, column))  # the loops here run in C: this is the serving rate
+    if kinds == {str}:
+        return column
+    if kinds == {int}:
+        return list(map(str, column))
+    if kinds == {bool}:
+        return list(map(_BOOL_TEXT.__getitem__, column))
+    return list(map(lexical, column))
+
+
+def render_records(item: str, fields: Sequence[str], records: Sequence[Record]) -> str:
+    """Records as `<item>` elements, the hot path of every feed page.
+
+    A record with exactly the schema's fields and no None (nearly all) goes through one template:
+    the page's values are gathered and converted column by column, escaped in one pass, and the
+    page's values and markup joined once, all in C loops. Any other record (drift, missing values) is rendered by
+    `render_record` in its place.
+    """
+    shape = _shape(item, tuple(fields))
+    keys = shape.keys
+    regular: list[Record] = []
+    odd: dict[int, str] = {}  # position in the page -> a record rendered on its own
+    for position, record in enumerate(records):
+        if record.keys() == keys and None not in record.values():
+            regular.append(record)
+        else:
+            odd[position] = render_record(item, fields, record)
+    width = len(fields)
+    flat: list[Any] = list(chain.from_iterable(map(shape.getter, regular)))
+    for i in range(width):
+        flat[i::width] = _column_to_text(flat[i::width])
+    joined = "\x00".join(flat)  # NUL cannot occur in XML text, so it cannot occur in a value
+    values = escape(joined).split("\x00") if flat else []
+    if len(values) != len(flat):  # a value carried NUL after all: render each record on its own
+        return "".join(render_record(item, fields, r) for r in records)
+    if not odd:
+        if not values:
+            return ""
+        # values and markup interleaved, joined once: twice as fast as one big %-format
+        out = [""] * (2 * len(values))
+        out[0::2] = values
+        out[1::2] = shape.separators * len(regular)
+        out[-1] = shape.tail
+        return shape.head + "".join(out)
+    out, at = [], 0
+    for position in range(len(records)):
+        if position in odd:
+            out.append(odd[position])
+        else:
+            out.append(shape.template % tuple(values[at:at + width]))
+            at += width
+    return "".join(out)
 
 
 def _envelope(body: str, header: str = "") -> bytes:
@@ -91,12 +174,12 @@ def render_response(
     namespace: str,
     item: str,
     fields: Sequence[str],
-    records: Iterable[Record],
+    records: Sequence[Record],
     next_token: str | None = None,
     header: str = "",
 ) -> bytes:
     """A feed page or a get-by-key answer: `<{operation}Response>` with the records and the token."""
-    rendered = "".join([render_record(item, fields, record) for record in records])
+    rendered = render_records(item, fields, records)
     token = f"<nextPageToken>{escape(next_token)}</nextPageToken>" if next_token is not None else ""
     body = f'<{operation}Response xmlns="{namespace}">{rendered}{token}</{operation}Response>'
     return _envelope(body, header)

@@ -69,3 +69,24 @@ def test_codes_faults_and_echoed_headers_parse() -> None:
     fault = etree.fromstring(render_fault("soap:Client", "bad <input>"))
     assert fault.findtext(".//faultcode") == "soap:Client"
     assert fault.findtext(".//faultstring") == "bad <input>"
+
+
+def test_regular_and_odd_records_keep_their_order() -> None:
+    odd = {**PARCEL, "parcelNumber": 2, "ghi_chu": "x"}
+    nul = {**PARCEL, "parcelNumber": 4, "address": "a\x00b"}
+    page = [{**PARCEL, "parcelNumber": 1}, odd, {**PARCEL, "parcelNumber": 3, "deleted": True}]
+    body = render_response("GetParcelChanges", LAND.namespace, "parcel", PARCEL_FIELDS, page)
+    assert [p.findtext(f"{NS}parcelNumber") for p in _parcels(body)] == ["1", "2", "3"]
+    assert _parcels(body)[2].findtext(f"{NS}deleted") == "true"
+    assert b"<ghi_chu>x</ghi_chu></parcel>" in body
+    empty = render_response("GetParcelChanges", LAND.namespace, "parcel", PARCEL_FIELDS, [])
+    assert _parcels(empty) == []
+    # a NUL in a value (not XML) still renders every record, in order
+    body = render_response("GetParcelChanges", LAND.namespace, "parcel", PARCEL_FIELDS, [*page, nul])
+    assert body.count(b"<parcel>") == 4 and b"a\x00b" in body
+
+
+def test_mixed_types_in_a_column_take_their_own_lexical_form() -> None:
+    page = [{**PARCEL, "mapSheet": 7}, {**PARCEL, "mapSheet": "7a"}, {**PARCEL, "mapSheet": 7.5}]
+    body = render_response("GetParcelChanges", LAND.namespace, "parcel", PARCEL_FIELDS, page)
+    assert [p.findtext(f"{NS}mapSheet") for p in _parcels(body)] == ["7", "7a", "7.5"]

@@ -1,0 +1,177 @@
+"""How fast the SOAP simulators serve their change feeds, beside the raw cost of serialising the same pages.
+
+    .venv/bin/python -m bench.simulators_soap            # 200,000-record worlds (under a minute)
+    .venv/bin/python -m bench.simulators_soap --full     # 2,000,000-record worlds
+
+For land (parcels) and business (enterprises): generate the world, start `lienthong agencies serve` in its
+own process, and page through the whole feed with a plain HTTP client (pages of 1,000; the client only
+finds the next token, so it costs little). Baselines, measured in this process on the same pages:
+the serialiser alone (`agencies.soap.render.render_response`) and the store read alone
+(`store.changes` + `faults.apply`). Target (issue 3): 50,000 records/s served.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+
+from agencies.base import FeedPosition, Record
+from agencies.simulator import AgencySimulator, open_simulator
+from agencies.soap.render import render_response
+from agencies.soap.services import SERVICES
+from lienthong.settings import AGENCIES
+
+PAGE = 1000
+SEED = 1
+TARGET = 50_000
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_TOKEN = re.compile(rb"<nextPageToken>([^<]*)</nextPageToken>")
+WSSE = "http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd"
+XROAD = {"client": "VN/GOV/000.00.00.H01/lienthong", "service": "VN/GOV/000.00.00.H02/dkkd/GetEnterpriseChanges",
+         "userId": "bench", "id": "bench-1", "protocolVersion": "4.0"}
+CASES = {"land": ("GetParcelChanges", "parcels"), "business": ("GetEnterpriseChanges", "enterprises")}
+assert set(CASES) <= set(AGENCIES)
+
+
+def envelope(agency: str, operation: str, token: str | None) -> bytes:
+    if agency == "land":
+        header = (f'<wsse:Security xmlns:wsse="{WSSE}"><wsse:UsernameToken><wsse:Username>lienthong'
+                  "</wsse:Username><wsse:Password>land-dev-secret</wsse:Password></wsse:UsernameToken>"
+                  "</wsse:Security>")
+    else:
+        header = "".join(f'<x:{k} xmlns:x="http://x-road.eu/xsd/xroad.xsd">{v}</x:{k}>' for k, v in XROAD.items())
+    token_el = f"<pageToken>{token}</pageToken>" if token else ""
+    return (
+        '<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/">'
+        f"<s:Header>{header}</s:Header><s:Body><{operation} xmlns=\"{SERVICES[agency].namespace}\">"  # type: ignore[index]
+        f"<since>1970-01-01T00:00:00Z</since>{token_el}<pageSize>{PAGE}</pageSize></{operation}></s:Body></s:Envelope>"
+    ).encode()
+
+
+@dataclass
+class Figures:
+    agency: str
+    records: int
+    served_s: float
+    serialise_s: float
+    store_s: float
+    bytes_served: int
+
+
+def _pages(sim: AgencySimulator, dataset: str) -> list[list[Record]]:
+    """The feed's pages as the front end reads them (store, then value faults), and the store's time."""
+    pages: list[list[Record]] = []
+    after: FeedPosition | None = None
+    while True:
+        raw = sim.store.changes(dataset, EPOCH, after, PAGE)
+        if not raw:
+            return pages
+        pages.append(sim.faults.apply(dataset, raw))
+        last = raw[-1]
+        after = FeedPosition(last["updatedAt"], sim.store.key_of(dataset, last))
+
+
+def _wait_ready(url: str, proc: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"the simulator exited with {proc.returncode}")
+        try:
+            if httpx.get(url + "?wsdl", timeout=1).status_code == 200:
+                return
+        except httpx.TransportError:
+            pass
+        time.sleep(0.2)
+    raise RuntimeError(f"the simulator at {url} did not come up")
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def measure(agency: str, records: int, data_dir: Path) -> Figures:
+    operation, dataset = CASES[agency]
+    sim = open_simulator(agency, records=records, seed=SEED, data_dir=data_dir)
+    service = SERVICES[agency]  # type: ignore[index]
+    fields = service.fields[dataset]
+    item = service.operations[operation].item
+
+    started = time.perf_counter()
+    pages = _pages(sim, dataset)
+    store_s = time.perf_counter() - started
+    total = sum(len(p) for p in pages)
+
+    started = time.perf_counter()
+    for page in pages:
+        render_response(operation, service.namespace, item, fields, page, "t" * 150)
+    serialise_s = time.perf_counter() - started
+    sim.store.close()
+
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "lienthong.cli", "agencies", "serve", agency, "--port", str(port),
+         "--records", str(records), "--seed", str(SEED), "--data-dir", str(data_dir)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}{service.path}"
+    try:
+        _wait_ready(url, proc)
+        served, size, token = 0, 0, None
+        with httpx.Client(headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": operation},
+                          timeout=60) as client:
+            started = time.perf_counter()
+            while True:
+                response = client.post(url, content=envelope(agency, operation, token))
+                response.raise_for_status()
+                body = response.content
+                size += len(body)
+                served += body.count(f"<{item}>".encode())
+                found = _TOKEN.search(body)
+                if found is None:
+                    break
+                token = found.group(1).decode()
+            served_s = time.perf_counter() - started
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
+    if served != total:
+        raise RuntimeError(f"{agency}: served {served} records, the store has {total}")
+    return Figures(agency, total, served_s, serialise_s, store_s, size)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--full", action="store_true", help="2,000,000-record worlds instead of 200,000")
+    parser.add_argument("--records", type=int, default=None, help="world size (overrides --full)")
+    args = parser.parse_args()
+    records = args.records or (2_000_000 if args.full else 200_000)
+
+    print(f"SOAP simulators, pages of {PAGE}, world of {records:,} records, {os.cpu_count()} CPUs")
+    print(f"{'feed':<22}{'records':>10}{'served rec/s':>15}{'serialise rec/s':>18}{'store rec/s':>14}"
+          f"{'served/serialise':>18}{'MB/s':>8}")
+    with tempfile.TemporaryDirectory(prefix="bench-soap-") as tmp:
+        for agency in CASES:
+            f = measure(agency, records, Path(tmp))
+            served, serialise, store = f.records / f.served_s, f.records / f.serialise_s, f.records / f.store_s
+            name = f"{agency}/{CASES[agency][1]}"
+            print(f"{name:<22}{f.records:>10,}{served:>15,.0f}{serialise:>18,.0f}{store:>14,.0f}"
+                  f"{served / serialise:>18.2f}{f.bytes_served / f.served_s / 1e6:>8.1f}"
+                  f"   {'meets' if served >= TARGET else 'BELOW'} the {TARGET:,}/s target")
+
+
+if __name__ == "__main__":
+    main()
