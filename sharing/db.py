@@ -113,7 +113,7 @@ def sql_type(arrow_type: pa.DataType) -> sa.types.TypeEngine[Any]:
     raise TypeError(f"no SQL type for Arrow type {arrow_type}")
 
 
-SYSTEM_COLUMNS = ("row_hash", "is_deleted", "valid_from", "valid_to", "version_from", "version_to")
+SYSTEM_COLUMNS = ("is_deleted", "valid_from", "valid_to", "version_from", "version_to")
 
 
 def serving_table(name: str, schema: pa.Schema, key: tuple[str, ...]) -> sa.Table:
@@ -123,7 +123,6 @@ def serving_table(name: str, schema: pa.Schema, key: tuple[str, ...]) -> sa.Tabl
     table = sa.Table(
         f"ds_{name}", table_metadata,
         *columns,
-        sa.Column("row_hash", sa.BigInteger, nullable=False),
         sa.Column("is_deleted", sa.Boolean, nullable=False),
         sa.Column("valid_from", sa.DateTime(timezone=True), nullable=False),
         sa.Column("valid_to", sa.DateTime(timezone=True)),
@@ -135,7 +134,6 @@ def serving_table(name: str, schema: pa.Schema, key: tuple[str, ...]) -> sa.Tabl
         f"ux_ds_{name}_current", *[table.c[k] for k in key], unique=True,
         sqlite_where=table.c.valid_to.is_(None), postgresql_where=table.c.valid_to.is_(None),
     )
-    sa.Index(f"ix_ds_{name}_key", *[table.c[k] for k in key])
     return table
 
 
@@ -145,7 +143,6 @@ def stage_table(name: str, schema: pa.Schema) -> sa.Table:
         f"lt_stage_{name}", sa.MetaData(),
         *[sa.Column(f.name, sql_type(f.type)) for f in schema],
         sa.Column("_seq", sa.BigInteger, nullable=False),
-        sa.Column("row_hash", sa.BigInteger, nullable=False),
         sa.Column("is_deleted", sa.Boolean, nullable=False),
         prefixes=["TEMPORARY"],
     )

@@ -1,10 +1,11 @@
 """Publishing: validated batches into a new dataset version, exactly once.
 
 One publish is one database transaction: stage the batches (COPY on PostgreSQL), merge them into the
-dataset's history table, write the Parquet snapshot of the result, record the version, and commit the
-source's new cursor, all or nothing. A crash anywhere before the commit leaves the previous version and
-the cursor as they were; a crash after it has nothing left to redo. Re-publishing rows that did not
-change adds nothing, so a rerun after a crash publishes each record exactly once.
+dataset's history table, record the version, and commit the source's new cursor, all or nothing. The
+version's Parquet snapshot is written beside it (in a thread, while the database merges) and appears by
+one rename before the commit. A crash anywhere before the commit leaves the previous version and the
+cursor as they were; a crash after it has nothing left to redo. Re-publishing rows that did not change
+adds nothing, so a rerun after a crash publishes each record exactly once.
 
 A batch may carry a boolean `_deleted` column (tombstones); `deleted_keys` adds deletes found by key-set
 reconciliation; `full_refresh` deletes every current row the batches did not mention.
@@ -16,12 +17,14 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
@@ -29,6 +32,7 @@ from lienthong.errors import Fatal
 from sharing import db, snapshots
 
 DELETED_COLUMN = "_deleted"
+COPY_CHUNK_ROWS = 200_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +72,6 @@ class PublishResult:
     unchanged: int = 0
     content_hash: str = ""
     snapshot_path: str | None = None
-    extra: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,38 +92,38 @@ def failpoint(name: str) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def row_hashes(table: pa.Table | pa.RecordBatch) -> pa.Array:
-    """A stable 64-bit hash of each row's values: equal rows, equal hashes, on every backend."""
-    import pandas as pd
-
-    hashed = pd.util.hash_pandas_object(table.to_pandas(), index=False).to_numpy()
-    return pa.array(hashed.view("int64"), type=pa.int64())
-
-
 def read_state(url: str, source: str, stream: str) -> dict[str, Any] | None:
     engine = db.engine_for(url)
     db.create_system_tables(engine)
+    t = db.sync_state
     with engine.connect() as conn:
-        row = conn.execute(
-            sa.select(db.sync_state.c.state).where(
-                db.sync_state.c.source == source, db.sync_state.c.stream == stream
-            )
-        ).first()
+        row = conn.execute(sa.select(t.c.state).where(t.c.source == source, t.c.stream == stream)).first()
     return dict(row[0]) if row else None
 
 
 class _Sql:
-    """Quoted identifiers and the key join for one dataset's statements."""
+    """Quoted identifiers, key joins and null-safe comparisons for one dataset's statements."""
 
-    def __init__(self, conn: Connection, table: sa.Table, key: Sequence[str], columns: Sequence[str]) -> None:
-        quote = conn.dialect.identifier_preparer.quote
-        self.q = quote
-        self.table = quote(table.name)
-        self.key = [quote(k) for k in key]
-        self.columns = [quote(c) for c in columns]
+    def __init__(self, conn: Connection, spec: DatasetSpec, table: sa.Table, stage: sa.Table) -> None:
+        self.q = conn.dialect.identifier_preparer.quote
+        self.table = self.q(table.name)
+        self.stage = self.q(stage.name)
+        self.key = [self.q(k) for k in spec.primary_key]
+        self.columns = [self.q(c) for c in spec.schema.names]
+        self.values = [self.q(c) for c in spec.schema.names if c not in spec.primary_key]
+        self.same_op = "IS NOT DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS"
 
     def join(self, a: str, b: str) -> str:
         return " AND ".join(f"{a}.{k} = {b}.{k}" for k in self.key)
+
+    def differs(self, a: str, b: str) -> str:
+        """True when any non-key value differs, nulls compared as values."""
+        if not self.values:
+            return "FALSE"
+        return "NOT (" + " AND ".join(f"{a}.{c} {self.same_op} {b}.{c}" for c in self.values) + ")"
+
+    def cols(self, alias: str) -> str:
+        return ", ".join(f"{alias}.{c}" for c in self.columns)
 
 
 def publish(
@@ -140,38 +143,96 @@ def publish(
     db.create_system_tables(engine)
     table = db.serving_table(spec.name, spec.schema, spec.primary_key)
     table.metadata.create_all(engine)
-    columns = list(spec.schema.names)
     now = datetime.now(UTC)
+    staged = _prepare_all(spec, batches, deleted_keys)
 
-    with engine.begin() as conn:
-        sql = _Sql(conn, table, spec.primary_key, columns)
+    with engine.begin() as conn, ThreadPoolExecutor(max_workers=1) as pool:
         current_version = _lock_dataset(conn, spec, now)
         if state is not None:
             _check_state(conn, state)
-        stage = _create_stage(conn, spec)
-        staged = _fill_stage(conn, stage, spec, batches, deleted_keys)
-        failpoint("after_stage")
-        counts = _merge(conn, sql, stage, spec, version=current_version + 1, now=now, full_refresh=full_refresh)
+        version = current_version + 1
+        # The next snapshot follows from the last one and the stage alone: write it while the database merges.
+        snapshot = pool.submit(
+            _next_snapshot, data_dir, spec, current_version, staged, full_refresh, version, now, state, quality
+        )
+        stage = db.stage_table(spec.name, spec.schema)
+        sql = _Sql(conn, spec, table, stage)
+        if current_version == 0:
+            counts = _load_first(conn, table, staged, now)
+        else:
+            conn.execute(sa.text(f"DROP TABLE IF EXISTS {sql.stage}"))
+            stage.create(conn)
+            _copy_into(conn, stage, staged)
+            failpoint("after_stage")
+            counts = _merge(conn, sql, version=version, now=now, full_refresh=full_refresh)
+            conn.execute(sa.text(f"DROP TABLE {sql.stage}"))
         failpoint("after_merge")
+        written = snapshot.result()
         changed = counts.inserted + counts.updated + counts.deleted > 0
-        version = current_version + 1 if changed or current_version == 0 else current_version
         result = PublishResult(
-            dataset=spec.name, version=version, new_version=version != current_version, staged=staged,
-            inserted=counts.inserted, updated=counts.updated, deleted=counts.deleted, unchanged=counts.unchanged,
+            dataset=spec.name, version=version if changed or current_version == 0 else current_version,
+            new_version=changed or current_version == 0, staged=staged.num_rows, inserted=counts.inserted,
+            updated=counts.updated, deleted=counts.deleted, unchanged=counts.unchanged,
         )
         if result.new_version:
-            _record_version(conn, sql, spec, result, data_dir, now, state, quality, run_id)
+            if written is None:  # no usable last snapshot: read the merged state back
+                written = snapshots.write_version(
+                    data_dir, spec, version, snapshots.current_rows(conn, spec), now=now,
+                    source_cursor=dict(state.new) if state else None, quality=quality,
+                )
+            written = snapshots.commit_version(written)
+            failpoint("after_snapshot")
+            result.rows, result.content_hash, result.snapshot_path = written.rows, written.content_hash, str(
+                written.path
+            )
+            _record_version(conn, spec, result, now, state, quality, run_id)
+        elif written is not None:
+            snapshots.discard(written)
         if state is not None:
-            _commit_state(conn, state, spec.name, version, now)
-        conn.execute(sa.text(f"DROP TABLE {sql.q(stage.name)}"))
+            _commit_state(conn, state, spec.name, result.version, now)
         failpoint("before_commit")
     failpoint("after_commit")
     # Also repairs a pointer left behind by a crash between an earlier commit and this line.
-    if snapshots.current_version(data_dir, spec.name) != version and snapshots.version_dir(
-        data_dir, spec.name, version
+    if snapshots.current_version(data_dir, spec.name) != result.version and snapshots.version_dir(
+        data_dir, spec.name, result.version
     ).is_dir():
-        snapshots.point_current(data_dir, spec.name, version)
+        snapshots.point_current(data_dir, spec.name, result.version)
     return result
+
+
+def _next_snapshot(
+    data_dir: Path,
+    spec: DatasetSpec,
+    current_version: int,
+    staged: pa.Table,
+    full_refresh: bool,
+    version: int,
+    now: datetime,
+    state: StateCommit | None,
+    quality: Mapping[str, Any] | None,
+) -> snapshots.PendingVersion | None:
+    """The next version's rows, from the last snapshot and the stage, written to a temporary directory.
+
+    Staged live rows replace the snapshot's rows of the same key, staged tombstones remove them, exactly
+    as the merge does; `None` when there is no last snapshot to start from.
+    """
+    live = staged.filter(pc.invert(staged.column("is_deleted"))).select(spec.schema.names)
+    if current_version == 0 or full_refresh:
+        rows = live
+    else:
+        try:
+            previous = snapshots.read_version(data_dir, spec.name, current_version)
+        except (FileNotFoundError, pa.ArrowInvalid):
+            return None
+        if previous.schema != spec.schema:
+            return None  # the contract changed: rebuild from the database
+        staged_keys = staged.select(list(spec.primary_key))
+        kept = previous.join(staged_keys, list(spec.primary_key), join_type="left anti")
+        rows = pa.concat_tables([kept.select(spec.schema.names), live])
+    return snapshots.write_version(
+        data_dir, spec, version, rows, now=now, source_cursor=dict(state.new) if state else None, quality=quality,
+        commit=False,
+    )
 
 
 def _lock_dataset(conn: Connection, spec: DatasetSpec, now: datetime) -> int:
@@ -184,8 +245,7 @@ def _lock_dataset(conn: Connection, spec: DatasetSpec, now: datetime) -> int:
             contract_version=spec.contract_version, primary_key=",".join(spec.primary_key),
             description=spec.description, updated_at=now,
         ))
-        row = conn.execute(sa.select(t.c.current_version).where(t.c.name == spec.name).with_for_update()).first()
-    assert row is not None
+        return 0
     return int(row[0])
 
 
@@ -204,41 +264,41 @@ def _check_state(conn: Connection, state: StateCommit) -> None:
         )
 
 
-def _create_stage(conn: Connection, spec: DatasetSpec) -> sa.Table:
-    stage = db.stage_table(spec.name, spec.schema)
-    conn.execute(sa.text(f"DROP TABLE IF EXISTS {conn.dialect.identifier_preparer.quote(stage.name)}"))
-    stage.create(conn)
-    return stage
+def _prepare_all(
+    spec: DatasetSpec, batches: Iterable[pa.RecordBatch | pa.Table], deleted_keys: Iterable[Sequence[Any]]
+) -> pa.Table:
+    """All batches as one table in the contract's columns, the last occurrence of each key kept.
 
+    Done before the transaction opens, so the dataset is locked only while the database works.
+    """
+    import numpy as np
 
-def _fill_stage(
-    conn: Connection,
-    stage: sa.Table,
-    spec: DatasetSpec,
-    batches: Iterable[pa.RecordBatch | pa.Table],
-    deleted_keys: Iterable[Sequence[Any]],
-) -> int:
-    seq = 0
-    for batch in batches:
-        if batch.num_rows == 0:
-            continue
-        _copy_into(conn, stage, _prepare(batch, spec, seq))
-        seq += batch.num_rows
+    parts = [_conform(b, spec) for b in batches if b.num_rows]
     keys = [tuple(k) for k in deleted_keys]
     if keys:
         by_column = {name: [k[i] for k in keys] for i, name in enumerate(spec.primary_key)}
-        arrays = {
+        tombstones = {
             f.name: pa.array(by_column[f.name], type=f.type) if f.name in by_column else pa.nulls(len(keys), f.type)
             for f in spec.schema
         }
-        arrays[DELETED_COLUMN] = pa.array([True] * len(keys))
-        _copy_into(conn, stage, _prepare(pa.table(arrays), spec, seq))
-        seq += len(keys)
-    return seq
+        tombstones["is_deleted"] = pa.array([True] * len(keys))
+        parts.append(pa.table(tombstones))
+    if parts:
+        data = pa.concat_tables(parts).combine_chunks()
+    else:
+        data = spec.schema.empty_table().append_column("is_deleted", pa.array([], pa.bool_()))
+    data = data.append_column("_seq", pa.array(np.arange(data.num_rows, dtype=np.int64)))
+    # Duplicates across pages: the last occurrence of a key wins.
+    if len(spec.primary_key) == 1 and pc.count_distinct(data.column(spec.primary_key[0])).as_py() == data.num_rows:
+        return data  # the common case, checked cheaply
+    last = data.group_by(list(spec.primary_key), use_threads=False).aggregate([("_seq", "max")])
+    if last.num_rows != data.num_rows:
+        data = data.filter(pc.is_in(data.column("_seq"), value_set=last.column("_seq_max")))
+    return data
 
 
-def _prepare(batch: pa.RecordBatch | pa.Table, spec: DatasetSpec, start: int) -> pa.Table:
-    """The batch in the contract's column order and types, with sequence, row hash and delete flag."""
+def _conform(batch: pa.RecordBatch | pa.Table, spec: DatasetSpec) -> pa.Table:
+    """One batch in the contract's column order and types, with its delete flag."""
     import numpy as np
 
     table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
@@ -256,114 +316,110 @@ def _prepare(batch: pa.RecordBatch | pa.Table, spec: DatasetSpec, start: int) ->
     null_keys = sum(data.column(k).null_count for k in spec.primary_key)
     if null_keys:
         raise Fatal(f"dataset {spec.name}: {null_keys} row(s) with a null key reached publishing")
-    sequence = pa.array(np.arange(start, start + data.num_rows, dtype=np.int64))
-    return data.append_column("_seq", sequence).append_column("row_hash", row_hashes(data)) \
-        .append_column("is_deleted", deleted)
+    return data.append_column("is_deleted", deleted)
 
 
-def _copy_into(conn: Connection, stage: sa.Table, table: pa.Table) -> None:
-    if conn.dialect.name == "postgresql":
-        import io
+def _load_first(conn: Connection, table: sa.Table, staged: pa.Table, now: datetime) -> MergeCounts:
+    """The first version: every live row goes straight into the history table, no merge to do."""
+    import numpy as np
 
-        import pyarrow.csv as pacsv
+    live = staged.filter(pc.invert(staged.column("is_deleted")))
+    n = live.num_rows
+    rows = live.drop_columns(["_seq"]) \
+        .append_column("valid_from", pa.array(np.full(n, now.replace(tzinfo=None), dtype="datetime64[us]"))
+                       .cast(pa.timestamp("us", tz="UTC"))) \
+        .append_column("valid_to", pa.nulls(n, pa.timestamp("us", tz="UTC"))) \
+        .append_column("version_from", pa.array(np.ones(n, dtype=np.int32))) \
+        .append_column("version_to", pa.nulls(n, pa.int32()))
+    # Into an empty table, building the unique index once after the load beats maintaining it per row.
+    indexes = [ix for ix in table.indexes if ix.unique]
+    for index in indexes:
+        index.drop(conn)
+    _copy_into(conn, table, rows)
+    for index in indexes:
+        index.create(conn)
+    return MergeCounts(inserted=n, updated=0, deleted=0, unchanged=0)
 
-        buffer = io.BytesIO()
-        pacsv.write_csv(table, buffer, pacsv.WriteOptions(include_header=False))
-        quote = conn.dialect.identifier_preparer.quote
-        cols = ", ".join(quote(c) for c in table.column_names)
-        raw = conn.connection.driver_connection
-        assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(f"COPY {quote(stage.name)} ({cols}) FROM STDIN (FORMAT csv)") as copy:
-            copy.write(buffer.getbuffer())
-    else:
-        conn.execute(stage.insert(), table.to_pylist())
+
+def _copy_into(conn: Connection, target: sa.Table, table: pa.Table) -> None:
+    """Load rows: COPY on PostgreSQL, executemany on SQLite; in chunks, so a crash can land mid-load."""
+    columns = [c.name for c in target.columns if c.name in table.column_names]
+    for offset in range(0, table.num_rows, COPY_CHUNK_ROWS):
+        chunk = table.slice(offset, COPY_CHUNK_ROWS).select(columns)
+        if offset:
+            failpoint("mid_copy")
+        if conn.dialect.name == "postgresql":
+            import io
+
+            import pyarrow.csv as pacsv
+
+            buffer = io.BytesIO()
+            pacsv.write_csv(chunk, buffer, pacsv.WriteOptions(include_header=False))
+            quote = conn.dialect.identifier_preparer.quote
+            statement = f"COPY {quote(target.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN (FORMAT csv)"
+            raw = conn.connection.driver_connection
+            assert raw is not None
+            with raw.cursor() as cursor, cursor.copy(statement) as copy:
+                copy.write(buffer.getbuffer())
+        else:
+            conn.execute(target.insert(), chunk.to_pylist())
 
 
-def _merge(
-    conn: Connection, sql: _Sql, stage: sa.Table, spec: DatasetSpec, *, version: int, now: datetime, full_refresh: bool
-) -> MergeCounts:
+def _merge(conn: Connection, sql: _Sql, *, version: int, now: datetime, full_refresh: bool) -> MergeCounts:
     """Close the current rows that changed, insert their new versions; count what happened."""
-    t, keys, cols = sql.table, ", ".join(sql.key), ", ".join(sql.columns)
-    latest = sql.q(f"lt_latest_{spec.name}")
-    conn.execute(sa.text(f"DROP TABLE IF EXISTS {latest}"))
-    # Duplicates across pages: the last occurrence of a key wins.
-    conn.execute(sa.text(
-        f"CREATE TEMPORARY TABLE {latest} AS SELECT * FROM ("
-        f"SELECT s.*, ROW_NUMBER() OVER (PARTITION BY {keys} ORDER BY _seq DESC) AS _rn FROM {sql.q(stage.name)} s"
-        f") ranked WHERE _rn = 1"
-    ))
-    live = f"d.valid_to IS NULL AND NOT d.is_deleted AND {sql.join('d', 's')}"
-
-    def count(where: str) -> int:
-        return int(conn.execute(sa.text(f"SELECT COUNT(*) FROM {latest} s WHERE {where}")).scalar_one())
-
-    staged = count("1 = 1")
-    inserted = count(f"NOT s.is_deleted AND NOT EXISTS (SELECT 1 FROM {t} d WHERE {live})")
-    updated = count(f"NOT s.is_deleted AND EXISTS (SELECT 1 FROM {t} d WHERE {live} AND d.row_hash <> s.row_hash)")
-    deleted = count(f"s.is_deleted AND EXISTS (SELECT 1 FROM {t} d WHERE {live})")
-    unchanged = staged - inserted - updated - deleted
+    t, s, cols = sql.table, sql.stage, ", ".join(sql.columns)
     params = {"now": now, "version": version}
-
     if full_refresh:
         # What the source no longer has is deleted: stage those rows as tombstones too.
-        absent = (
-            f"d.valid_to IS NULL AND NOT d.is_deleted "
-            f"AND NOT EXISTS (SELECT 1 FROM {latest} s WHERE {sql.join('d', 's')})"
-        )
         conn.execute(sa.text(
-            f"INSERT INTO {latest} ({cols}, _seq, row_hash, is_deleted, _rn) "
-            f"SELECT {', '.join('d.' + c for c in sql.columns)}, -1, d.row_hash, TRUE, 1 FROM {t} d WHERE {absent}"
+            f"INSERT INTO {s} ({cols}, _seq, is_deleted) SELECT {sql.cols('d')}, -1, TRUE FROM {t} d "
+            f"WHERE d.valid_to IS NULL AND NOT d.is_deleted "
+            f"AND NOT EXISTS (SELECT 1 FROM {s} s WHERE {sql.join('d', 's')})"
         ))
-        deleted = count(f"s.is_deleted AND EXISTS (SELECT 1 FROM {t} d WHERE {live})")
-
-    # Close every current row whose key changed: new values, deleted, or deleted and back again.
-    conn.execute(sa.text(
-        f"UPDATE {t} SET valid_to = :now, version_to = :version WHERE valid_to IS NULL AND EXISTS ("
-        f"SELECT 1 FROM {latest} s WHERE {sql.join(t, 's')} AND (s.is_deleted <> {t}.is_deleted "
-        f"OR (NOT s.is_deleted AND s.row_hash <> {t}.row_hash)))"
-    ), params)
-    # New versions of live rows, straight from the stage.
-    conn.execute(sa.text(
-        f"INSERT INTO {t} ({cols}, row_hash, is_deleted, valid_from, valid_to, version_from, version_to) "
-        f"SELECT {', '.join('s.' + c for c in sql.columns)}, s.row_hash, FALSE, :now, NULL, :version, NULL "
-        f"FROM {latest} s WHERE NOT s.is_deleted AND NOT EXISTS "
-        f"(SELECT 1 FROM {t} d WHERE d.valid_to IS NULL AND {sql.join('d', 's')})"
-    ), params)
-    # A delete keeps the last values the row had, marked deleted (a tombstone may carry only the key).
-    conn.execute(sa.text(
-        f"INSERT INTO {t} ({cols}, row_hash, is_deleted, valid_from, valid_to, version_from, version_to) "
-        f"SELECT {', '.join('d.' + c for c in sql.columns)}, d.row_hash, TRUE, :now, NULL, :version, NULL "
-        f"FROM {t} d JOIN {latest} s ON {sql.join('d', 's')} "
-        f"WHERE s.is_deleted AND d.version_to = :version AND NOT d.is_deleted"
-    ), params)
-    conn.execute(sa.text(f"DROP TABLE {latest}"))
-    return MergeCounts(inserted, updated, deleted, unchanged)
+    differs = sql.differs("s", "d")
+    # One pass classifies every staged row against the current one (no current row: d's key is null).
+    absent = f"d.{sql.key[0]} IS NULL"
+    inserted, updated, deleted, resurrected, staged = (int(v) for v in conn.execute(sa.text(
+        "SELECT "
+        f"COALESCE(SUM(CASE WHEN NOT s.is_deleted AND ({absent} OR d.is_deleted) THEN 1 ELSE 0 END), 0), "
+        f"COALESCE(SUM(CASE WHEN NOT s.is_deleted AND NOT d.is_deleted AND {differs} THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN s.is_deleted AND NOT d.is_deleted THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN NOT s.is_deleted AND d.is_deleted THEN 1 ELSE 0 END), 0), "
+        f"COUNT(*) FROM {s} s LEFT JOIN {t} d ON d.valid_to IS NULL AND {sql.join('d', 's')}"
+    )).one())
+    if updated or deleted or resurrected:
+        # Close every current row whose key changed: new values, deleted, or deleted and back again.
+        conn.execute(sa.text(
+            f"UPDATE {t} SET valid_to = :now, version_to = :version WHERE valid_to IS NULL AND EXISTS ("
+            f"SELECT 1 FROM {s} s WHERE {sql.join(t, 's')} AND (s.is_deleted <> {t}.is_deleted "
+            f"OR (NOT s.is_deleted AND {sql.differs('s', t)})))"
+        ), params)
+    if inserted or updated:
+        conn.execute(sa.text(
+            f"INSERT INTO {t} ({cols}, is_deleted, valid_from, valid_to, version_from, version_to) "
+            f"SELECT {sql.cols('s')}, FALSE, :now, NULL, :version, NULL "
+            f"FROM {s} s LEFT JOIN {t} d ON d.valid_to IS NULL AND {sql.join('d', 's')} "
+            f"WHERE NOT s.is_deleted AND {absent}"
+        ), params)
+    if deleted:
+        # A delete keeps the last values the row had, marked deleted (a tombstone may carry only the key).
+        conn.execute(sa.text(
+            f"INSERT INTO {t} ({cols}, is_deleted, valid_from, valid_to, version_from, version_to) "
+            f"SELECT {sql.cols('d')}, TRUE, :now, NULL, :version, NULL FROM {t} d JOIN {s} s ON {sql.join('d', 's')} "
+            f"WHERE s.is_deleted AND d.version_to = :version AND NOT d.is_deleted"
+        ), params)
+    return MergeCounts(inserted, updated, deleted, staged - inserted - updated - deleted)
 
 
 def _record_version(
     conn: Connection,
-    sql: _Sql,
     spec: DatasetSpec,
     result: PublishResult,
-    data_dir: Path,
     now: datetime,
     state: StateCommit | None,
     quality: Mapping[str, Any] | None,
     run_id: str | None,
 ) -> None:
-    """Write the version's Parquet snapshot (rename-atomic) and its catalog row, inside the transaction."""
-    t = db.serving_table(spec.name, spec.schema, spec.primary_key)
-    current = (
-        sa.select(*[t.c[c] for c in spec.schema.names], t.c.row_hash)
-        .where(t.c.valid_to.is_(None), t.c.is_deleted.is_(False))
-        .order_by(*[t.c[k] for k in spec.primary_key])
-    )
-    written = snapshots.write_version(
-        data_dir, spec, result.version, conn.execute(current), now=now,
-        source_cursor=dict(state.new) if state else None, quality=dict(quality) if quality else None,
-    )
-    failpoint("after_snapshot")
-    result.rows, result.content_hash, result.snapshot_path = written.rows, written.content_hash, str(written.path)
     conn.execute(sa.insert(db.dataset_versions).values(
         dataset=spec.name, version=result.version, published_at=now, run_id=run_id, rows=result.rows,
         inserted=result.inserted, updated=result.updated, deleted=result.deleted, unchanged=result.unchanged,
@@ -384,3 +440,4 @@ def _commit_state(conn: Connection, state: StateCommit, dataset: str, version: i
     ).rowcount
     if not done:
         conn.execute(sa.insert(t).values(source=state.source, stream=state.stream, **values))
+

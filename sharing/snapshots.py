@@ -14,26 +14,18 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
 
 if TYPE_CHECKING:
     from sharing.publish import DatasetSpec
-
-CHUNK_ROWS = 100_000
-
-
-@dataclass(frozen=True, slots=True)
-class WrittenVersion:
-    path: Path
-    rows: int
-    content_hash: str
-
 
 def dataset_dir(data_dir: Path, name: str) -> Path:
     return data_dir / "datasets" / name
@@ -43,78 +35,162 @@ def version_dir(data_dir: Path, name: str, version: int) -> Path:
     return dataset_dir(data_dir, name) / f"v{version:06d}"
 
 
+def current_rows(conn: Connection, spec: DatasetSpec) -> pa.Table:
+    """The dataset's live rows as the database holds them.
+
+    PostgreSQL streams them out with COPY and pyarrow parses the CSV; SQLite goes through SQLAlchemy.
+    """
+    from sharing import db
+
+    table = db.serving_table(spec.name, spec.schema, spec.primary_key)
+    if conn.dialect.name == "postgresql":
+        return _current_rows_copy(conn, spec, table.name)
+    query = sa.select(*[table.c[n] for n in spec.schema.names]).where(
+        table.c.valid_to.is_(None), table.c.is_deleted.is_(False)
+    )
+    rows = conn.execute(query).all()
+    columns: list[list[Any]] = [[row[i] for row in rows] for i in range(len(spec.schema))]
+    return pa.table([pa.array(columns[i], type=f.type) for i, f in enumerate(spec.schema)], schema=spec.schema)
+
+
+def _current_rows_copy(conn: Connection, spec: DatasetSpec, table_name: str) -> pa.Table:
+    import io
+
+    import pyarrow.csv as pacsv
+
+    quote = conn.dialect.identifier_preparer.quote
+    select = []
+    read_types: dict[str, pa.DataType] = {}
+    for f in spec.schema:
+        if pa.types.is_timestamp(f.type):
+            # Naive UTC text parses exactly; the zone is put back after.
+            select.append(f"({quote(f.name)} AT TIME ZONE 'UTC') AS {quote(f.name)}")
+            read_types[f.name] = pa.timestamp(f.type.unit)
+        else:
+            select.append(quote(f.name))
+            read_types[f.name] = f.type
+    sql = (f"COPY (SELECT {', '.join(select)} FROM {quote(table_name)} "  # noqa: S608 - quoted identifiers
+           f"WHERE valid_to IS NULL AND NOT is_deleted) TO STDOUT (FORMAT csv)")
+    buffer = io.BytesIO()
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(sql) as copy:
+        for block in copy:
+            buffer.write(block)
+    buffer.seek(0)
+    if not buffer.getbuffer().nbytes:
+        return spec.schema.empty_table()
+    parsed = pacsv.read_csv(
+        buffer,
+        read_options=pacsv.ReadOptions(column_names=spec.schema.names),
+        convert_options=pacsv.ConvertOptions(
+            column_types=read_types, strings_can_be_null=True, quoted_strings_can_be_null=False,
+            true_values=["t"], false_values=["f"],
+        ),
+    )
+    return pa.table([parsed.column(f.name).cast(f.type) for f in spec.schema], schema=spec.schema)
+
+
+def content_hash(table: pa.Table) -> str:
+    """sha256 of a table's values in key order, independent of chunking, buffers and backend."""
+    import numpy as np
+    import pyarrow.compute as pc
+
+    digest = hashlib.sha256()
+    for f in table.schema:
+        column = table.column(f.name).combine_chunks()
+        digest.update(f.name.encode() + b"\x00")
+        digest.update(np.asarray(column.is_null().to_numpy(zero_copy_only=False)).tobytes())
+        if pa.types.is_decimal(f.type) or pa.types.is_boolean(f.type):
+            column = pc.cast(column, pa.string())
+        elif pa.types.is_date32(f.type):
+            column = column.cast(pa.int32())
+        elif pa.types.is_date64(f.type) or pa.types.is_timestamp(f.type):
+            column = column.cast(pa.int64())
+        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+            column = column.fill_null("")
+            lengths = pc.binary_length(column).to_numpy(zero_copy_only=False)
+            digest.update(np.asarray(lengths, dtype=np.int64).tobytes())
+            offsets_type = np.int64 if pa.types.is_large_string(column.type) else np.int32
+            start = column.offset
+            offsets = np.frombuffer(column.buffers()[1], dtype=offsets_type)[start:start + len(column) + 1]
+            data = column.buffers()[2]
+            if data is not None and len(column):
+                digest.update(memoryview(data)[int(offsets[0]):int(offsets[-1])])
+        else:
+            filled = column.fill_null(pa.scalar(0, type=column.type)) if column.null_count else column
+            digest.update(np.ascontiguousarray(filled.to_numpy(zero_copy_only=False)).tobytes())
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True, slots=True)
+class PendingVersion:
+    """A version's files, complete in a temporary directory, not yet visible."""
+
+    temp: Path
+    path: Path
+    rows: int
+    content_hash: str
+
+
 def write_version(
     data_dir: Path,
     spec: DatasetSpec,
     version: int,
-    rows: Iterable[Sequence[Any]],
+    rows: pa.Table,
     *,
     now: datetime,
     source_cursor: Mapping[str, Any] | None,
     quality: Mapping[str, Any] | None,
-) -> WrittenVersion:
-    """Write `rows` (the dataset's columns, then the row hash) as version `version`, atomically."""
+    commit: bool = True,
+) -> PendingVersion:
+    """Write `rows` as version `version` in a temporary directory; with `commit`, make it visible."""
     import pyarrow.parquet as pq
+
+    from sharing.publish import failpoint
 
     final = version_dir(data_dir, spec.name, version)
     temp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
     temp.mkdir(parents=True)
-    digest = hashlib.sha256()
-    key_index = [spec.schema.get_field_index(k) for k in spec.primary_key]
-    total = 0
-    part = 0
-    chunk: list[Sequence[Any]] = []
-
-    def flush() -> None:
-        nonlocal part, total
-        if not chunk:
-            return
-        columns = list(zip(*chunk, strict=True))
-        table = pa.table(
-            [pa.array(columns[i], type=f.type) for i, f in enumerate(spec.schema)], schema=spec.schema
-        )
-        for row in chunk:
-            digest.update(repr((tuple(str(row[i]) for i in key_index), row[-1])).encode())
-        if spec.partition_by and spec.partition_by in spec.schema.names:
-            pq.write_to_dataset(
-                table, temp, partition_cols=[spec.partition_by],
-                basename_template=f"part-{part:05d}-{{i}}.parquet", existing_data_behavior="overwrite_or_ignore",
-            )
-        else:
-            pq.write_table(table, temp / f"part-{part:05d}.parquet")
-        part += 1
-        total += len(chunk)
-        chunk.clear()
-
-    for row in rows:
-        chunk.append(tuple(row))
-        if len(chunk) >= CHUNK_ROWS:
-            flush()
-    flush()
-    if total == 0:
-        pq.write_table(spec.schema.empty_table(), temp / "part-00000.parquet")
-    content_hash = digest.hexdigest()
+    table = rows.select(spec.schema.names).sort_by([(k, "ascending") for k in spec.primary_key])
+    partitioned = bool(spec.partition_by and spec.partition_by in spec.schema.names and table.num_rows)
+    if partitioned:
+        pq.write_to_dataset(table, temp, partition_cols=[spec.partition_by], basename_template="part-{i}.parquet")
+    else:
+        pq.write_table(table, temp / "part-0.parquet")
+    failpoint("mid_snapshot")
+    digest = content_hash(table)
     manifest = {
         "dataset": spec.name,
         "version": version,
         "published_at": now.isoformat(),
-        "rows": total,
+        "rows": table.num_rows,
         "primary_key": list(spec.primary_key),
         "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in spec.schema],
         "arrow_schema": base64.b64encode(spec.schema.serialize().to_pybytes()).decode("ascii"),
         "contract_version": spec.contract_version,
-        "partitioned_by": spec.partition_by if spec.partition_by in spec.schema.names else None,
+        "partitioned_by": spec.partition_by if partitioned else None,
         "source_cursor": source_cursor,
         "quality": quality,
-        "content_hash": content_hash,
+        "content_hash": digest,
     }
     (temp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
-    if final.exists():  # left by a run that crashed before its commit: never committed, never read
-        shutil.rmtree(final)
-    os.replace(temp, final)
-    for stale in final.parent.glob(f".{final.name}.tmp-*"):
+    pending = PendingVersion(temp, final, table.num_rows, digest)
+    return commit_version(pending) if commit else pending
+
+
+def commit_version(pending: PendingVersion) -> PendingVersion:
+    """Make a written version visible with one rename (still invisible to readers until its catalog commit)."""
+    if pending.path.exists():  # left by a run that crashed before its commit: never committed, never read
+        shutil.rmtree(pending.path)
+    os.replace(pending.temp, pending.path)
+    for stale in pending.path.parent.glob(f".{pending.path.name}.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
-    return WrittenVersion(final, total, content_hash)
+    return pending
+
+
+def discard(pending: PendingVersion) -> None:
+    shutil.rmtree(pending.temp, ignore_errors=True)
 
 
 def point_current(data_dir: Path, name: str, version: int) -> None:
@@ -150,10 +226,12 @@ def read_version(data_dir: Path, name: str, version: int | None = None) -> pa.Ta
             raise FileNotFoundError(f"dataset {name} has no published version under {data_dir}")
     manifest = read_manifest(data_dir, name, version)
     folder = version_dir(data_dir, name, version)
-    partitioning = "hive" if manifest.get("partitioned_by") else None
-    dataset = pads.dataset(folder, format="parquet", partitioning=partitioning, exclude_invalid_files=True)
-    table = dataset.to_table()
     schema = pa.ipc.read_schema(pa.py_buffer(base64.b64decode(manifest["arrow_schema"])))
-    # Hive partitioning reads the partition column back as inferred text; restore the contract's types.
-    table = table.select(schema.names).cast(schema)
+    partitioning = None
+    if manifest.get("partitioned_by"):
+        # Read the partition column as the contract types it, never as whatever "01" looks like.
+        field = schema.field(manifest["partitioned_by"])
+        partitioning = pads.partitioning(pa.schema([field]), flavor="hive")
+    dataset = pads.dataset(folder, format="parquet", partitioning=partitioning, exclude_invalid_files=True)
+    table = dataset.to_table().select(schema.names).cast(schema)
     return table.sort_by([(k, "ascending") for k in manifest["primary_key"]])
