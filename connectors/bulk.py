@@ -5,8 +5,10 @@ type (from the WSDL, through zeep's schema) gives, for each child element of a r
 and its XSD type's conversion; records come out as plain dicts holding exactly the values zeep would
 give (`zeep.helpers.serialize_object` of its result), one element at a time, freed as it is read.
 
-One deliberate difference: where zeep silently returns None for a value its type cannot convert, this
-keeps the text, so the coercion step flags the row with an `_error` instead of losing it.
+Two deliberate differences, both where zeep would lose data: where zeep silently returns None for a
+value its type cannot convert, this keeps the text, so the coercion step flags the row with an `_error`;
+and an element the WSDL does not declare (schema drift), which zeep in strict mode refuses with the whole
+page, is kept as text under its local name, so the drift shows in `_raw` for the drift checks.
 """
 
 from __future__ import annotations
@@ -140,6 +142,8 @@ class BulkPlan:
                         f = fields.get(child.tag)
                         if f is not None:
                             record[f.name] = value(child, f.convert)
+                        elif isinstance(child.tag, str):  # not in the WSDL: drift, kept as text for `_raw`
+                            record[etree.QName(child).localname] = child.text
                     records.append(record)
             elif tag == self.token_tag:
                 token = element.text

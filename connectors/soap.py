@@ -50,6 +50,13 @@ class _Reply:
         self.encoding = "utf-8"
 
 
+def unwrap(data: Any) -> Any:
+    """zeep's reply without the SOAP headers the WSDL declares for the output (X-Road echoes them)."""
+    if isinstance(data, dict) and set(data) == {"header", "body"}:
+        return data["body"]
+    return data
+
+
 def clean_utf8(content: bytes) -> tuple[bytes, bool]:
     """The body, with any bytes that are not UTF-8 replaced by U+FFFD (flagged later), and whether any were."""
     try:
@@ -159,7 +166,7 @@ class SoapReader:
             result = self.binding.process_reply(self.client, self.binding.get(operation), _Reply(response, content))
         except (zx.Error, etree.XMLSyntaxError, ValueError) as exc:
             raise self._error(exc, operation, page, content) from None
-        data = serialize_object(result, dict)  # type: ignore[no-untyped-call]
+        data = unwrap(serialize_object(result, dict))  # type: ignore[no-untyped-call]
         return data if isinstance(data, dict) else {}
 
     def _bulk_read(self, plan: BulkPlan, operation: str, response: Response, content: bytes,
