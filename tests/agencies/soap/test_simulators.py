@@ -7,6 +7,7 @@ ground truth says.
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -17,7 +18,7 @@ import pytest
 from lxml import etree
 
 from agencies.faults import SeededFaults
-from agencies.soap.services import PARCEL_FIELDS
+from agencies.soap.services import PARCEL_FIELDS, SERVICES, SOAP_ENV_NS
 from agencies.testing import SimulatorHandle, running_simulator
 from agencies.truth import truth_rows
 from tests.agencies.soap.conftest import (
@@ -191,3 +192,21 @@ def test_value_faults_reach_the_wire_as_the_ground_truth_says(tmp_path: Path) ->
         key = {k: clean[k] for k in ("communeCode", "mapSheet", "parcelNumber")}
         got = plain(land_client(land.base_url).service.GetParcel(**key))
         assert got == as_zeep_reads({k: v for k, v in clean.items() if not k.startswith("_")})
+
+
+def test_real_pages_are_valid_against_the_wsdl_schemas(land: SimulatorHandle, business: SimulatorHandle) -> None:
+    from tests.agencies.soap.conftest import business_envelope, post
+    from tests.agencies.soap.test_wsdl import _schema
+
+    cases = [
+        (land, "land", land_envelope, "GetParcelChanges"), (land, "land", land_envelope, "GetCertificateChanges"),
+        (business, "business", business_envelope, "GetEnterpriseChanges"),
+        (business, "business", business_envelope, "GetBranchChanges"),
+    ]
+    for handle, agency, envelope, operation in cases:
+        service = SERVICES[agency]
+        body = post(handle.base_url, service.path,
+                    envelope(operation, f"<since>{EPOCH}</since><pageSize>5000</pageSize>")).content
+        response = etree.fromstring(body).find(f"{{{SOAP_ENV_NS}}}Body/{{{service.namespace}}}{operation}Response")
+        assert response is not None and len(response) > 100
+        _schema(service).assertValid(etree.ElementTree(copy.deepcopy(response)))
