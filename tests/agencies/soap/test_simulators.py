@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +18,7 @@ import pytest
 from lxml import etree
 
 from agencies.faults import SeededFaults
-from agencies.soap.services import PARCEL_FIELDS, SERVICES, SOAP_ENV_NS
+from agencies.soap.services import PARCEL_FIELDS, SERVICES, SOAP_ENV_NS, SoapAgency
 from agencies.testing import SimulatorHandle, running_simulator
 from agencies.truth import truth_rows
 from tests.agencies.soap.conftest import (
@@ -198,7 +198,7 @@ def test_real_pages_are_valid_against_the_wsdl_schemas(land: SimulatorHandle, bu
     from tests.agencies.soap.conftest import business_envelope, post
     from tests.agencies.soap.test_wsdl import _schema
 
-    cases = [
+    cases: list[tuple[SimulatorHandle, SoapAgency, Callable[[str, str], bytes], str]] = [
         (land, "land", land_envelope, "GetParcelChanges"), (land, "land", land_envelope, "GetCertificateChanges"),
         (business, "business", business_envelope, "GetEnterpriseChanges"),
         (business, "business", business_envelope, "GetBranchChanges"),
