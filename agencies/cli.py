@@ -70,7 +70,10 @@ def serve(agency: str, port: int, host: str, records: int, seed: int, data_dir: 
         click.echo(f"preparing {name} (records={records}, seed={seed}) ...", err=True)
         sim = open_simulator(name, records=records, seed=seed, data_dir=data_dir, faults=rates,
                              slow_seconds=slow_seconds, token_ttl=token_ttl, fresh=fresh)
-        sock = bind(host, port + offset if port else 0)
+        try:
+            sock = bind(host, port + offset if port else 0)
+        except OSError as exc:
+            raise click.ClickException(f"{name}: cannot listen on {host}:{port + offset}: {exc.strerror}") from None
         real_port = sock.getsockname()[1]
         where = f"http://{host}:{real_port}" + (f"/ws/{name}" if sim.protocol == "soap" else "")
         doc = f"{where}?wsdl" if sim.protocol == "soap" else f"http://{host}:{real_port}/openapi.json"

@@ -45,13 +45,16 @@ class BackgroundServer:
     def url(self) -> str:
         return f"http://{self.host}:{self.port}"
 
-    def stop(self, timeout: float = 10.0) -> None:
+    def stop(self, timeout: float = 10.0, wait: bool = True) -> None:
+        """Ask the server to exit; with `wait`, until it has (uvicorn takes ~0.2 s to wind down)."""
         if self._stopped:
             return
         self._stopped = True
         self.server.should_exit = True
-        self.thread.join(timeout)
-        self.sock.close()
+        self.server.force_exit = True  # no graceful wait: a test's clients are done
+        if wait:
+            self.thread.join(timeout)
+            self.sock.close()
 
 
 def serve_in_background(app: ASGIApp, host: str = LOOPBACK, port: int = 0,

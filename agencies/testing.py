@@ -49,8 +49,8 @@ class SimulatorHandle:
     def agency(self) -> AgencyName:
         return self.sim.agency
 
-    def stop(self) -> None:
-        self.server.stop()
+    def stop(self, wait: bool = True) -> None:
+        self.server.stop(wait=wait)
         self.sim.store.close()
 
 
@@ -89,7 +89,8 @@ def running_simulator(
     try:
         yield handle
     finally:
-        handle.stop()
+        # the server thread winds down on its own; its port and files are nobody else's
+        handle.stop(wait=False)
         if own_dir is not None:
             own_dir.cleanup()
 
