@@ -39,4 +39,5 @@ def test_extract_writes_parquet_and_state_then_continues(tmp_path: Path) -> None
 def test_extract_names_a_bad_source_clearly(tmp_path: Path) -> None:
     result = CliRunner().invoke(main, ["extract", "nosuch", "--out", str(tmp_path)])
     assert result.exit_code != 0
-    assert "no such source file" in result.output and "known sources: business, construction, land, tax" in result.output
+    assert "no such source file" in result.output
+    assert "known sources: business, construction, land, tax" in result.output

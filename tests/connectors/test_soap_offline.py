@@ -40,8 +40,8 @@ def _split_wsdl(tmp_path: Path) -> Path:
            .replace("<soap:", "<soap12:").replace('transport="http://schemas.xmlsoap.org/soap/http"',
                                                    'transport="http://www.w3.org/2003/05/soap/bindings/HTTP/"'))
     text = text.replace("</wsdl:binding>", "</wsdl:binding>\n" + b12, 1)
-    text = text.replace("</wsdl:service>", '  <wsdl:port name="LandRegistrySoap12" binding="tns:LandRegistrySoap12Binding">'
-                        '<soap12:address location="http://localhost:8080/ws/land"/></wsdl:port>\n</wsdl:service>')
+    text = text.replace("</wsdl:service>", '  <wsdl:port name="LandRegistrySoap12" '
+                        'binding="tns:LandRegistrySoap12Binding"><soap12:address location="http://localhost:8080/ws/land"/></wsdl:port>\n</wsdl:service>')
     text = text.replace('xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/"',
                         'xmlns:soap="http://schemas.xmlsoap.org/wsdl/soap/" ' + SOAP12, 1)
     (tmp_path / "land.wsdl").write_text(text, encoding="utf-8")
