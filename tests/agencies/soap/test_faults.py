@@ -1,9 +1,14 @@
-"""Each injected fault, observable on the wire and by a plain zeep client; the server stays up."""
+"""Each injected fault, observable on the wire and by a plain zeep client; the server stays up.
+
+Request faults run on the real land simulator (agencies.testing) at rate 1; the drift and invalid-UTF-8
+wire checks use the fake simulator, whose value faults a test can choose exactly.
+"""
 
 from __future__ import annotations
 
 import decimal
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -11,17 +16,24 @@ import pytest
 from lxml import etree
 from zeep.exceptions import Fault, TransportError, XMLParseError
 
+from agencies.testing import SimulatorHandle
 from tests.agencies.soap.conftest import EPOCH, land_client, land_envelope, plain, post
 from tests.agencies.soap.fakes import FakeSimulator
-from tests.agencies.soap.test_land import feed
+from tests.agencies.soap.test_simulators import truth
 
 pytestmark = pytest.mark.integration
 
 FEED = land_envelope("GetParcelChanges", f"<since>{EPOCH}</since><pageSize>20</pageSize>")
+Start = Callable[..., SimulatorHandle]
 
 
-def _only(sim: FakeSimulator, name: str) -> None:
-    sim.faults.rates = {name: 1.0}
+def _with(simulators: Start, name: str, **kwargs: Any) -> str:
+    """The base URL of a real land simulator that has `name` on every request."""
+    return _handle(simulators, name, **kwargs).base_url
+
+
+def _handle(simulators: Start, name: str, **kwargs: Any) -> SimulatorHandle:
+    return simulators("land", records=1000, seed=5, faults={name: 1.0}, **kwargs)
 
 
 def _key(parcel: dict[str, Any]) -> tuple[Any, ...]:
@@ -37,8 +49,8 @@ def _well_formed(body: bytes) -> bool:
 
 
 @pytest.mark.parametrize(("name", "status"), [("http_500", 500), ("http_503", 503), ("soap_fault", 500)])
-def test_server_side_failures_are_soap_faults(land_sim: FakeSimulator, land_url: str, name: str, status: int) -> None:
-    _only(land_sim, name)
+def test_server_side_failures_are_soap_faults(simulators: Start, name: str, status: int) -> None:
+    land_url = _with(simulators, name)
     response = post(land_url, "/ws/land", FEED)
     assert response.status_code == status
     assert b"<faultcode>soap:Server</faultcode>" in response.content
@@ -48,16 +60,15 @@ def test_server_side_failures_are_soap_faults(land_sim: FakeSimulator, land_url:
         assert caught.value.code == "soap:Server"
 
 
-def test_rate_limit_is_a_429_with_retry_after(land_sim: FakeSimulator, land_url: str) -> None:
-    _only(land_sim, "rate_limit")
+def test_rate_limit_is_a_429_with_retry_after(simulators: Start) -> None:
+    land_url = _with(simulators, "rate_limit")
     response = post(land_url, "/ws/land", FEED)
     assert response.status_code == 429
     assert response.headers["Retry-After"] == "1"
 
 
-def test_slow_answers_after_the_delay(land_sim: FakeSimulator, land_url: str) -> None:
-    _only(land_sim, "slow")
-    land_sim.faults.slow_seconds = 0.5
+def test_slow_answers_after_the_delay(simulators: Start) -> None:
+    land_url = _with(simulators, "slow", slow_seconds=0.5)
     with pytest.raises(httpx.ReadTimeout):
         post(land_url, "/ws/land", FEED, timeout=0.2)
     started = time.monotonic()
@@ -66,18 +77,18 @@ def test_slow_answers_after_the_delay(land_sim: FakeSimulator, land_url: str) ->
     assert response.status_code == 200 and _well_formed(response.content)
 
 
-def test_truncated_body_keeps_a_true_content_length(land_sim: FakeSimulator, land_url: str) -> None:
-    _only(land_sim, "truncated")
+def test_truncated_body_keeps_a_true_content_length(simulators: Start) -> None:
+    land_url = _with(simulators, "truncated")
     response = post(land_url, "/ws/land", FEED)
-    land_sim.faults.rates = {}
+    httpx.post(f"{land_url}/_admin/faults", json={}).raise_for_status()
     whole = post(land_url, "/ws/land", FEED).content
     assert response.content == whole[: len(whole) // 2]
     assert int(response.headers["Content-Length"]) == len(response.content)
     assert not _well_formed(response.content)
 
 
-def test_malformed_body_is_not_well_formed(land_sim: FakeSimulator, land_url: str) -> None:
-    _only(land_sim, "malformed")
+def test_malformed_body_is_not_well_formed(simulators: Start) -> None:
+    land_url = _with(simulators, "malformed")
     response = post(land_url, "/ws/land", FEED)
     assert response.status_code == 200
     assert not _well_formed(response.content)
@@ -86,12 +97,10 @@ def test_malformed_body_is_not_well_formed(land_sim: FakeSimulator, land_url: st
 
 
 @pytest.mark.parametrize(("name", "marker"), [("xxe", b'SYSTEM "file:///etc/passwd"'), ("billion_laughs", b"&lol9;")])
-def test_entity_attacks_are_refused_by_a_hardened_zeep(
-    land_sim: FakeSimulator, land_url: str, name: str, marker: bytes
-) -> None:
+def test_entity_attacks_are_refused_by_a_hardened_zeep(simulators: Start, name: str, marker: bytes) -> None:
     from zeep.exceptions import DTDForbidden
 
-    _only(land_sim, name)
+    land_url = _with(simulators, name)
     response = post(land_url, "/ws/land", FEED)
     assert b"<!DOCTYPE" in response.content and marker in response.content
     assert len(response.content) < 100_000
@@ -100,27 +109,28 @@ def test_entity_attacks_are_refused_by_a_hardened_zeep(
         land_client(land_url).service.GetParcelChanges(since=EPOCH)
 
 
-def test_duplicate_page_repeats_records_of_the_previous_page(land_sim: FakeSimulator, land_url: str) -> None:
-    _only(land_sim, "duplicate_page")
+def test_duplicate_page_repeats_records_of_the_previous_page(simulators: Start) -> None:
+    land = _handle(simulators, "duplicate_page")
+    land_url = land.base_url
     service = land_client(land_url).service
     seen: list[dict[str, Any]] = []
     token = None
-    for _ in range(100):
-        page = service.GetParcelChanges(since=EPOCH, pageToken=token, pageSize=40)
+    for _ in range(200):
+        page = service.GetParcelChanges(since=EPOCH, pageToken=token, pageSize=400)
         seen.extend(plain(page["parcel"]))
         token = page["nextPageToken"]
         if token is None:
             break
-    expected = feed(land_sim, "parcels")
+    expected = truth(land, "parcels")
     assert len(seen) > len(expected)
-    unique = list({_key(p): p for p in seen}.values())
-    assert sorted(unique, key=lambda p: (p["updatedAt"], _key(p))) == expected
+    assert {_key(p): p for p in seen} == {_key(p): p for p in expected}
 
 
-def test_stale_cursor_returns_the_token_it_was_called_with(land_sim: FakeSimulator, land_url: str) -> None:
+def test_stale_cursor_returns_the_token_it_was_called_with(simulators: Start) -> None:
+    land_url = simulators("land", records=1000, seed=5).base_url
     service = land_client(land_url).service
     token = service.GetParcelChanges(since=EPOCH, pageSize=10)["nextPageToken"]
-    _only(land_sim, "stale_cursor")
+    httpx.post(f"{land_url}/_admin/faults", json={"stale_cursor": 1.0}).raise_for_status()
     assert service.GetParcelChanges(since=EPOCH, pageToken=token, pageSize=10)["nextPageToken"] == token
 
 
@@ -142,15 +152,3 @@ def test_drift_reaches_the_wire_and_a_strict_client_sees_it(land_sim: FakeSimula
     land_sim.faults.value_faults = {"ownerPhone": "0912345678"}
     with pytest.raises(XMLParseError, match="ownerPhone"):
         land_client(land_url).service.GetParcelChanges(since=EPOCH)
-
-
-def test_request_faults_hit_their_seeded_share_of_requests(land_sim: FakeSimulator, land_url: str) -> None:
-    from agencies.faults import SeededFaults
-
-    land_sim.faults = SeededFaults(11, "soap", {"http_503": 0.2, "rate_limit": 0.1})  # type: ignore[assignment]
-    with httpx.Client(base_url=land_url, headers={"Content-Type": "text/xml"}) as client:
-        statuses = [client.post("/ws/land", content=FEED).status_code for _ in range(200)]
-    replay = SeededFaults(11, "soap", {"http_503": 0.2, "rate_limit": 0.1})
-    expected = [{"http_503": 503, "rate_limit": 429, None: 200}[replay.request_fault()] for _ in range(200)]
-    assert statuses == expected
-    assert 25 <= statuses.count(503) <= 55 and 8 <= statuses.count(429) <= 35
