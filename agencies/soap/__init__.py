@@ -13,7 +13,8 @@ What a zeep client sees (zeep 4.3, `Settings(strict=True, forbid_dtd=True, forbi
   WSDLs do), the result is `result.header` (the echo) and `result.body` (`enterprise`, `nextPageToken`).
 - an empty element (`districtCode` of a current-code record) reads as None, not "".
 - a value that does not parse as its XSD type: zeep logs and returns None for xsd:date / xsd:int /
-  xsd:dateTime, and raises `decimal.InvalidOperation` for xsd:decimal; an element the schema does not
+  xsd:dateTime, reads any xsd:boolean other than "true"/"1" as False, and raises
+  `decimal.InvalidOperation` for xsd:decimal; an element the schema does not
   know (drift) raises `zeep.exceptions.XMLParseError` in strict mode.
 - a SOAP Fault raises `zeep.exceptions.Fault` with `.code` (`soap:Client.Authentication`,
   `soap:Client.AccessDenied`, `soap:Client`, `soap:Server`); truncated or malformed bodies raise
