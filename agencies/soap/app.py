@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Route
 from agencies.base import Simulator
 from agencies.soap import hostile, operations
 from agencies.soap.render import escape, render_fault, xroad_header
-from agencies.soap.request import MAX_REQUEST_BYTES, SoapFault, check_wsse, check_xroad, parse
+from agencies.soap.request import MAX_REQUEST_BYTES, SoapFault, SoapRequest, check_wsse, check_xroad, parse
 from agencies.soap.services import SERVICES, Service
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,6 @@ class SoapEndpoint:
                 f"POST a SOAP 1.1 envelope here; the WSDL is at {self.service.path}?wsdl",
                 status_code=405, headers={"Allow": "GET, POST"},
             )
-        echo = ""
         try:
             return await self._post(request)
         except SoapFault as fault:
@@ -85,13 +84,18 @@ class SoapEndpoint:
 
     async def _post(self, request: Request) -> Response:
         soap = parse(await _read_bounded(request), self.service)
-        echo = ""
         if self.service.agency == "land":
             check_wsse(soap, self.sim.credentials)
-        else:
-            echoed = check_xroad(soap, self.sim.credentials)
-            echo = xroad_header(echoed)
+            return await self._answer(soap, "")
+        echoed = check_xroad(soap, self.sim.credentials)
+        try:
+            return await self._answer(soap, xroad_header(echoed))
+        except SoapFault as fault:
+            fault.headers = fault.headers or echoed  # a Fault echoes the X-Road headers too
+            raise
 
+    async def _answer(self, soap: SoapRequest, echo: str) -> Response:
+        """An authenticated request: one seeded request-fault draw, then the operation."""
         fault = self.sim.faults.request_fault()
         if fault in ("http_500", "http_503", "soap_fault"):
             status = 503 if fault == "http_503" else 500

@@ -97,3 +97,7 @@ def test_a_page_token_of_another_dataset_is_refused(business_url: str) -> None:
         service.ListBranchCodes(pageToken=token, _soapheaders=XROAD)
     assert caught.value.code == "soap:Client"
     assert "branches" in caught.value.message
+    envelope = business_envelope("ListBranchCodes", f"<pageToken>{token}</pageToken>")
+    response = post(business_url, "/ws/business", envelope)
+    assert b"<faultcode>soap:Client</faultcode>" in response.content
+    assert b">req-0001</xrd:id>" in response.content, "a Fault after auth echoes the X-Road headers"
