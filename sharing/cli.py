@@ -98,3 +98,39 @@ def versions_command(name: str) -> None:
     for v in list_versions(get_settings().database_url, name):
         click.echo(f"v{v['version']}  {v['published_at']}  rows={v['rows']:,}  +{v['inserted']} ~{v['updated']} "
                    f"-{v['deleted']}  cursor={json.dumps(v['source_cursor'])}")
+
+
+@click.command()
+@click.argument("source")
+@click.option("--full-refresh", is_flag=True, help="Read everything again; rows the source no longer has are deleted.")
+@click.option("--stream", "streams", multiple=True, help="Only this stream (repeatable); default all.")
+def sync(source: str, full_refresh: bool, streams: tuple[str, ...]) -> None:
+    """Extract, validate and publish one source, without Airflow.
+
+    Prints one line per stream: fetched, valid, quarantined, published version, cursor. Exits 1 when a
+    stream failed (its data is not published and its cursor does not move; the other streams go on).
+    """
+    from rich.console import Console
+    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from lienthong.errors import LienthongError
+    from sharing.sync import sync_source
+
+    settings = get_settings()
+    console = Console(stderr=True)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
+                  transient=True) as progress:
+        task = progress.add_task(f"{source}: starting", total=None)
+
+        def on_batch(stream: str, fetched: int, quarantined: int) -> None:
+            progress.update(task, description=f"{source}/{stream}: {fetched:,} fetched, {quarantined:,} bad")
+
+        try:
+            summaries = sync_source(source, url=settings.database_url, data_dir=settings.data_dir,
+                                    full_refresh=full_refresh, streams=streams or None, on_batch=on_batch)
+        except LienthongError as exc:
+            raise click.ClickException(str(exc)) from None
+    for summary in summaries:
+        click.echo(summary.line())
+    if any(s.error for s in summaries):
+        raise SystemExit(1)

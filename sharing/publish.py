@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -137,12 +137,18 @@ def publish(
     full_refresh: bool = False,
     quality: Mapping[str, Any] | None = None,
     run_id: str | None = None,
+    in_transaction: Callable[[Connection, PublishResult], None] | None = None,
 ) -> PublishResult:
-    """Merge `batches` into `spec`'s dataset as one new version, and commit `state` with it."""
+    """Merge `batches` into `spec`'s dataset as one new version, and commit `state` with it.
+
+    `in_transaction` runs last inside the same transaction (the sync writes its quarantine rows there, so
+    they commit, or not, with the data).
+    """
     engine = db.engine_for(url)
     db.create_system_tables(engine)
     table = db.serving_table(spec.name, spec.schema, spec.primary_key)
     table.metadata.create_all(engine)
+    _add_new_columns(engine, table)
     now = datetime.now(UTC)
     staged = _prepare_all(spec, batches, deleted_keys)
 
@@ -190,6 +196,8 @@ def publish(
             snapshots.discard(written)
         if state is not None:
             _commit_state(conn, state, spec.name, result.version, now)
+        if in_transaction is not None:
+            in_transaction(conn, result)
         failpoint("before_commit")
     failpoint("after_commit")
     # Also repairs a pointer left behind by a crash between an earlier commit and this line.
@@ -198,6 +206,19 @@ def publish(
     ).is_dir():
         snapshots.point_current(data_dir, spec.name, result.version)
     return result
+
+
+def _add_new_columns(engine: sa.Engine, table: sa.Table) -> None:
+    """A contract that evolved (drift policy `evolve`) adds nullable columns to its serving table."""
+    existing = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+    missing = [c for c in table.columns if c.name not in existing]
+    if not missing:
+        return
+    with engine.begin() as conn:
+        quote = conn.dialect.identifier_preparer.quote
+        for column in missing:
+            kind = column.type.compile(dialect=conn.dialect)
+            conn.execute(sa.text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"))
 
 
 def _next_snapshot(
@@ -228,7 +249,7 @@ def _next_snapshot(
             return None  # the contract changed: rebuild from the database
         staged_keys = staged.select(list(spec.primary_key))
         kept = previous.join(staged_keys, list(spec.primary_key), join_type="left anti")
-        rows = pa.concat_tables([kept.select(spec.schema.names), live])
+        rows = pa.concat_tables([kept.select(spec.schema.names).cast(spec.schema), live.cast(spec.schema)])
     return snapshots.write_version(
         data_dir, spec, version, rows, now=now, source_cursor=dict(state.new) if state else None, quality=quality,
         commit=False,
@@ -281,8 +302,8 @@ def _prepare_all(
             f.name: pa.array(by_column[f.name], type=f.type) if f.name in by_column else pa.nulls(len(keys), f.type)
             for f in spec.schema
         }
-        tombstones["is_deleted"] = pa.array([True] * len(keys))
-        parts.append(pa.table(tombstones))
+        parts.append(pa.Table.from_arrays(list(tombstones.values()), schema=spec.schema)
+                     .append_column("is_deleted", pa.array([True] * len(keys))))
     if parts:
         data = pa.concat_tables(parts).combine_chunks()
     else:
@@ -309,10 +330,10 @@ def _conform(batch: pa.RecordBatch | pa.Table, spec: DatasetSpec) -> pa.Table:
         deleted = table.column(DELETED_COLUMN).fill_null(False)
     else:
         deleted = pa.chunked_array([pa.array(np.zeros(table.num_rows, dtype=bool))])
-    data = pa.table({
-        f.name: table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
+    data = pa.Table.from_arrays([
+        table.column(f.name).cast(f.type) if f.name in table.column_names else pa.nulls(table.num_rows, f.type)
         for f in spec.schema
-    })
+    ], schema=spec.schema)
     null_keys = sum(data.column(k).null_count for k in spec.primary_key)
     if null_keys:
         raise Fatal(f"dataset {spec.name}: {null_keys} row(s) with a null key reached publishing")
