@@ -122,9 +122,9 @@ def _column_to_text(column: list[Any]) -> list[str]:
 def render_records(item: str, fields: Sequence[str], records: Sequence[Record]) -> str:
     """Records as `<item>` elements, the hot path of every feed page.
 
-    A record with exactly the schema's fields and no None (nearly all) goes through one template:
-    the page's values are gathered and converted column by column, escaped in one pass, and the
-    page's values and markup joined once, all in C loops. Any other record (drift, missing values) is rendered by
+    A record with exactly the schema's fields and no None (nearly all) takes the fast path: the page's
+    values are gathered and converted column by column, escaped in one pass and joined with the
+    markup once, all in C loops. Any other record (drift, missing values) is rendered by
     `render_record` in its place.
     """
     shape = _shape(item, tuple(fields))
