@@ -124,3 +124,31 @@ def test_invalid_utf8_and_invalid_values_are_named_in_the_truth(
             assert json.loads(row["_served"]) == record
         else:
             assert all(record[k] == row[k] for k in record)
+
+
+@pytest.mark.parametrize("fault", ["drift_new_field", "drift_renamed_field", "drift_type_change"])
+def test_drift_hits_its_share_of_records_as_the_truth_says(
+    simulators: Callable[..., SimulatorHandle], tmp_path: Path, fault: str,
+) -> None:
+    sim = simulators("tax", records=1000, seed=8, faults={fault: 0.1})
+    with httpx.Client(base_url=sim.base_url) as client:
+        client.headers["Authorization"] = "Bearer " + tax_token(client)
+        items = client.get("/api/v1/land-tax-notices", params={"limit": 5000}).json()["items"]
+    write_truth(sim.sim, tmp_path / "t.parquet", "land_tax_notices")
+    truth = {r["_key"]: r for r in pq.read_table(tmp_path / "t.parquet").to_pylist()}
+    drifted = {i["notice_no"] for i in items if set(i) != {n for n, v in truth[i["notice_no"]].items()
+                                                           if not n.startswith("_") and v is not None}
+               or isinstance(i.get("tax_year"), str)}
+    assert drifted == {k for k, r in truth.items() if r["_corrupted"]}
+    assert all(str(truth[k]["_corruption"]).startswith(fault) for k in drifted)
+    assert _within(len(drifted), 0.1, len(items))
+
+
+def test_same_seed_same_bytes_over_http(simulators: Callable[..., SimulatorHandle]) -> None:
+    bodies = []
+    for _ in range(2):
+        sim = simulators("construction", records=500, seed=21)
+        httpx.post(sim.base_url + "/_admin/advance", params={"minutes": 45}).raise_for_status()
+        bodies.append(httpx.get(sim.base_url + "/api/v1/permits", params={"limit": 5000},
+                                headers=CONSTRUCTION_KEY).content)
+    assert bodies[0] == bodies[1]
