@@ -1,29 +1,171 @@
-"""`make demo`: the main job end to end on the embedded default (SQLite + Parquet under ./var).
+"""`make demo`: the main job end to end on the embedded default (SQLite + Parquet under ./var/demo).
 
-It grows with the project; each step prints what it did.
+It starts the four agency simulators on loopback (2% invalid values switched on, so quarantine has work),
+syncs every source, builds the cross-agency views, advances the simulators' clocks, syncs again
+incrementally, then prints a table per dataset and three cross-agency lookups. Each run starts clean.
 """
 
 from __future__ import annotations
 
+import os
+import shutil
+import time
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import click
 from rich.console import Console
+from rich.table import Table
 
-from lienthong.doctor import run_checks
-from lienthong.settings import get_settings
+# A fixed width when piped (make, CI logs), so tables keep their columns.
+console = Console(width=None if os.isatty(1) else 130)
+AGENCIES = ("land", "business", "construction", "tax")
 
-console = Console()
+
+def _sync_all(url: str, data_dir: Path, env: dict[str, str], label: str) -> list[Any]:
+    from sharing.sync import sync_source
+
+    summaries = []
+    with console.status(f"{label}: starting") as status:
+        for agency in AGENCIES:
+            def progress(stream: str, fetched: int, bad: int, agency: str = agency) -> None:
+                status.update(f"{label}: {agency}/{stream}: {fetched:,} fetched, {bad:,} quarantined")
+
+            for summary in sync_source(agency, url=url, data_dir=data_dir, environ=env, on_batch=progress):
+                console.print(("  [red]✗[/] " if summary.error else "  [green]✓[/] ") + summary.line())
+                summaries.append(summary)
+    return summaries
 
 
-def main() -> int:
-    settings = get_settings()
+def _datasets_table(url: str) -> Table:
+    import sqlalchemy as sa
+
+    from quality.store import quarantine
+    from sharing.catalog import list_datasets
+    from sharing.db import engine_for
+
+    with engine_for(url).connect() as conn:
+        waiting = dict(conn.execute(
+            sa.select(quarantine.c.dataset, sa.func.count()).where(quarantine.c.status == "quarantined")
+            .group_by(quarantine.c.dataset)
+        ).all())
+    table = Table(title="published datasets")
+    for column in ("dataset", "owner", "rows", "quarantined", "version", "freshness", "quality"):
+        table.add_column(column, justify="left" if column in ("dataset", "owner") else "right")
+    for entry in list_datasets(url):
+        age = entry.freshness_seconds()
+        table.add_row(
+            entry.name, entry.owner_agency or "-", f"{entry.rows:,}", f"{waiting.get(entry.name, 0):,}",
+            f"v{entry.version}", f"{age:.0f}s ago" if age is not None else "-",
+            f"{entry.quality_score:.1%}" if entry.quality_score is not None else "-",
+        )
+    return table
+
+
+def _lookups(url: str) -> None:
+    """Three questions an agency asks, answered from the published views."""
+    import sqlalchemy as sa
+
+    from sharing.db import engine_for
+
+    current = "valid_to IS NULL AND NOT is_deleted"
+    with engine_for(url).connect() as conn:
+        enterprise = conn.execute(sa.text(
+            f"SELECT * FROM ds_enterprise_profile WHERE {current} AND parcels_held > 0 AND permits_granted > 0 "
+            "ORDER BY parcels_held DESC, enterprise_code LIMIT 1"
+        )).mappings().first()
+        parcel = conn.execute(sa.text(
+            f"SELECT * FROM ds_parcel_profile WHERE {current} AND permits > 0 AND tax_notices > 0 "
+            "ORDER BY commune_code_source, map_sheet, parcel_number LIMIT 1"
+        )).mappings().first()
+        taxpayer = conn.execute(sa.text(
+            f"SELECT e.enterprise_code, e.name, t.status_code FROM ds_enterprises e JOIN ds_taxpayers t "
+            f"ON t.tax_code = e.enterprise_code AND t.valid_to IS NULL AND NOT t.is_deleted "
+            f"WHERE e.valid_to IS NULL AND NOT e.is_deleted AND t.status_code <> '00' ORDER BY e.enterprise_code LIMIT 1"
+        )).mappings().first()
+        stats = conn.execute(sa.text(
+            f"SELECT relation, total, matched, unmatched FROM ds_view_match_stats WHERE {current} "
+            "ORDER BY relation"
+        )).mappings().all() if enterprise is not None else []
+
+    console.rule("three cross-agency lookups")
+    if enterprise:
+        console.print(
+            f"1. Which parcels does enterprise [bold]{enterprise['enterprise_code']}[/] ({enterprise['name']}) hold, "
+            f"and is its tax code active?\n   {enterprise['parcels_held']} parcel(s), "
+            f"{enterprise['parcel_area_m2']} m² in all; {enterprise['permits_granted']} permit(s); "
+            f"tax status {enterprise['tax_status_code'] or 'no tax record'}; registration {enterprise['status']}"
+        )
+    if parcel:
+        console.print(
+            f"2. What was granted on parcel {parcel['commune_code_source']}/{parcel['map_sheet']}/"
+            f"{parcel['parcel_number']} ({parcel['land_use_code']}, {parcel['area_m2']} m²)?\n   "
+            f"{parcel['certificates']} certificate(s), {parcel['permits']} permit(s), {parcel['tax_notices']} "
+            f"land-use tax notice(s) totalling {parcel['tax_amount_vnd']:,} VND, {parcel['unpaid_notices']} unpaid"
+        )
+    if taxpayer:
+        console.print(
+            f"3. Is enterprise {taxpayer['enterprise_code']} ({taxpayer['name']}) in good standing with the tax "
+            f"department?\n   no: tax status code {taxpayer['status_code']}"
+        )
+    if stats:
+        console.print("   match statistics: " + "; ".join(
+            f"{s['relation']} {s['matched']}/{s['total']}" for s in stats))
+
+
+@click.command()
+@click.option("--records", type=click.IntRange(100, 2_000_000), default=2000, show_default=True,
+              help="Records per agency simulator.")
+@click.option("--minutes", type=click.IntRange(1, 10_000), default=90, show_default=True,
+              help="How far to advance the simulators' clocks between the two rounds.")
+@click.option("--dir", "work_dir", type=click.Path(path_type=Path), default=Path("var/demo"), show_default=True,
+              help="Where the demo keeps its database, snapshots and simulator files (wiped first).")
+def main(records: int, minutes: int, work_dir: Path) -> None:
+    """Run the whole path on the embedded default and print what it did."""
+    from agencies.testing import running_simulator
+    from sharing.views import build_views
+
+    started = time.perf_counter()
+    work_dir = work_dir.resolve()
+    shutil.rmtree(work_dir, ignore_errors=True)
+    work_dir.mkdir(parents=True)
+    url = f"sqlite:///{work_dir / 'lienthong.db'}"
+    data_dir = work_dir / "data"
     console.rule("lienthong demo")
-    console.print(f"database  {settings.database_url_masked}")
-    console.print(f"data dir  {settings.data_dir}")
-    console.print(f"airflow   {settings.airflow_home}")
-    for check in run_checks(settings):
-        mark = "[green]ok[/]" if check.ok else "[red]FAIL[/]"
-        console.print(f"{mark} {check.name}: {check.detail}")
-    return 0
+    console.print(f"database  {url}\nsnapshots {data_dir}\n")
+
+    with ExitStack() as stack:
+        env = dict(os.environ)
+        with console.status("starting the four agency simulators"):
+            for agency in AGENCIES:
+                sim = stack.enter_context(running_simulator(
+                    agency, records=records, seed=1, faults={"invalid_values": 0.02}, tmp_dir=work_dir / "agencies"
+                ))
+                env[f"LIENTHONG_AGENCY_{agency.upper()}_URL"] = sim.url
+                console.print(f"  {agency:<13} {sim.sim.protocol.upper():<5} {sim.url}  ({records:,} records)")
+
+        console.rule("round 1: full sync of every source")
+        _sync_all(url, data_dir, env, "round 1")
+        views = build_views(url, data_dir)
+        console.print("  views: " + ", ".join(f"{name} v{r.version}" for name, r in views.published.items()))
+
+        console.rule(f"round 2: the agencies work for {minutes} minutes, then an incremental sync")
+        import httpx
+
+        for agency in AGENCIES:
+            base = env[f"LIENTHONG_AGENCY_{agency.upper()}_URL"].split("/ws/")[0]
+            httpx.post(f"{base}/_admin/advance", params={"minutes": minutes}, timeout=60).raise_for_status()
+        _sync_all(url, data_dir, env, "round 2")
+        views = build_views(url, data_dir)
+        console.print("  views: " + (", ".join(f"{name} v{r.version}" for name, r in views.published.items())
+                                    or "unchanged"))
+
+    console.print(_datasets_table(url))
+    _lookups(url)
+    console.print(f"\n[bold]done[/] in {time.perf_counter() - started:.1f}s. Explore: "
+                  f"LIENTHONG_DATABASE_URL={url} LIENTHONG_DATA_DIR={data_dir} .venv/bin/lienthong datasets list")
 
 
 if __name__ == "__main__":
-    raise SystemExit(main())
+    main()

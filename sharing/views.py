@@ -39,6 +39,12 @@ PARCEL_MATCH = (
 )
 
 
+# A certificate names its parcel the way the land registry does: by the commune code it was issued under.
+CERTIFICATE_MATCH = (
+    "x.map_sheet = f.map_sheet AND x.parcel_number = f.parcel_number AND x.commune_code_source = f.commune_code_source"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class Relation:
     """A reference from one dataset's records to another's."""
@@ -99,8 +105,8 @@ WHERE {_cur('e')}
 PARCEL_PROFILE = f"""
 SELECT f.commune_code_source, f.map_sheet, f.parcel_number, f.province_code, f.commune_code, f.admin_review,
   f.address, f.area_m2, f.land_use_code, f.holder_type, f.holder_id, f.holder_name,
-  (SELECT COUNT(*) FROM ds_land_certificates x WHERE {_cur('x')} AND {PARCEL_MATCH}) AS certificates,
-  (SELECT MAX(x.certificate_no) FROM ds_land_certificates x WHERE {_cur('x')} AND {PARCEL_MATCH})
+  (SELECT COUNT(*) FROM ds_land_certificates x WHERE {_cur('x')} AND {CERTIFICATE_MATCH}) AS certificates,
+  (SELECT MAX(x.certificate_no) FROM ds_land_certificates x WHERE {_cur('x')} AND {CERTIFICATE_MATCH})
     AS latest_certificate_no,
   (SELECT COUNT(*) FROM ds_permits x WHERE {_cur('x')} AND {PARCEL_MATCH}) AS permits,
   (SELECT COUNT(*) FROM ds_tax_notices x WHERE {_cur('x')} AND {PARCEL_MATCH}) AS tax_notices,
@@ -154,7 +160,7 @@ VIEWS = (
 )
 
 MATCH_STATS = _spec("view_match_stats", ["relation"], [
-    ("relation", S), ("source", S), ("target", S), ("references", I64), ("matched", I64), ("unmatched", I64),
+    ("relation", S), ("source", S), ("target", S), ("total", I64), ("matched", I64), ("unmatched", I64),
     ("match_rate", pa.float64()),
 ], "How many cross-agency references found their target")
 UNMATCHED = _spec("view_unmatched", ["relation", "source_key"], [
@@ -212,7 +218,7 @@ def match_statistics(conn: Connection, present: Mapping[str, int]) -> tuple[pa.T
         total = int(conn.execute(sa.text(f"SELECT COUNT(*) {base}")).scalar_one())
         gone = conn.execute(sa.text(f"SELECT {r.source_key} AS k, {r.reference} AS ref {base} AND {missing}")).all()
         stats.append({
-            "relation": r.name, "source": r.source, "target": r.target, "references": total,
+            "relation": r.name, "source": r.source, "target": r.target, "total": total,
             "matched": total - len(gone), "unmatched": len(gone),
             "match_rate": (total - len(gone)) / total if total else None,
         })

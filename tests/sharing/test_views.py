@@ -35,7 +35,7 @@ SPECS = {
         ("commune_code", S), ("admin_review", B), ("address", S), ("area_m2", pa.decimal128(14, 2)),
         ("land_use_code", S), ("holder_type", S), ("holder_id", S), ("holder_name", S)]),
     "land_certificates": spec("land_certificates", ["certificate_no"], [
-        ("certificate_no", S), ("commune_code_source", S), ("commune_code", S), ("map_sheet", I64),
+        ("certificate_no", S), ("commune_code_source", S), ("map_sheet", I64),
         ("parcel_number", I64)]),
     "permits": spec("permits", ["permit_no"], [
         ("permit_no", S), ("investor_id", S), ("investor_type", S), ("commune_code", S),
@@ -66,7 +66,8 @@ def records() -> dict[str, list[dict[str, Any]]]:
              "province_code": "01", "admin_review": True, "area_m2": Decimal("80.00"), "holder_type": "enterprise",
              "holder_id": GHOST},
         ],
-        "land_certificates": [{"certificate_no": "CS 000001", **PARCEL}],
+        "land_certificates": [{"certificate_no": "CS 000001", "commune_code_source": "00004", "map_sheet": 12,
+                               "parcel_number": 345}],
         "permits": [
             {"permit_no": "GPXD-2025-000001", "investor_id": E1, "investor_type": "enterprise", **PARCEL,
              "issued_date": dt.date(2025, 4, 1)},
@@ -108,7 +109,7 @@ def test_profiles_and_match_statistics(db_url: str, tmp_path: Path) -> None:
 
     stats = {s["relation"]: s for s in report.match_stats}
     assert (stats["enterprise->taxpayer"]["matched"], stats["enterprise->taxpayer"]["unmatched"]) == (1, 1)
-    assert stats["permit.investor->enterprise"]["references"] == 2  # the individual investor is not counted
+    assert stats["permit.investor->enterprise"]["total"] == 2  # the individual investor is not counted
     assert stats["permit.investor->enterprise"]["unmatched"] == 1
     assert stats["permit->parcel"]["unmatched"] == 1
     assert stats["parcel.holder->enterprise"]["unmatched"] == 1
