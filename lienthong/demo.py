@@ -18,9 +18,11 @@ import click
 from rich.console import Console
 from rich.table import Table
 
+from agencies.base import AgencyName
+
 # A fixed width when piped (make, CI logs), so tables keep their columns.
 console = Console(width=None if os.isatty(1) else 130)
-AGENCIES = ("land", "business", "construction", "tax")
+AGENCIES: tuple[AgencyName, ...] = ("land", "business", "construction", "tax")
 
 
 def _sync_all(url: str, data_dir: Path, env: dict[str, str], label: str) -> list[Any]:
@@ -69,24 +71,24 @@ def _lookups(url: str) -> None:
 
     from sharing.db import engine_for
 
-    current = "valid_to IS NULL AND NOT is_deleted"
     with engine_for(url).connect() as conn:
         enterprise = conn.execute(sa.text(
-            f"SELECT * FROM ds_enterprise_profile WHERE {current} AND parcels_held > 0 AND permits_granted > 0 "
-            "ORDER BY parcels_held DESC, enterprise_code LIMIT 1"
+            "SELECT * FROM ds_enterprise_profile WHERE valid_to IS NULL AND NOT is_deleted "
+            "AND parcels_held > 0 AND permits_granted > 0 ORDER BY parcels_held DESC, enterprise_code LIMIT 1"
         )).mappings().first()
         parcel = conn.execute(sa.text(
-            f"SELECT * FROM ds_parcel_profile WHERE {current} AND permits > 0 AND tax_notices > 0 "
-            "ORDER BY commune_code_source, map_sheet, parcel_number LIMIT 1"
+            "SELECT * FROM ds_parcel_profile WHERE valid_to IS NULL AND NOT is_deleted "
+            "AND permits > 0 AND tax_notices > 0 ORDER BY commune_code_source, map_sheet, parcel_number LIMIT 1"
         )).mappings().first()
         taxpayer = conn.execute(sa.text(
-            f"SELECT e.enterprise_code, e.name, t.status_code FROM ds_enterprises e JOIN ds_taxpayers t "
-            f"ON t.tax_code = e.enterprise_code AND t.valid_to IS NULL AND NOT t.is_deleted "
-            f"WHERE e.valid_to IS NULL AND NOT e.is_deleted AND t.status_code <> '00' ORDER BY e.enterprise_code LIMIT 1"
+            "SELECT e.enterprise_code, e.name, t.status_code FROM ds_enterprises e JOIN ds_taxpayers t "
+            "ON t.tax_code = e.enterprise_code AND t.valid_to IS NULL AND NOT t.is_deleted "
+            "WHERE e.valid_to IS NULL AND NOT e.is_deleted AND t.status_code <> '00' "
+            "ORDER BY e.enterprise_code LIMIT 1"
         )).mappings().first()
         stats = conn.execute(sa.text(
-            f"SELECT relation, total, matched, unmatched FROM ds_view_match_stats WHERE {current} "
-            "ORDER BY relation"
+            "SELECT relation, total, matched, unmatched FROM ds_view_match_stats "
+            "WHERE valid_to IS NULL AND NOT is_deleted ORDER BY relation"
         )).mappings().all() if enterprise is not None else []
 
     console.rule("three cross-agency lookups")
