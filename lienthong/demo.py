@@ -48,7 +48,7 @@ def _datasets_table(url: str) -> Table:
     from sharing.db import engine_for
 
     with engine_for(url).connect() as conn:
-        waiting = dict(conn.execute(
+        waiting: dict[str, int] = dict(conn.execute(
             sa.select(quarantine.c.dataset, sa.func.count()).where(quarantine.c.status == "quarantined")
             .group_by(quarantine.c.dataset)
         ).all())
