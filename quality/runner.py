@@ -164,6 +164,27 @@ def _deleted_rows(batch: pa.Table, canonical: pa.Table, contract: Contract) -> p
     return mask
 
 
+def expectation_failures(canonical: pa.Table, suite: Any, checks: Checks = "gx") -> pa.Table:
+    """(row, seq, rule, column, value) for every row of `canonical` failing an expectation of `suite`."""
+    failures = _Failures([], [], [], [])
+    _run_expectations(canonical, suite, checks, failures, np.arange(canonical.num_rows))
+    return failures.table()
+
+
+def split_batch(batch: pa.Table, canonical: pa.Table, contract: Contract, run_id: str,
+                found: pa.Table) -> tuple[pa.Table, pa.Table, np.ndarray]:
+    """(valid canonical rows, quarantine rows, failing row numbers) from the failures `found`."""
+    found = found.sort_by([("row", "ascending"), ("seq", "ascending")])
+    bad_rows = np.unique(found.column("row").to_numpy())
+    good = np.ones(canonical.num_rows, dtype=bool)
+    good[bad_rows] = False
+    valid = canonical.filter(pa.array(good))
+    quarantine = _quarantine_rows(batch, contract, run_id, found, bad_rows)
+    if valid.num_rows + quarantine.num_rows != canonical.num_rows:
+        raise AssertionError(f"{contract.dataset} run {run_id}: a row was lost or doubled")
+    return valid, quarantine, bad_rows
+
+
 def validate_batch(
     batch: pa.RecordBatch | pa.Table, dataset: str | Contract, *, run_id: str | None = None,
     engine: sa.Engine | None = None, references: Mapping[str, pa.Table] | None = None,
@@ -222,16 +243,13 @@ def validate_batch(
     misses = reference_misses(canonical, contract.dataset, references or {}) if references else {}
 
     # 6. split: every row is valid or quarantined, never both, never neither
-    found = failures.table().sort_by([("row", "ascending"), ("seq", "ascending")])
-    bad_rows = np.unique(found.column("row").to_numpy())
-    good = np.ones(n, dtype=bool)
-    good[bad_rows] = False
-    valid = canonical.filter(pa.array(good))
+    found = failures.table()
+    valid, quarantine, bad_rows = split_batch(table, canonical, contract, run_id, found)
     for event in drift.evolve:
         if event.field not in valid.column_names:
+            good = np.ones(n, dtype=bool)
+            good[bad_rows] = False
             valid = valid.append_column(event.field, evolved_column(table, event).filter(pa.array(good)))
-    quarantine = _quarantine_rows(table, contract, run_id, found, bad_rows)
-    assert valid.num_rows + quarantine.num_rows == n, "a row was lost or doubled"
 
     rule_counts: dict[str, int] = {}
     if found.num_rows:

@@ -68,7 +68,7 @@ def _taxpayers(gxe: Any) -> list[Any]:
     return [
         gxe.ExpectColumnValuesToNotBeNull(column="tax_code"),
         gxe.ExpectColumnValuesToBeUnique(column="tax_code"),
-        gxe.ExpectColumnValuesToMatchRegex(column="tax_code", regex=r"^(\d{10}|\d{12}|\d{13})$"),
+        gxe.ExpectColumnValuesToMatchRegex(column="tax_code", regex=r"^(?:\d{10}|\d{12}|\d{13})$"),
         gxe.ExpectColumnValuesToNotBeNull(column="name"),
         gxe.ExpectColumnValuesToBeInSet(column="taxpayer_type", value_set=["enterprise", "branch", "individual"]),
         gxe.ExpectColumnValuesToBeInSet(column="status_code", value_set=list(TAX_STATUS_CODES)),

@@ -14,7 +14,7 @@ import json
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -47,7 +47,6 @@ drift_log = sa.Table(
 )
 
 _JSON_SOURCES = ("construction", "tax")  # REST JSON keeps value types; SOAP XML carries text only
-_KEY = r'"(?:[^"\\]|\\.)*"\s*:'
 
 
 class DriftFrozen(Fatal):
@@ -66,8 +65,9 @@ class DriftEvent:
         return int(pc.sum(self.rows).as_py() or 0)
 
 
-def _key_pattern(field: str) -> str:
-    return '"' + re.escape(field) + r'"\s*:'
+def _key_text(field: str) -> str:
+    """How a key opens in JSON as json.dumps and the connectors write it (no space before the colon)."""
+    return '"' + field + '":'
 
 
 def detect_drift(batch: pa.Table, contract: Contract) -> list[DriftEvent]:
@@ -83,35 +83,59 @@ def detect_drift(batch: pa.Table, contract: Contract) -> list[DriftEvent]:
         if name not in contract.wire_fields and name not in METADATA_COLUMNS and name != "_deleted":
             rows = pc.is_valid(as_array(batch.column(name)))
             events.append(DriftEvent(name, "new_field", rows, _sample(raw, rows)))
-    present_counts = np.zeros(n, dtype=np.int64)
-    for field, kind in contract.wire_fields.items():
-        present = pc.fill_null(pc.match_substring_regex(raw, _key_pattern(field)), False)
-        present_counts += np.asarray(present.to_numpy(zero_copy_only=False), dtype=np.int64)
-        absent_live = pc.and_(live, pc.invert(present))
-        if pc.all(pc.or_(pc.invert(live), absent_live)).as_py() and pc.any(live).as_py():
+    # Three passes over `_raw` whatever the number of fields; JSON is parsed only for suspect rows.
+    known = "|".join(re.escape(f) for f in contract.wire_fields)
+    # 1. new fields: drop every known key, and a row with a key left over is suspect
+    stripped = pc.replace_substring_regex(raw, f'"(?:{known})":', "")
+    suspect = pc.fill_null(pc.match_substring(stripped, '":'), False)
+    by_field = _unknown_keys(raw, suspect, contract)
+    for field, mask in sorted(by_field.items()):
+        events.append(DriftEvent(field, "new_field", mask, _sample(raw, mask)))
+    # 2. missing fields: absent from every live record (a field some records lack is the suite's business)
+    live_raw = raw.filter(live)
+    head = live_raw.slice(0, 100)
+    for field in contract.wire_fields:
+        if len(live_raw) and not pc.any(pc.match_substring(head, _key_text(field))).as_py() \
+                and not pc.any(pc.match_substring(live_raw, _key_text(field))).as_py():
             events.append(DriftEvent(field, "missing_field", live, f"{field!r} is in no record of the batch"))
-        if contract.agency in _JSON_SOURCES and kind in ("int", "float", "bool"):
-            retyped = pc.fill_null(pc.match_substring_regex(raw, _key_pattern(field) + r'\s*"'), False)
-            if pc.any(retyped).as_py():
-                events.append(DriftEvent(field, "retyped_field", retyped, _sample(raw, retyped)))
-    keys = pc.fill_null(pc.count_substring_regex(raw, _KEY), 0).to_numpy(zero_copy_only=False)
-    extra = pa.array(keys > present_counts)
-    if pc.any(extra).as_py():
-        by_field: dict[str, list[int]] = {}
-        for i in np.flatnonzero(extra.to_numpy(zero_copy_only=False)):
-            text = raw[int(i)].as_py()
-            try:
-                record = json.loads(text)
-            except (TypeError, ValueError):
-                continue
-            for field in record:
-                if field not in contract.wire_fields:
-                    by_field.setdefault(field, []).append(int(i))
-        for field, rows in sorted(by_field.items()):
-            mask = np.zeros(n, dtype=bool)
-            mask[rows] = True
-            events.append(DriftEvent(field, "new_field", pa.array(mask), raw[rows[0]].as_py()))
+    # 3. retyped: a number or boolean field sent as a JSON string (SOAP sends text for everything)
+    typed = [f for f, kind in contract.wire_fields.items() if kind in ("int", "float", "bool")]
+    if contract.agency in _JSON_SOURCES and typed:
+        pattern = '"(?:' + "|".join(re.escape(f) for f in typed) + ')": ?"'
+        suspect = pc.fill_null(pc.match_substring_regex(raw, pattern), False)
+        parsed = _parsed(raw, suspect)
+        for field in typed:
+            mask = _mask(n, [i for i, record in parsed if isinstance(record.get(field), str)])
+            if pc.any(mask).as_py():
+                events.append(DriftEvent(field, "retyped_field", mask, _sample(raw, mask)))
     return events
+
+
+def _parsed(raw: pa.Array, suspect: pa.Array) -> list[tuple[int, dict[str, Any]]]:
+    out = []
+    for i in np.flatnonzero(suspect.to_numpy(zero_copy_only=False)):
+        try:
+            record = json.loads(raw[int(i)].as_py())
+        except (TypeError, ValueError):
+            continue
+        if isinstance(record, dict):
+            out.append((int(i), record))
+    return out
+
+
+def _unknown_keys(raw: pa.Array, suspect: pa.Array, contract: Contract) -> dict[str, pa.Array]:
+    rows: dict[str, list[int]] = {}
+    for i, record in _parsed(raw, suspect):
+        for field in record:
+            if field not in contract.wire_fields:
+                rows.setdefault(field, []).append(i)
+    return {field: _mask(len(raw), found) for field, found in rows.items()}
+
+
+def _mask(n: int, rows: list[int]) -> pa.Array:
+    mask = np.zeros(n, dtype=bool)
+    mask[rows] = True
+    return pa.array(mask)
 
 
 def _live_rows(batch: pa.Table) -> pa.Array:

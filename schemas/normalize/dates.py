@@ -10,7 +10,6 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.normalize.result import Normalized, as_array, flag, no_errors
-from schemas.normalize.text import clean_text
 
 # (pattern the text must match, strptime format); an ISO datetime keeps its written date part
 DATE_FORMATS: tuple[tuple[str, str], ...] = (
@@ -28,15 +27,15 @@ def parse_date(values: pa.Array) -> Normalized:
         return Normalized.ok(pc.cast(text, pa.date32()))
     if pa.types.is_timestamp(text.type):
         return Normalized.ok(pc.cast(text, pa.date32()))
-    text = clean_text(text)
-    text = pc.if_else(
-        pc.fill_null(pc.match_substring_regex(text, _ISO_DATETIME), False),
-        pc.utf8_slice_codeunits(text, 0, 10),
-        text,
-    )
+    text = pc.utf8_trim_whitespace(text if pa.types.is_string(text.type) else pc.cast(text, pa.string()))
+    iso = pc.fill_null(pc.match_substring_regex(text, _ISO_DATETIME), False)
+    if pc.any(iso).as_py():
+        text = pc.if_else(iso, pc.utf8_slice_codeunits(text, 0, 10), text)
     result = pa.nulls(len(text), pa.timestamp("s"))
     for pattern, fmt in DATE_FORMATS:
         shaped = pc.fill_null(pc.match_substring_regex(text, pattern), False)
+        if not pc.any(shaped).as_py():
+            continue
         candidate = pc.if_else(shaped, text, pa.scalar(None, pa.string()))
         parsed = pc.strptime(candidate, format=fmt, unit="s", error_is_null=True)
         round_trip = pc.equal(pc.strftime(parsed, format=fmt), candidate)
