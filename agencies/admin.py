@@ -26,7 +26,7 @@ def _from_loopback(request: Request) -> bool:
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:
-        return host in ("localhost", "testclient")
+        return host == "localhost"
 
 
 def admin_routes(sim: AgencySimulator) -> list[BaseRoute]:
