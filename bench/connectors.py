@@ -1,0 +1,91 @@
+"""Connector throughput and memory, per agency, beside the baselines, measured in the same run.
+
+    .venv/bin/python -m bench.connectors                  # 10,000 records per simulator (about 2 minutes)
+    .venv/bin/python -m bench.connectors --records 200000
+    .venv/bin/python -m bench.connectors --full           # 2,000,000 records: the 500 MB peak-RSS target
+    .venv/bin/python -m bench.connectors --agency land --no-dlt
+
+Each contender reads the biggest stream of a simulator started here (full sync from the epoch, pages of
+1,000) in its own process, so its peak RSS is its own; the simulator serves from this process.
+
+- REST (construction, tax): ours (to Parquet) beside plain httpx+json (nothing written) and dlt's
+  rest_api source (to Parquet). Target: ours >= 1.5x dlt.
+- SOAP (land, business): ours (bulk path, to Parquet), ours with zeep objects, zeep alone, httpx+lxml.
+  And the parse alone, on the same reply bytes: bulk vs zeep (target >= 3x) and vs plain lxml (>= 50%).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+CONTENDERS = {
+    "construction": ["ours", "httpx_json", "dlt"],
+    "tax": ["ours", "httpx_json", "dlt"],
+    "land": ["ours", "ours_zeep", "zeep", "lxml"],
+    "business": ["ours", "ours_zeep", "zeep", "lxml"],
+}
+
+
+def _worker(contender: str, agency: str, url: str, out: Path) -> dict[str, Any]:
+    result = subprocess.run([sys.executable, "-m", "bench.connectors_worker", contender, agency, url, str(out)],
+                            capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{contender} on {agency} failed:\n{result.stderr[-3000:]}")
+    figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--records", type=int, default=10_000, help="records per simulator (default 10,000)")
+    parser.add_argument("--full", action="store_true", help="2,000,000 records per simulator")
+    parser.add_argument("--agency", action="append", choices=list(CONTENDERS), help="repeatable; default all")
+    parser.add_argument("--no-dlt", action="store_true", help="skip the dlt baseline")
+    parser.add_argument("--only-ours", action="store_true", help="only our connector (e.g. for --full memory)")
+    args = parser.parse_args(argv)
+    records = 2_000_000 if args.full else args.records
+
+    from agencies.testing import running_simulator
+
+    summary: list[str] = []
+    print(f"records per simulator: {records:,}")
+    print(f"{'agency':<13}{'contender':<12}{'records':>10}{'seconds':>9}{'records/s':>11}{'peak RSS MB':>13}"
+          f"{'ours / it':>11}")
+    with tempfile.TemporaryDirectory(prefix="lienthong-bench-") as tmp:
+        for agency in args.agency or list(CONTENDERS):
+            contenders = [c for c in CONTENDERS[agency] if not (args.no_dlt and c == "dlt")]
+            if args.only_ours:
+                contenders = ["ours"]
+            with running_simulator(agency, records=records, seed=1, tmp_dir=Path(tmp) / agency) as sim:  # type: ignore[arg-type]
+                rows: dict[str, dict[str, Any]] = {}
+                for contender in contenders:
+                    rows[contender] = _worker(contender, agency, sim.base_url, Path(tmp) / f"{agency}-{contender}")
+                ours_rate = rows["ours"]["records"] / rows["ours"]["seconds"]
+                for contender, r in rows.items():
+                    rate = r["records"] / r["seconds"]
+                    print(f"{agency:<13}{contender:<12}{r['records']:>10,}{r['seconds']:>9.2f}{rate:>11,.0f}"
+                          f"{r['peak_rss_mb']:>13.0f}{ours_rate / rate:>10.2f}x")
+                if "dlt" in rows:
+                    ratio = ours_rate / (rows["dlt"]["records"] / rows["dlt"]["seconds"])
+                    summary.append(f"{agency}: REST end to end, ours / dlt = {ratio:.2f}x (target >= 1.5x)")
+                summary.append(f"{agency}: our peak RSS {rows['ours']['peak_rss_mb']:.0f} MB for "
+                               f"{rows['ours']['records']:,} records (target < 500 MB at 2,000,000)")
+                if agency in ("land", "business") and not args.only_ours:
+                    p = _worker("parse", agency, sim.base_url, Path(tmp) / f"{agency}-parse")
+                    print(f"{agency:<13}parse only, same {p['bytes'] / 1e6:.1f} MB of replies: zeep {p['zeep']:,.0f}/s, "
+                          f"bulk {p['bulk']:,.0f}/s, plain lxml {p['lxml']:,.0f}/s")
+                    summary.append(f"{agency}: bulk parse / zeep = {p['bulk'] / p['zeep']:.2f}x (target >= 3x); "
+                                   f"bulk / plain lxml = {p['bulk'] / p['lxml']:.0%} (target >= 50%)")
+    print()
+    for line in summary:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
