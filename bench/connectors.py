@@ -78,8 +78,8 @@ def main(argv: list[str] | None = None) -> None:
                                f"{rows['ours']['records']:,} records (target < 500 MB at 2,000,000)")
                 if agency in ("land", "business") and not args.only_ours:
                     p = _worker("parse", agency, sim.base_url, Path(tmp) / f"{agency}-parse")
-                    print(f"{agency:<13}parse only, same {p['bytes'] / 1e6:.1f} MB of replies: zeep {p['zeep']:,.0f}/s, "
-                          f"bulk {p['bulk']:,.0f}/s, plain lxml {p['lxml']:,.0f}/s")
+                    print(f"{agency:<13}parse only, same {p['bytes'] / 1e6:.1f} MB of replies: "
+                          f"zeep {p['zeep']:,.0f}/s, bulk {p['bulk']:,.0f}/s, plain lxml {p['lxml']:,.0f}/s")
                     summary.append(f"{agency}: bulk parse / zeep = {p['bulk'] / p['zeep']:.2f}x (target >= 3x); "
                                    f"bulk / plain lxml = {p['bulk'] / p['lxml']:.0%} (target >= 50%)")
     print()
