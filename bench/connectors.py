@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
             contenders = [c for c in CONTENDERS[agency] if not (args.no_dlt and c == "dlt")]
             if args.only_ours:
                 contenders = ["ours"]
-            with running_simulator(agency, records=records, seed=1, tmp_dir=Path(tmp) / agency) as sim:  # type: ignore[arg-type]
+            with running_simulator(agency, records=records, seed=1, tmp_dir=Path(tmp) / agency) as sim:
                 rows: dict[str, dict[str, Any]] = {}
                 for contender in contenders:
                     rows[contender] = _worker(contender, agency, sim.base_url, Path(tmp) / f"{agency}-{contender}")
