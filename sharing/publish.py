@@ -32,7 +32,7 @@ from lienthong.errors import Fatal
 from sharing import db, snapshots
 
 DELETED_COLUMN = "_deleted"
-COPY_CHUNK_ROWS = 200_000
+COPY_CHUNK_ROWS = 200_000  # LIENTHONG_COPY_CHUNK_ROWS overrides (smaller chunks: less memory per COPY)
 
 
 @dataclass(frozen=True, slots=True)
@@ -365,8 +365,9 @@ def _load_first(conn: Connection, table: sa.Table, staged: pa.Table, now: dateti
 def _copy_into(conn: Connection, target: sa.Table, table: pa.Table) -> None:
     """Load rows: COPY on PostgreSQL, executemany on SQLite; in chunks, so a crash can land mid-load."""
     columns = [c.name for c in target.columns if c.name in table.column_names]
-    for offset in range(0, table.num_rows, COPY_CHUNK_ROWS):
-        chunk = table.slice(offset, COPY_CHUNK_ROWS).select(columns)
+    size = int(os.environ.get("LIENTHONG_COPY_CHUNK_ROWS") or COPY_CHUNK_ROWS)
+    for offset in range(0, table.num_rows, size):
+        chunk = table.slice(offset, size).select(columns)
         if offset:
             failpoint("mid_copy")
         if conn.dialect.name == "postgresql":
