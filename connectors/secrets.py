@@ -53,7 +53,8 @@ class Redactor:
     """Replaces every known secret value (and Authorization-like values) with `***`."""
 
     _AUTH_HEADER = re.compile(
-        r"(?i)(authorization|x-api-key|password|client_secret|access_token)([\"']?\s*[:=]\s*[\"']?)([^\s\"'&,<]+)")
+        r"(?i)(authorization|x-api-key|password|client_secret|access_token)"
+        r"([\"']?\s*[:=]\s*[\"']?)((?:bearer|basic)\s+)?([^\s\"'&,<]+)")
 
     def __init__(self, secrets: Iterable[str] = ()) -> None:
         self._secrets: set[str] = {s for s in secrets if s}
@@ -65,7 +66,7 @@ class Redactor:
     def __call__(self, text: str) -> str:
         for secret in sorted(self._secrets, key=len, reverse=True):
             text = text.replace(secret, _MASK)
-        return self._AUTH_HEADER.sub(lambda m: m.group(1) + m.group(2) + _MASK, text)
+        return self._AUTH_HEADER.sub(lambda m: m.group(1) + m.group(2) + (m.group(3) or "") + _MASK, text)
 
     def excerpt(self, data: bytes | str, limit: int = 300) -> str:
         text = data.decode("utf-8", "replace") if isinstance(data, bytes) else data
