@@ -45,7 +45,7 @@ def test_lookback_window_passes_late_records_again_once() -> None:
 def test_values_that_will_not_coerce_are_null_with_an_error_and_the_row_is_kept() -> None:
     coercer = Coercer("land", "parcels", {"id": "string", "n": "int64", "area": "decimal128(18,2)",
                                           "at": "timestamp", "ok": "bool", "f": "float64"})
-    records = [
+    records: list[dict[str, object]] = [
         {"id": "1", "n": 3, "area": "12.50", "at": "2025-03-04T05:06:07Z", "ok": True, "f": 1.5},
         {"id": "2", "n": "three", "area": "1.234", "at": "04/03/2025", "ok": "maybe", "f": "x"},
         {"id": "3", "n": None, "area": Decimal("7"), "at": T, "ok": "false", "f": 2},
