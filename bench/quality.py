@@ -6,7 +6,7 @@
 Data: a `tax_notices` wire batch (PROTOCOL.md shape, as a connector hands it over) with about 1% bad
 rows of five kinds, generated vectorised. The suite is the dataset's own (9 expectations).
 
-Figures, each the best of --repeat runs, measured in this process:
+Figures, each the best of --repeat interleaved rounds (the pipeline: one run), in this process:
 - ours: the runner's validation step on the canonical table: GX with result_format COMPLETE, every
   failing row collected from unexpected_index_list and checked against unexpected_count, then the
   valid/quarantine split with key, page, raw record, rule, column and value per quarantined row.
@@ -106,13 +106,17 @@ def make_batch(n: int, seed: int = 5) -> pa.Table:
         "_error", pa.nulls(n, pa.string())).append_column("_raw", raw)
 
 
-def best(fn: Callable[[], Any], repeat: int) -> tuple[float, Any]:
-    times, out = [], None
+def measure(runs: dict[str, Callable[[], Any]], repeat: int) -> dict[str, tuple[float, Any]]:
+    """Best time and last result of each run; rounds interleave the runs so that load on a shared
+    machine falls on all of them alike."""
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    results: dict[str, Any] = {}
     for _ in range(repeat):
-        start = time.perf_counter()
-        out = fn()
-        times.append(time.perf_counter() - start)
-    return min(times), out
+        for name, fn in runs.items():
+            start = time.perf_counter()
+            results[name] = fn()
+            times[name].append(time.perf_counter() - start)
+    return {name: (min(times[name]), results[name]) for name in runs}
 
 
 def main() -> None:
@@ -150,18 +154,23 @@ def main() -> None:
     def pipeline() -> Any:
         return validate_batch(batch, contract, enforce_threshold=False).quarantine.num_rows
 
-    t_gx, gx_count = best(gx_alone, args.repeat)
-    t_ours, quarantined = best(ours("gx"), args.repeat)
-    t_arrow, arrow_quarantined = best(ours("arrow"), args.repeat)
-    t_pipe, pipe_quarantined = best(pipeline, args.repeat)
     from great_expectations.execution_engine import pandas_execution_engine
 
-    pandas_execution_engine.HASH_THRESHOLD = 1e9  # GX's default: fingerprint every frame under 1 GB
-    t_stock, _ = best(gx_alone, args.repeat)
-    pandas_execution_engine.HASH_THRESHOLD = 0
+    def gx_stock() -> Any:
+        pandas_execution_engine.HASH_THRESHOLD = 1e9  # GX's default: fingerprint every frame under 1 GB
+        try:
+            return gx_alone()
+        finally:
+            pandas_execution_engine.HASH_THRESHOLD = 0
+
+    figures = measure({"gx": gx_alone, "ours": ours("gx"), "arrow": ours("arrow"), "stock": gx_stock},
+                      args.repeat)
+    (t_gx, gx_count), (t_ours, quarantined) = figures["gx"], figures["ours"]
+    (t_arrow, arrow_quarantined), (t_stock, _) = figures["arrow"], figures["stock"]
+    t_pipe, pipe_quarantined = measure({"pipeline": pipeline}, 1)["pipeline"]
     assert quarantined == arrow_quarantined, (quarantined, arrow_quarantined)
 
-    print(f"tax_notices, {n:,} rows, {len(suite.expectations)} expectations, best of {args.repeat}")
+    print(f"tax_notices, {n:,} rows, {len(suite.expectations)} expectations, best of {args.repeat} rounds")
     print(f"{'':44}{'seconds':>9}{'rows/s':>13}{'vs GX alone':>13}")
     for label, t in (("GX alone (SUMMARY: counts + sample)", t_gx),
                      ("ours: GX COMPLETE + full quarantine extraction", t_ours),

@@ -28,7 +28,6 @@ def gx_modules() -> tuple[Any, Any]:
 def _batch_definition() -> Any:
     gx, _ = gx_modules()
     from great_expectations.data_context.types.base import ProgressBarsConfig
-
     from great_expectations.execution_engine import pandas_execution_engine
 
     # GX fingerprints every frame under 1 GB by hashing all its values (over half the time of a
