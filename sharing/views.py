@@ -32,11 +32,36 @@ def _cur(alias: str) -> str:
     return CURRENT.format(a=alias)
 
 
-# A parcel reference matches on sheet and number within the commune, whichever code the record carries.
-PARCEL_MATCH = (
-    "x.map_sheet = f.map_sheet AND x.parcel_number = f.parcel_number "
-    "AND (x.commune_code = f.commune_code OR x.commune_code_source = f.commune_code_source)"
-)
+def parcel_match(source_may_be_legacy: bool) -> str:
+    """A reference from f to parcel x: same map sheet and number, in the same commune.
+
+    "Same commune" whichever codes each record carries: equal 2025 codes, equal codes as written, or a
+    legacy commune and one of the 2025 communes it went to (`lt_admin_succession`, from the reference
+    data); the last case is how a permit under a new code finds a parcel still filed under an old
+    commune that was split, which recoding alone must leave unresolved.
+    """
+    via_succession = (
+        "(x.admin_legacy AND EXISTS (SELECT 1 FROM lt_admin_succession m "
+        "WHERE m.old_code = x.commune_code_source AND m.new_code = f.commune_code))"
+    )
+    if source_may_be_legacy:
+        via_succession += (
+            " OR (f.admin_legacy AND EXISTS (SELECT 1 FROM lt_admin_succession m "
+            "WHERE m.old_code = f.commune_code_source AND m.new_code = x.commune_code))"
+        )
+    return (
+        "x.map_sheet = f.map_sheet AND x.parcel_number = f.parcel_number AND (x.commune_code = f.commune_code "
+        f"OR x.commune_code_source = f.commune_code_source OR {via_succession})"
+    )
+
+
+PERMIT_TO_PARCEL = parcel_match(source_may_be_legacy=False)  # permits carry 2025 codes (PROTOCOL.md)
+NOTICE_TO_PARCEL = parcel_match(source_may_be_legacy=True)
+
+
+def _reversed(match: str) -> str:
+    """The same condition with the roles swapped: x is now the referencing record, f the parcel."""
+    return match.replace("x.", "\0").replace("f.", "x.").replace("\0", "f.")
 
 
 # A certificate names its parcel the way the land registry does: by the commune code it was issued under.
@@ -65,7 +90,7 @@ RELATIONS = (
              "f.investor_type = 'enterprise'", "enterprises", "x.enterprise_code = f.investor_id"),
     Relation("permit->parcel", "permits", "f.permit_no",
              "f.commune_code || '/' || CAST(f.map_sheet AS TEXT) || '/' || CAST(f.parcel_number AS TEXT)",
-             "f.map_sheet IS NOT NULL", "parcels", PARCEL_MATCH),
+             "f.map_sheet IS NOT NULL", "parcels", PERMIT_TO_PARCEL),
     Relation("parcel.holder->enterprise", "parcels",
              "f.commune_code_source || '/' || CAST(f.map_sheet AS TEXT) || '/' || CAST(f.parcel_number AS TEXT)",
              "f.holder_id", "f.holder_type = 'enterprise'", "enterprises", "x.enterprise_code = f.holder_id"),
@@ -73,7 +98,7 @@ RELATIONS = (
              "taxpayers", "x.tax_code = f.tax_code"),
     Relation("notice->parcel", "tax_notices", "f.notice_no",
              "f.commune_code_source || '/' || CAST(f.map_sheet AS TEXT) || '/' || CAST(f.parcel_number AS TEXT)",
-             "f.map_sheet IS NOT NULL", "parcels", PARCEL_MATCH),
+             "f.map_sheet IS NOT NULL", "parcels", NOTICE_TO_PARCEL),
 )
 
 # Join columns the views look up by, indexed on their serving tables.
@@ -108,11 +133,12 @@ SELECT f.commune_code_source, f.map_sheet, f.parcel_number, f.province_code, f.c
   (SELECT COUNT(*) FROM ds_land_certificates x WHERE {_cur('x')} AND {CERTIFICATE_MATCH}) AS certificates,
   (SELECT MAX(x.certificate_no) FROM ds_land_certificates x WHERE {_cur('x')} AND {CERTIFICATE_MATCH})
     AS latest_certificate_no,
-  (SELECT COUNT(*) FROM ds_permits x WHERE {_cur('x')} AND {PARCEL_MATCH}) AS permits,
-  (SELECT COUNT(*) FROM ds_tax_notices x WHERE {_cur('x')} AND {PARCEL_MATCH}) AS tax_notices,
-  (SELECT SUM(x.amount_vnd) FROM ds_tax_notices x WHERE {_cur('x')} AND {PARCEL_MATCH}) AS tax_amount_vnd,
-  (SELECT COUNT(*) FROM ds_tax_notices x WHERE {_cur('x')} AND {PARCEL_MATCH} AND x.status IN ('issued', 'overdue'))
-    AS unpaid_notices
+  (SELECT COUNT(*) FROM ds_permits x WHERE {_cur('x')} AND {_reversed(PERMIT_TO_PARCEL)}) AS permits,
+  (SELECT COUNT(*) FROM ds_tax_notices x WHERE {_cur('x')} AND {_reversed(NOTICE_TO_PARCEL)}) AS tax_notices,
+  (SELECT SUM(x.amount_vnd) FROM ds_tax_notices x WHERE {_cur('x')} AND {_reversed(NOTICE_TO_PARCEL)})
+    AS tax_amount_vnd,
+  (SELECT COUNT(*) FROM ds_tax_notices x WHERE {_cur('x')} AND {_reversed(NOTICE_TO_PARCEL)}
+    AND x.status IN ('issued', 'overdue')) AS unpaid_notices
 FROM ds_parcels f
 WHERE {_cur('f')}
 """
@@ -189,6 +215,24 @@ def _ensure_indexes(conn: Connection, present: Mapping[str, int]) -> None:
             conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON ds_{dataset} ({', '.join(columns)})"))
 
 
+succession = sa.Table(
+    "lt_admin_succession", db.metadata,
+    sa.Column("old_code", sa.String(5), primary_key=True),
+    sa.Column("new_code", sa.String(5), primary_key=True),
+)
+
+
+def _ensure_succession(conn: Connection) -> None:
+    """Which 2025 communes each pre-2025 commune went to, from schemas/reference (loaded once)."""
+    succession.create(conn, checkfirst=True)
+    if conn.execute(sa.select(sa.func.count()).select_from(succession)).scalar_one():
+        return
+    from schemas.normalize.admin_units import reference
+
+    rows = [{"old_code": old, "new_code": new} for old, news in reference().old_communes.items() for new in news]
+    conn.execute(succession.insert(), rows)
+
+
 def _table(conn: Connection, sql: str, spec: DatasetSpec) -> pa.Table:
     rows = conn.execute(sa.text(sql)).mappings().all()
     columns: dict[str, list[Any]] = {f.name: [] for f in spec.schema}
@@ -239,6 +283,7 @@ def build_views(url: str, data_dir: Path, *, force: bool = False) -> ViewsReport
     with engine.begin() as conn:
         present = _published_versions(conn)
         _ensure_indexes(conn, present)
+        _ensure_succession(conn)
     for view in VIEWS:
         missing = [d for d in view.inputs if d not in present]
         if missing:

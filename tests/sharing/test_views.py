@@ -32,7 +32,8 @@ SPECS = {
     "branches": spec("branches", ["branch_code"], [("branch_code", S), ("enterprise_code", S)]),
     "parcels": spec("parcels", ["commune_code_source", "map_sheet", "parcel_number"], [
         ("commune_code_source", S), ("map_sheet", I64), ("parcel_number", I64), ("province_code", S),
-        ("commune_code", S), ("admin_review", B), ("address", S), ("area_m2", pa.decimal128(14, 2)),
+        ("commune_code", S), ("admin_legacy", B), ("admin_review", B), ("address", S),
+        ("area_m2", pa.decimal128(14, 2)),
         ("land_use_code", S), ("holder_type", S), ("holder_id", S), ("holder_name", S)]),
     "land_certificates": spec("land_certificates", ["certificate_no"], [
         ("certificate_no", S), ("commune_code_source", S), ("map_sheet", I64),
@@ -41,7 +42,8 @@ SPECS = {
         ("permit_no", S), ("investor_id", S), ("investor_type", S), ("commune_code", S),
         ("commune_code_source", S), ("map_sheet", I64), ("parcel_number", I64), ("issued_date", pa.date32())]),
     "tax_notices": spec("tax_notices", ["notice_no"], [
-        ("notice_no", S), ("tax_code", S), ("commune_code", S), ("commune_code_source", S), ("map_sheet", I64),
+        ("notice_no", S), ("tax_code", S), ("commune_code", S), ("commune_code_source", S), ("admin_legacy", B),
+        ("map_sheet", I64),
         ("parcel_number", I64), ("amount_vnd", I64), ("status", S)]),
 }
 
@@ -63,7 +65,8 @@ def records() -> dict[str, list[dict[str, Any]]]:
             {**PARCEL, "province_code": "01", "admin_review": False, "area_m2": Decimal("120.50"),
              "land_use_code": "ODT", "holder_type": "enterprise", "holder_id": E1},
             {"commune_code_source": "00007", "map_sheet": 1, "parcel_number": 2, "commune_code": "00004",
-             "province_code": "01", "admin_review": True, "area_m2": Decimal("80.00"), "holder_type": "enterprise",
+             "province_code": "01", "admin_review": True, "admin_legacy": True, "area_m2": Decimal("80.00"),
+             "holder_type": "enterprise",
              "holder_id": GHOST},
         ],
         "land_certificates": [{"certificate_no": "CS 000001", "commune_code_source": "00004", "map_sheet": 12,
