@@ -50,6 +50,19 @@ Errors (`connectors.errors`): `SourceUnavailable`, `MalformedResponse`, `Paginat
 an oversized body), `AuthRefused`, `RequestRejected`, `StateError` (Fatal). Each names the source, the
 operation and the page, with a redacted excerpt; no secret value is ever logged or put in a message.
 
+SOAP: zeep loads the WSDL (fetched by our own HTTP client, remote imports mapped to local files by the
+source's `soap.catalog`) with `forbid_dtd`, `forbid_entities` and `forbid_external` on and `strict`
+parsing; a reply holding `<!DOCTYPE` or `<!ENTITY` is refused before any parser sees it. Streams with
+`bulk: true` (the default for the simulated agencies) read replies with `connectors.bulk` (lxml
+iterparse driven by the WSDL's types: the same values zeep gives, 5x faster). Where zeep would lose
+data the bulk path keeps it: an unconvertible value stays as text (so `_error` flags it; zeep gives
+None) and an undeclared element (drift) is kept in `_raw` (strict zeep refuses the page).
+
+Limits: `limits.concurrency` and `limits.rate_per_second` are shared by every extraction of a source in
+the process (a semaphore and a token bucket); pages of one stream are read in order, since each page's
+token comes from the one before. Retries: `retry.attempts`, exponential backoff with full jitter,
+Retry-After honoured (capped by `retry.max_retry_after_seconds`).
+
 CLI: `lienthong extract SOURCE [--stream S] [--full-refresh] [--state FILE] --out DIR` (`connectors.cli`).
 """
 

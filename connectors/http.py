@@ -57,6 +57,19 @@ class RateLimiter:
             time.sleep(start - now)
 
 
+_LIMITERS: dict[tuple[str, float, int], RateLimiter] = {}
+_LIMITERS_LOCK = threading.Lock()
+
+
+def shared_limiter(source: SourceConfig) -> RateLimiter:
+    """One limiter per source in this process, so parallel streams of a source share its limits."""
+    key = (source.name, source.limits.rate_per_second, source.limits.concurrency)
+    with _LIMITERS_LOCK:
+        if key not in _LIMITERS:
+            _LIMITERS[key] = RateLimiter(source.limits.rate_per_second, source.limits.concurrency)
+        return _LIMITERS[key]
+
+
 def _retry_after(headers: httpx.Headers) -> float | None:
     value = headers.get("Retry-After")
     if not value:
@@ -76,7 +89,7 @@ class HttpCaller:
     def __init__(self, source: SourceConfig, client: httpx.Client, redactor: Redactor,
                  limiter: RateLimiter | None = None, sleep: Callable[[float], None] = time.sleep) -> None:
         self.source, self.client, self.redactor = source, client, redactor
-        self.limiter = limiter or RateLimiter(source.limits.rate_per_second, source.limits.concurrency)
+        self.limiter = limiter or shared_limiter(source)
         self._sleep = sleep
         self.requests = 0
         self.retries = 0
