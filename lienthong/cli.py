@@ -21,8 +21,8 @@ _COMMANDS: dict[str, str] = {
     "drift": "schemas.cli:drift",
     "sync": "sharing.cli:sync",
     "datasets": "sharing.cli:datasets",
-    "serve": "sharing.cli:serve",
-    "audit": "sharing.cli:audit",
+    "serve": "sharing.api.cli:serve",
+    "audit": "sharing.api.cli:audit",
 }
 
 _HELP = {
