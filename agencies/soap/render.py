@@ -14,8 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from functools import cache
-from itertools import chain
-from operator import itemgetter
+from itertools import chain, repeat
+from operator import contains, eq, itemgetter
 from typing import Any
 
 from agencies.base import Record
@@ -24,6 +24,10 @@ from agencies.soap.services import SOAP_ENV_NS, XROAD_NS
 _XML_DECL = '<?xml version="1.0" encoding="utf-8"?>\n'
 _ENVELOPE_OPEN = f'<soap:Envelope xmlns:soap="{SOAP_ENV_NS}">'
 _ENVELOPE_CLOSE = "</soap:Body></soap:Envelope>"
+
+
+def _needs_escaping(text: str) -> bool:
+    return "&" in text or "<" in text or ">" in text or '"' in text
 
 
 def escape(text: str) -> str:
@@ -129,21 +133,27 @@ def render_records(item: str, fields: Sequence[str], records: Sequence[Record]) 
     """
     shape = _shape(item, tuple(fields))
     keys = shape.keys
-    regular: list[Record] = []
+    regular: Sequence[Record] = records
     odd: dict[int, str] = {}  # position in the page -> a record rendered on its own
-    for position, record in enumerate(records):
-        if record.keys() == keys and None not in record.values():
-            regular.append(record)
-        else:
-            odd[position] = render_record(item, fields, record)
+    # one C-level pass over the page decides whether every record is regular (the usual case)
+    if not (all(map(eq, map(dict.keys, records), repeat(keys)))
+            and not any(map(contains, map(dict.values, records), repeat(None)))):
+        regular = []
+        for position, record in enumerate(records):
+            if record.keys() == keys and None not in record.values():
+                regular.append(record)
+            else:
+                odd[position] = render_record(item, fields, record)
     width = len(fields)
-    flat: list[Any] = list(chain.from_iterable(map(shape.getter, regular)))
+    values: list[Any] = list(chain.from_iterable(map(shape.getter, regular)))
     for i in range(width):
-        flat[i::width] = _column_to_text(flat[i::width])
-    joined = "\x00".join(flat)  # NUL cannot occur in XML text, so it cannot occur in a value
-    values = escape(joined).split("\x00") if flat else []
-    if len(values) != len(flat):  # a value carried NUL after all: render each record on its own
-        return "".join(render_record(item, fields, r) for r in records)
+        values[i::width] = _column_to_text(values[i::width])
+    joined = "\x00".join(values)  # NUL cannot occur in XML text, so it cannot occur in a value
+    if _needs_escaping(joined):
+        escaped = escape(joined).split("\x00")
+        if len(escaped) != len(values):  # a value carried NUL after all: render each record on its own
+            return "".join(render_record(item, fields, r) for r in records)
+        values = escaped
     if not odd:
         if not values:
             return ""
