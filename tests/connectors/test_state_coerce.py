@@ -14,7 +14,7 @@ import pytest
 from connectors.coerce import Coercer
 from connectors.config import SecretRef
 from connectors.secrets import Redactor, resolve
-from connectors.state import CursorFilter, StreamState
+from connectors.state import CursorFilter, StreamState, key_set
 
 pytestmark = pytest.mark.unit
 
@@ -88,3 +88,12 @@ def test_an_env_secret_reference_is_resolved_and_its_absence_named() -> None:
     assert resolve(ref, "tax", {"X_SECRET": "v4lue"}) == "v4lue"
     with pytest.raises(Exception, match=r"^\[tax\] secret env:X_SECRET is not set$"):
         resolve(ref, "tax", {})
+
+
+def test_a_large_key_set_round_trips_compressed_through_json() -> None:
+    keys = key_set(pa.array([f"{i:010d}-{i % 7:03d}" for i in range(50_000)] + ["0000000001-001"], pa.string()))
+    state = StreamState(cursor="2026-01-01T12:00:00Z", known_keys=keys)
+    data = json.loads(json.dumps(state.to_dict()))
+    assert "known_keys_zlib" in data and len(data["known_keys_zlib"]) < 400_000
+    back = StreamState.from_dict(data).known_keys
+    assert back is not None and back.equals(keys) and len(back) == 50_000
