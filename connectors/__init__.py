@@ -40,7 +40,8 @@ snake_case for REST), typed by the source file (`string`, `int64`, `float64`, `d
 | `_error` | string | null when every value coerced; else `field: why` for each bad field, joined by `; ` |
 | `_raw` | string | the record as the agency sent it, as JSON text |
 
-State (`connectors.state`): `{"version", "cursor", "tie_keys", "known_keys"?, "reconciled_at"?}`. The
+State (`connectors.state`): `{"version", "cursor", "tie_keys", "known_keys"? or "known_keys_zlib"?,
+"reconciled_at"?}` (a key set over 10,000 keys is stored zlib-compressed, base64). The
 next sync asks from `cursor` (inclusive) and drops keys in `tie_keys` at that instant, so nothing is
 doubled; `lookback_minutes` re-reads a window for late updates. Reconciled streams (business,
 construction: deletes show as absence) keep the live key set and emit the keys that have gone.
