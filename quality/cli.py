@@ -48,12 +48,20 @@ _DATASETS = ["branches", "enterprises", "land_certificates", "parcels", "permits
 def validate(dataset: str, input_path: Path, output: Path | None, run_id: str | None,
              database_url: str | None) -> None:
     """Validate FILE against DATASET's contract and suite; quarantine what fails."""
-    from quality.runner import ValidationFailed, validate_batch
+    from lienthong.errors import LienthongError
+    from quality.runner import validate_batch
 
     batch = _read_input(input_path, dataset)
+    if "_stream" in batch.column_names and "_source" in batch.column_names and batch.num_rows:
+        from schemas.contract import contract_for_stream
+
+        stream, source = batch.column("_stream")[0].as_py(), batch.column("_source")[0].as_py()
+        if contract_for_stream(source, stream).dataset != dataset:
+            raise click.ClickException(f"{input_path} holds {source}/{stream}, which feeds "
+                                       f"{contract_for_stream(source, stream).dataset}, not {dataset}")
     try:
         result = validate_batch(batch, dataset, run_id=run_id, engine=_engine(database_url))
-    except ValidationFailed as exc:
+    except LienthongError as exc:  # over the threshold, frozen drift, a bad contract: say so, no traceback
         raise click.ClickException(str(exc)) from None
     stats = result.stats
     click.echo(f"{dataset} run {stats['run_id']}: {stats['rows_in']} rows, {stats['rows_valid']} valid, "

@@ -114,3 +114,12 @@ def test_cli_threshold_failure_is_a_clear_error(sqlite_url, tmp_path: Path):
     source.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     out = CliRunner().invoke(validate_cli, ["tax_notices", "--input", str(source), "--database-url", sqlite_url])
     assert out.exit_code == 1 and "5 of 20 rows failed (25.0% > threshold 10.0%); nothing published" in out.output
+
+
+def test_cli_frozen_drift_is_a_clear_error(sqlite_url, tmp_path: Path):
+    rows = records("permits", 20)
+    rows[3]["floors"] = "5"
+    source = tmp_path / "p.jsonl"
+    source.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
+    out = CliRunner().invoke(validate_cli, ["permits", "--input", str(source), "--database-url", sqlite_url])
+    assert out.exit_code == 1 and "(policy freeze): unapproved drift retyped_field 'floors' in 1 rows" in out.output
