@@ -8,6 +8,11 @@ own process, and page through the whole feed with a plain HTTP client (pages of 
 finds the next token, so it costs little). Baselines, measured in this process on the same pages:
 the serialiser alone (`agencies.soap.render.render_response`) and the store read alone
 (`store.changes` + `faults.apply`). Target (issue 3): 50,000 records/s served.
+
+Served is given in wall-clock records/s (what a client sees) and per CPU-second of the server process
+(what the server needs, unaffected by other load on a shared machine); the baselines in records per
+CPU-second. served/serialise compares the per-CPU-second figures: 0.5 means serving a page costs the
+server twice what serialising it costs (the rest is the store read, HTTP and request parsing).
 """
 
 from __future__ import annotations
@@ -24,6 +29,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import httpx
+import psutil
 
 from agencies.base import FeedPosition
 from agencies.simulator import AgencySimulator, open_simulator
@@ -62,9 +68,10 @@ def envelope(agency: str, operation: str, token: str | None) -> bytes:
 class Figures:
     agency: str
     records: int
-    served_s: float
-    serialise_s: float
-    store_s: float
+    served_s: float  # wall-clock seconds of the whole paging
+    served_cpu_s: float  # CPU seconds the server process spent on it
+    serialise_s: float  # CPU seconds of the serialiser alone, in this process
+    store_s: float  # CPU seconds of store.changes + faults.apply, in this process
     bytes_served: int
 
 
@@ -72,22 +79,23 @@ def _in_process(sim: AgencySimulator, agency: str, operation: str, dataset: str)
     """Page through the feed in this process: (records, store seconds, serialise seconds).
 
     The store's time is `store.changes` + `faults.apply`, as the front end calls them; the serialiser's
-    is `render_response` on the same pages. One page at a time, so memory stays bounded.
+    is `render_response` on the same pages; both in CPU seconds. One page at a time, so memory stays
+    bounded.
     """
     service = SERVICES[agency]  # type: ignore[index]
     fields, item = service.fields[dataset], service.operations[operation].item
     total, store_s, serialise_s = 0, 0.0, 0.0
     after: FeedPosition | None = None
-    while True:
-        started = time.perf_counter()
+    while True:  # CPU time, so that other work on a shared machine does not count
+        started = time.process_time()
         raw = sim.store.changes(dataset, EPOCH, after, PAGE)
         page = sim.faults.apply(dataset, raw)
-        read = time.perf_counter()
+        read = time.process_time()
         if not raw:
             return total, store_s + read - started, serialise_s
         render_response(operation, service.namespace, item, fields, page, "t" * 150)
         store_s += read - started
-        serialise_s += time.perf_counter() - read
+        serialise_s += time.process_time() - read
         total += len(raw)
         last = raw[-1]
         after = FeedPosition(last["updatedAt"], sim.store.key_of(dataset, last))
@@ -132,6 +140,8 @@ def measure(agency: str, records: int, data_dir: Path) -> Figures:
     url = f"http://127.0.0.1:{port}{service.path}"
     try:
         _wait_ready(url, proc)
+        server = psutil.Process(proc.pid)
+        cpu_before = sum(server.cpu_times()[:2])
         served, size, token = 0, 0, None
         with httpx.Client(headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": operation},
                           timeout=60) as client:
@@ -147,12 +157,13 @@ def measure(agency: str, records: int, data_dir: Path) -> Figures:
                     break
                 token = found.group(1).decode()
             served_s = time.perf_counter() - started
+        served_cpu_s = sum(server.cpu_times()[:2]) - cpu_before
     finally:
         proc.terminate()
         proc.wait(timeout=30)
     if served != total:
         raise RuntimeError(f"{agency}: served {served} records, the store has {total}")
-    return Figures(agency, total, served_s, serialise_s, store_s, size)
+    return Figures(agency, total, served_s, served_cpu_s, serialise_s, store_s, size)
 
 
 def main() -> None:
@@ -165,16 +176,17 @@ def main() -> None:
     # the figures are CPU-bound: a busy machine halves them, so say how busy it was
     print(f"SOAP simulators, pages of {PAGE}, world of {records:,} records, {os.cpu_count()} CPUs, "
           f"load average {os.getloadavg()[0]:.2f}")
-    print(f"{'feed':<22}{'records':>10}{'served rec/s':>15}{'serialise rec/s':>18}{'store rec/s':>14}"
-          f"{'served/serialise':>18}{'MB/s':>8}")
+    print(f"{'feed':<22}{'records':>10}{'served rec/s':>14}{'served rec/CPU-s':>18}{'serialise rec/CPU-s':>21}"
+          f"{'store rec/CPU-s':>17}{'served/serialise':>18}{'MB/s':>7}")
     with tempfile.TemporaryDirectory(prefix="bench-soap-") as tmp:
         for agency in CASES:
             f = measure(agency, records, Path(tmp))
-            served, serialise, store = f.records / f.served_s, f.records / f.serialise_s, f.records / f.store_s
+            served, served_cpu = f.records / f.served_s, f.records / f.served_cpu_s
+            serialise, store = f.records / f.serialise_s, f.records / f.store_s
             name = f"{agency}/{CASES[agency][1]}"
-            print(f"{name:<22}{f.records:>10,}{served:>15,.0f}{serialise:>18,.0f}{store:>14,.0f}"
-                  f"{served / serialise:>18.2f}{f.bytes_served / f.served_s / 1e6:>8.1f}"
-                  f"   {'meets' if served >= TARGET else 'BELOW'} the {TARGET:,}/s target")
+            print(f"{name:<22}{f.records:>10,}{served:>14,.0f}{served_cpu:>18,.0f}{serialise:>21,.0f}{store:>17,.0f}"
+                  f"{served_cpu / serialise:>18.2f}{f.bytes_served / f.served_s / 1e6:>7.1f}"
+                  f"   {'meets' if served >= TARGET else 'BELOW'} the {TARGET:,}/s target (wall clock)")
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
 
