@@ -44,8 +44,9 @@ _DATASETS = ["branches", "enterprises", "land_certificates", "parcels", "permits
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Write the valid canonical rows here (Parquet).")
 @click.option("--run-id", default=None, help="Default: generated.")
+@click.option("--check-references", is_flag=True, help="Count references missing from published datasets.")
 @click.option("--database-url", default=None, help="Default: LIENTHONG_DATABASE_URL.")
-def validate(dataset: str, input_path: Path, output: Path | None, run_id: str | None,
+def validate(dataset: str, input_path: Path, output: Path | None, run_id: str | None, check_references: bool,
              database_url: str | None) -> None:
     """Validate FILE against DATASET's contract and suite; quarantine what fails."""
     from lienthong.errors import LienthongError
@@ -59,8 +60,14 @@ def validate(dataset: str, input_path: Path, output: Path | None, run_id: str | 
         if contract_for_stream(source, stream).dataset != dataset:
             raise click.ClickException(f"{input_path} holds {source}/{stream}, which feeds "
                                        f"{contract_for_stream(source, stream).dataset}, not {dataset}")
+    engine = _engine(database_url)
+    references = None
+    if check_references:
+        from quality.references import published_keys
+
+        references = published_keys(engine, dataset)
     try:
-        result = validate_batch(batch, dataset, run_id=run_id, engine=_engine(database_url))
+        result = validate_batch(batch, dataset, run_id=run_id, engine=engine, references=references)
     except LienthongError as exc:  # over the threshold, frozen drift, a bad contract: say so, no traceback
         raise click.ClickException(str(exc)) from None
     stats = result.stats
@@ -68,6 +75,8 @@ def validate(dataset: str, input_path: Path, output: Path | None, run_id: str | 
                f"{stats['rows_quarantined']} quarantined ({stats['failure_rate']:.2%}), {stats['seconds']:.2f}s")
     for rule, count in sorted(stats["rule_counts"].items(), key=lambda kv: -kv[1]):
         click.echo(f"  {count:>8}  {rule}")
+    for check, count in sorted(stats["reference_misses"].items()):
+        click.echo(f"  {count:>8}  references not found ({check}; counted, not quarantined)")
     if output is not None:
         import pyarrow.parquet as pq
 

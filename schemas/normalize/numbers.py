@@ -45,7 +45,14 @@ def normalize_area(values: pa.Array) -> Normalized:
     values = as_array(values)
     error = no_errors(len(values))
     if pa.types.is_decimal(values.type) or pa.types.is_integer(values.type):
-        return Normalized.ok(pc.cast(values, AREA_TYPE, safe=False))
+        # a wider decimal (connectors read decimal128(18,2)) must fit 12 integer digits and 2 places
+        as_float = pc.cast(values, pa.float64())
+        cents = pc.multiply(as_float, 100.0)
+        off_grid = pc.greater(pc.abs(pc.subtract(cents, pc.round(cents))), 1e-6)
+        too_big = pc.greater_equal(pc.abs(as_float), 1e12)
+        error = flag(flag(error, off_grid, "bad_area"), too_big, "bad_area")
+        keep = pc.if_else(pc.is_null(error), values, pa.scalar(None, values.type))
+        return Normalized(pc.cast(keep, AREA_TYPE, safe=False), error)
     if pa.types.is_floating(values.type):
         # a float off the 2-place grid by more than rounding noise carried more places than the contract
         cents = pc.multiply(values, 100.0)

@@ -123,3 +123,25 @@ def test_cli_frozen_drift_is_a_clear_error(sqlite_url, tmp_path: Path):
     source.write_text("\n".join(json.dumps(r) for r in rows), encoding="utf-8")
     out = CliRunner().invoke(validate_cli, ["permits", "--input", str(source), "--database-url", sqlite_url])
     assert out.exit_code == 1 and "(policy freeze): unapproved drift retyped_field 'floors' in 1 rows" in out.output
+
+
+def test_references_read_from_published_tables(engine, tmp_path: Path, db_url):
+    import sqlalchemy as sa
+
+    from quality.references import published_keys
+
+    notices = records("tax_notices", 12)
+    ds = sa.Table("ds_taxpayers", sa.MetaData(), sa.Column("tax_code", sa.String), sa.Column("is_deleted", sa.Boolean),
+                  sa.Column("valid_to", sa.DateTime(timezone=True), nullable=True))
+    ds.create(engine)
+    with engine.begin() as conn:
+        conn.execute(ds.insert(), [{"tax_code": n["tax_code"], "is_deleted": i == 0, "valid_to": None}
+                                   for i, n in enumerate(notices[:8])])
+    keys = published_keys(engine, "tax_notices")
+    assert set(keys) == {"taxpayers"} and keys["taxpayers"].num_rows == 7  # a deleted taxpayer is no reference
+    source = tmp_path / "n.jsonl"
+    source.write_text("\n".join(json.dumps(r) for r in notices), encoding="utf-8")
+    out = CliRunner().invoke(validate_cli, ["tax_notices", "--input", str(source), "--database-url", db_url,
+                                            "--check-references"])
+    assert out.exit_code == 0, out.output
+    assert "5  references not found (notice_taxpayer; counted, not quarantined)" in out.output

@@ -37,6 +37,9 @@ def test_areas_are_decimals_with_two_places():
     assert text.values.type == pa.decimal128(14, 2)
     assert text.values.to_pylist() == [Decimal("120.50"), Decimal("-3.00"), None, None, None]
     assert text.error.to_pylist() == [None, None, "bad_area", "bad_area", None]
+    wide = normalize_area(pa.array([Decimal("12.50"), Decimal("1234567890123.00"), None], pa.decimal128(18, 2)))
+    assert wide.values.to_pylist() == [Decimal("12.50"), None, None]
+    assert wide.error.to_pylist() == [None, "bad_area", None]
     floats = normalize_area(pa.array([420.25, 0.1 + 0.2, 1.005001]))
     assert floats.values.to_pylist()[:2] == [Decimal("420.25"), Decimal("0.30")]
     assert floats.error.to_pylist() == [None, None, "bad_area"]
