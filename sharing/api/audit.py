@@ -1,0 +1,232 @@
+"""The audit log: every request, allowed or denied, as one row of a hash chain in the database.
+
+Each entry stores who asked (client), why (purpose), what (endpoint), which rows came back (their keys),
+the outcome and the time, plus the previous entry's hash and its own: `hash = sha256(canonical JSON of
+the entry and prev_hash)`. Changing an entry breaks its hash; deleting one leaves a gap in `seq` (and a
+`prev_hash` that points at nothing); deleting the newest ones leaves the chain short of `lt_audit_head`,
+which holds the last seq and hash. `verify` walks the chain and names each broken entry.
+
+Appends are serialised: in one process by a single writer thread, which also batches the entries that
+arrive while it writes (one transaction for many requests); across processes by the row lock that the
+`UPDATE lt_audit_head` at the start of each transaction takes (PostgreSQL row lock, SQLite write lock).
+Entries never hold a secret: the API key is not part of a request's record.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import queue
+import threading
+from collections.abc import Iterator, Sequence
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any, Literal
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection, Engine
+
+from sharing import db
+
+Outcome = Literal["allowed", "denied", "error"]
+GENESIS = "0" * 64
+BATCH_MAX = 500
+
+audit_metadata = sa.MetaData()
+
+audit_log = sa.Table(
+    "lt_audit_log", audit_metadata,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False),
+    sa.Column("at", sa.String(40), nullable=False),  # ISO-8601 UTC text: hashed exactly as stored
+    sa.Column("client", sa.String(100)),
+    sa.Column("purpose", sa.String(100)),
+    sa.Column("method", sa.String(10), nullable=False),
+    sa.Column("endpoint", sa.String(300), nullable=False),
+    sa.Column("params", sa.Text, nullable=False),  # JSON: the lookup's inputs
+    sa.Column("outcome", sa.String(10), nullable=False),
+    sa.Column("status", sa.Integer, nullable=False),
+    sa.Column("detail", sa.String(300), nullable=False),
+    sa.Column("row_keys", sa.Text, nullable=False),  # JSON: {dataset: [key, ...]}
+    sa.Column("prev_hash", sa.String(64), nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+audit_head = sa.Table(
+    "lt_audit_head", audit_metadata,
+    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("seq", sa.BigInteger, nullable=False),
+    sa.Column("hash", sa.String(64), nullable=False),
+)
+
+HASHED = ("seq", "at", "client", "purpose", "method", "endpoint", "params", "outcome", "status", "detail",
+          "row_keys", "prev_hash")
+
+
+def now_text() -> str:
+    return datetime.now(UTC).isoformat(timespec="microseconds")
+
+
+@dataclass(slots=True)
+class Entry:
+    """One request's record, before it has a place in the chain."""
+
+    method: str
+    endpoint: str
+    client: str | None = None
+    purpose: str | None = None
+    params: dict[str, Any] = field(default_factory=dict)
+    row_keys: dict[str, list[Any]] = field(default_factory=dict)
+    outcome: Outcome = "denied"
+    status: int = 0
+    detail: str = ""
+    at: str = field(default_factory=now_text)
+
+    def row(self, seq: int, prev_hash: str) -> dict[str, Any]:
+        row = {
+            "seq": seq, "at": self.at, "client": self.client, "purpose": self.purpose, "method": self.method,
+            "endpoint": self.endpoint[:300], "params": _json(self.params), "outcome": self.outcome,
+            "status": self.status, "detail": self.detail[:300], "row_keys": _json(self.row_keys),
+            "prev_hash": prev_hash,
+        }
+        row["hash"] = entry_hash(row)
+        return row
+
+
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+
+
+def entry_hash(row: Any) -> str:
+    """sha256 over the hashed fields of a stored row (a mapping), in a fixed order."""
+    return hashlib.sha256(_json([row[k] for k in HASHED]).encode()).hexdigest()
+
+
+def create_tables(engine: Engine) -> None:
+    audit_metadata.create_all(engine)
+    with engine.begin() as conn:
+        if conn.execute(sa.select(audit_head.c.id)).first() is None:
+            try:
+                with conn.begin_nested():
+                    conn.execute(audit_head.insert().values(id=1, seq=0, hash=GENESIS))
+            except sa.exc.IntegrityError:  # another process made it first
+                pass
+
+
+def append(conn: Connection, entries: Sequence[Entry]) -> list[int]:
+    """Chain `entries` onto the log inside the caller's transaction; their seqs."""
+    # The UPDATE comes first: it takes the lock that orders this transaction after every other append.
+    seq, prev = conn.execute(
+        audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq + len(entries))
+        .returning(audit_head.c.seq, audit_head.c.hash)
+    ).one()
+    first = int(seq) - len(entries) + 1
+    rows = []
+    for i, entry in enumerate(entries):
+        rows.append(entry.row(first + i, prev))
+        prev = rows[-1]["hash"]
+    conn.execute(audit_log.insert(), rows)
+    conn.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=prev))
+    return [r["seq"] for r in rows]
+
+
+class AuditWriter:
+    """The one writer of this process: callers enqueue, a thread writes batches, futures say when durable."""
+
+    def __init__(self, url: str) -> None:
+        self.engine = db.engine_for(url)
+        create_tables(self.engine)
+        self._queue: queue.Queue[tuple[Entry, Future[int]] | None] = queue.Queue()
+        self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
+        self._thread.start()
+
+    def submit(self, entry: Entry) -> Future[int]:
+        done: Future[int] = Future()
+        self._queue.put((entry, done))
+        return done
+
+    async def write(self, entry: Entry) -> int:
+        """Append `entry` and wait until it is committed; its seq."""
+        return await asyncio.wrap_future(self.submit(entry))
+
+    def close(self) -> None:
+        self._queue.put(None)
+        self._thread.join(timeout=30)
+
+    def _run(self) -> None:
+        while True:
+            item = self._queue.get()
+            if item is None:
+                return
+            batch = [item]
+            while len(batch) < BATCH_MAX:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is None:
+                    self._queue.put(None)  # finish this batch, then stop
+                    break
+                batch.append(nxt)
+            try:
+                with self.engine.begin() as conn:
+                    seqs = append(conn, [e for e, _ in batch])
+            except Exception as exc:  # every waiter must hear of the failure
+                for _, done in batch:
+                    done.set_exception(exc)
+                continue
+            for (_, done), seq in zip(batch, seqs, strict=True):
+                done.set_result(seq)
+
+
+# --- reading and verifying ----------------------------------------------------------------------
+
+def read(url: str, *, after: int = 0, limit: int = 100, client: str | None = None) -> list[dict[str, Any]]:
+    engine = db.engine_for(url)
+    create_tables(engine)
+    query = sa.select(audit_log).where(audit_log.c.seq > after).order_by(audit_log.c.seq).limit(limit)
+    if client is not None:
+        query = query.where(audit_log.c.client == client)
+    with engine.connect() as conn:
+        return [dict(r) for r in conn.execute(query).mappings()]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    seq: int
+    kind: Literal["changed", "deleted", "relinked", "head"]
+    message: str
+
+
+def _rows(conn: Connection) -> Iterator[Any]:
+    result = conn.execution_options(yield_per=5000).execute(sa.select(audit_log).order_by(audit_log.c.seq))
+    yield from result.mappings()
+
+
+def verify(url: str) -> tuple[int, list[Problem]]:
+    """(entries checked, problems): each changed, deleted or re-linked entry, named by its seq."""
+    engine = db.engine_for(url)
+    create_tables(engine)
+    problems: list[Problem] = []
+    expected_seq, prev_hash, checked = 1, GENESIS, 0
+    with engine.connect() as conn:
+        head_seq, head_hash = conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash)).one()
+        for row in _rows(conn):
+            checked += 1
+            seq = int(row["seq"])
+            if seq > expected_seq:
+                missing = f"{expected_seq}" if seq == expected_seq + 1 else f"{expected_seq}..{seq - 1}"
+                problems.append(Problem(expected_seq, "deleted", f"entry {missing} missing: deleted"))
+            elif row["prev_hash"] != prev_hash:
+                problems.append(Problem(seq, "relinked",
+                                        f"entry {seq}: prev_hash does not match entry {seq - 1}'s hash"))
+            if entry_hash(row) != row["hash"]:
+                problems.append(Problem(seq, "changed", f"entry {seq} changed: its contents do not match its hash"))
+            expected_seq, prev_hash = seq + 1, row["hash"]
+    if int(head_seq) >= expected_seq:
+        missing = f"{expected_seq}" if int(head_seq) == expected_seq else f"{expected_seq}..{head_seq}"
+        problems.append(Problem(expected_seq, "deleted", f"entry {missing} missing: deleted (newest entries)"))
+    elif int(head_seq) < expected_seq - 1 or head_hash != prev_hash:
+        problems.append(Problem(int(head_seq), "head", "the chain head does not match the last entry"))
+    return checked, problems

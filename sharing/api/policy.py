@@ -1,0 +1,183 @@
+"""The access policy: which agencies are clients, with which key, and what each may read and why.
+
+A YAML file (see `policy.example.yaml`) declares each client: its API key as a SHA-256 hex digest (the key
+itself is never stored), its rate limit, whether it is an auditor, and its grants. A grant names one
+dataset, the columns it may read (`"*"` for all), the PII classes it sees in clear (`clear: [personal]`;
+anything personal or sensitive not listed is masked) and the purposes it may state. The file is checked
+when loaded: a wrong key fails with the file and the path of the bad entry.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
+from pathlib import Path
+from typing import Any, Literal, cast, get_args
+
+import yaml
+
+from lienthong.errors import ConfigError
+
+PiiClass = Literal["public", "personal", "sensitive"]
+PII_CLASSES: tuple[PiiClass, ...] = get_args(PiiClass)
+
+PURPOSE_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,49}$")
+CLIENT_PATTERN = re.compile(r"^[a-z][a-z0-9_]{1,49}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+# Views take the PII class of a column from the dataset it is copied from; view-only columns are public.
+_VIEW_SOURCES: dict[str, tuple[str, ...]] = {
+    "enterprise_profile": ("enterprises",),
+    "parcel_profile": ("parcels",),
+}
+_VIEW_CLASSES: dict[str, dict[str, PiiClass]] = {
+    # a reference that found no target can be a holder's or investor's ID
+    "view_unmatched": {"reference": "sensitive"},
+}
+
+
+@cache
+def column_classes(dataset: str) -> dict[str, PiiClass]:
+    """PII class of each known column of `dataset` (columns not listed are public)."""
+    from schemas.contract import contracts
+
+    known = contracts()
+    if dataset in known:
+        return {c.name: c.pii for c in known[dataset].columns}
+    classes: dict[str, PiiClass] = {}
+    for source in _VIEW_SOURCES.get(dataset, ()):
+        classes.update({c.name: c.pii for c in known[source].columns if c.pii != "public"})
+    classes.update(_VIEW_CLASSES.get(dataset, {}))
+    return classes
+
+
+def pii_class(dataset: str, column: str) -> PiiClass:
+    return column_classes(dataset).get(column, "public")
+
+
+@dataclass(frozen=True, slots=True)
+class Grant:
+    dataset: str
+    columns: frozenset[str] | None  # None: every column
+    clear: frozenset[PiiClass]  # classes shown unmasked; public always is
+    purposes: frozenset[str]
+
+    def readable(self, column: str) -> bool:
+        return self.columns is None or column in self.columns
+
+
+@dataclass(frozen=True, slots=True)
+class RateLimit:
+    per_second: float
+    burst: int
+
+
+@dataclass(frozen=True, slots=True)
+class Client:
+    name: str
+    agency: str
+    key_sha256: str = field(repr=False)
+    rate: RateLimit
+    auditor: bool
+    grants: Mapping[str, Grant]  # by dataset
+
+    def grant(self, dataset: str) -> Grant | None:
+        return self.grants.get(dataset)
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    clients: Mapping[str, Client]
+    by_key_hash: Mapping[str, Client]
+
+    @classmethod
+    def of(cls, clients: list[Client]) -> Policy:
+        return cls({c.name: c for c in clients}, {c.key_sha256: c for c in clients})
+
+
+def _fail(origin: str, path: str, message: str) -> ConfigError:
+    return ConfigError(f"{origin}: {path}: {message}", source="policy")
+
+
+def _grant(node: Any, origin: str, path: str) -> Grant:
+    if not isinstance(node, Mapping):
+        raise _fail(origin, path, "a grant is a mapping with dataset, columns, clear, purposes")
+    unknown = set(node) - {"dataset", "columns", "clear", "purposes"}
+    if unknown:
+        raise _fail(origin, f"{path}.{sorted(unknown)[0]}", "unknown key")
+    dataset = node.get("dataset")
+    if not isinstance(dataset, str) or not dataset:
+        raise _fail(origin, f"{path}.dataset", "a dataset name is required")
+    columns = node.get("columns", "*")
+    if columns != "*" and not (isinstance(columns, list) and all(isinstance(c, str) for c in columns)):
+        raise _fail(origin, f"{path}.columns", 'expected "*" or a list of column names')
+    clear = node.get("clear", [])
+    if not isinstance(clear, list) or any(c not in PII_CLASSES for c in clear):
+        raise _fail(origin, f"{path}.clear", f"expected a list of {', '.join(PII_CLASSES)}")
+    purposes = node.get("purposes")
+    if not isinstance(purposes, list) or not purposes or not all(
+        isinstance(p, str) and PURPOSE_PATTERN.match(p) for p in purposes
+    ):
+        raise _fail(origin, f"{path}.purposes", "expected a non-empty list of purposes like tax_assessment")
+    return Grant(
+        dataset=dataset,
+        columns=None if columns == "*" else frozenset(columns),
+        clear=frozenset(cast(list[PiiClass], clear)) | {"public"},
+        purposes=frozenset(purposes),
+    )
+
+
+def _client(name: Any, node: Any, origin: str) -> Client:
+    path = f"clients.{name}"
+    if not isinstance(name, str) or not CLIENT_PATTERN.match(name):
+        raise _fail(origin, path, "client names are lower-case words like tax_office")
+    if not isinstance(node, Mapping):
+        raise _fail(origin, path, "expected a mapping")
+    unknown = set(node) - {"agency", "key_sha256", "rate", "auditor", "grants"}
+    if unknown:
+        raise _fail(origin, f"{path}.{sorted(unknown)[0]}", "unknown key")
+    key_hash = node.get("key_sha256")
+    if not isinstance(key_hash, str) or not _SHA256.match(key_hash):
+        raise _fail(origin, f"{path}.key_sha256",
+                    "expected the SHA-256 hex digest of the key (lienthong serve --new-key prints one)")
+    rate = node.get("rate", {})
+    if not isinstance(rate, Mapping):
+        raise _fail(origin, f"{path}.rate", "expected {per_second: N, burst: N}")
+    per_second, burst = rate.get("per_second", 50), rate.get("burst", 100)
+    if not isinstance(per_second, (int, float)) or per_second <= 0 or not isinstance(burst, int) or burst < 1:
+        raise _fail(origin, f"{path}.rate", "per_second must be > 0 and burst an integer >= 1")
+    grants_node = node.get("grants", [])
+    if not isinstance(grants_node, list):
+        raise _fail(origin, f"{path}.grants", "expected a list")
+    grants: dict[str, Grant] = {}
+    for i, g in enumerate(grants_node):
+        grant = _grant(g, origin, f"{path}.grants[{i}]")
+        if grant.dataset in grants:
+            raise _fail(origin, f"{path}.grants[{i}].dataset", f"{grant.dataset} is granted twice")
+        grants[grant.dataset] = grant
+    return Client(
+        name=name, agency=str(node.get("agency", name)), key_sha256=key_hash,
+        rate=RateLimit(float(per_second), burst), auditor=bool(node.get("auditor", False)), grants=grants,
+    )
+
+
+def policy_from_dict(document: Any, origin: str = "<policy>") -> Policy:
+    if not isinstance(document, Mapping) or not isinstance(document.get("clients"), Mapping):
+        raise _fail(origin, "clients", "a policy is a mapping with a `clients` mapping")
+    clients = [_client(name, node, origin) for name, node in document["clients"].items()]
+    seen: dict[str, str] = {}
+    for c in clients:
+        if c.key_sha256 in seen:
+            raise _fail(origin, f"clients.{c.name}.key_sha256", f"same key as {seen[c.key_sha256]}")
+        seen[c.key_sha256] = c.name
+    return Policy.of(clients)
+
+
+def load_policy(path: Path) -> Policy:
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigError(f"{path}: cannot read the policy: {exc}", source="policy") from exc
+    return policy_from_dict(document, str(path))

@@ -1,0 +1,187 @@
+"""The lookups, in SQLAlchemy Core over the serving tables: every value from a request is a bound parameter.
+
+Tables are built from the contracts (and the view specs), not reflected, so each column reads back as its
+contract types it. Only current rows are read: `valid_to IS NULL AND NOT is_deleted`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Connection
+
+from sharing import db
+from sharing.publish import DatasetSpec
+
+Row = dict[str, Any]
+
+
+@cache
+def specs() -> dict[str, DatasetSpec]:
+    """Every dataset the API can serve, by name: the contracts' and the views'."""
+    from schemas.contract import contracts
+    from sharing.sync import dataset_spec
+    from sharing.views import MATCH_STATS, UNMATCHED, VIEWS
+
+    found = {name: dataset_spec(c) for name, c in contracts().items()}
+    found.update({v.spec.name: v.spec for v in VIEWS})
+    found.update({s.name: s for s in (MATCH_STATS, UNMATCHED)})
+    return found
+
+
+@cache
+def table(name: str) -> sa.Table:
+    spec = specs()[name]
+    return db.serving_table(spec.name, spec.schema, spec.primary_key)
+
+
+def columns(name: str) -> list[str]:
+    return list(specs()[name].schema.names)
+
+
+def key_of(name: str, row: Row) -> Any:
+    """A row's primary key as the audit log records it: the value, or a list for compound keys."""
+    key = specs()[name].primary_key
+    return row[key[0]] if len(key) == 1 else [row[k] for k in key]
+
+
+def _current(t: sa.Table) -> sa.ColumnElement[bool]:
+    return sa.and_(t.c.valid_to.is_(None), sa.not_(t.c.is_deleted))
+
+
+def _select(name: str) -> tuple[sa.Table, sa.Select[Any]]:
+    t = table(name)
+    return t, sa.select(*[t.c[c] for c in columns(name)]).where(_current(t))
+
+
+@dataclass(slots=True)
+class Published:
+    """Which serving tables exist, read once per connection use (a dataset may be published later)."""
+
+    names: frozenset[str]
+
+    @classmethod
+    def read(cls, conn: Connection) -> Published:
+        db.create_system_tables(conn.engine)
+        rows = conn.execute(sa.select(db.datasets.c.name).where(db.datasets.c.current_version > 0)).scalars()
+        names = set(rows)
+        if sa.inspect(conn).has_table("lt_admin_succession"):
+            names.add("lt_admin_succession")
+        return cls(frozenset(names))
+
+
+def _rows(conn: Connection, query: sa.Select[Any]) -> list[Row]:
+    return [dict(r) for r in conn.execute(query).mappings()]
+
+
+def enterprise(conn: Connection, present: Published, code10: str, code13: str | None,
+               wanted: Sequence[str]) -> dict[str, list[Row]]:
+    """The enterprise with this 10-digit code, its profile, its branches (one, for a 13-digit code), its tax record."""
+    out: dict[str, list[Row]] = {}
+    for name in wanted:
+        if name not in present.names:
+            continue
+        t, q = _select(name)
+        if name in ("enterprises", "enterprise_profile"):
+            q = q.where(t.c.enterprise_code == code10)
+        elif name == "branches":
+            q = q.where(t.c.enterprise_code == code10)
+            if code13 is not None:
+                q = q.where(t.c.branch_code == code13)
+            q = q.order_by(t.c.branch_code).limit(1000)
+        elif name == "taxpayers":
+            q = q.where(t.c.tax_code.in_([c for c in (code10, code13) if c]))
+        else:
+            continue
+        out[name] = _rows(conn, q)
+    return out
+
+
+def _commune(t: sa.Table, code: str, present: Published, *, legacy_column: bool) -> sa.ColumnElement[bool]:
+    """Rows of `t` in commune `code`, whether `code` is pre-2025 or current, across the 2025 splits."""
+    match = sa.or_(t.c.commune_code == code, t.c.commune_code_source == code)
+    if "lt_admin_succession" not in present.names:
+        return match
+    from sharing.views import succession
+
+    if legacy_column:  # a parcel still filed under an old commune that became `code` (or part of it)
+        old = sa.select(succession.c.old_code).where(succession.c.new_code == code)
+        match = sa.or_(match, sa.and_(t.c.admin_legacy, t.c.commune_code_source.in_(old)))
+    # `code` is an old commune: records under the 2025 communes it went to
+    new = sa.select(succession.c.new_code).where(succession.c.old_code == code)
+    return sa.or_(match, t.c.commune_code.in_(new))
+
+
+def parcel(conn: Connection, present: Published, commune: str, sheet: int, number: int,
+           wanted: Sequence[str]) -> dict[str, list[Row]]:
+    """The parcel(s) at this map sheet and number in this commune, their profile and certificates."""
+    if "parcels" not in present.names:
+        return {}
+    t, q = _select("parcels")
+    q = q.where(t.c.map_sheet == sheet, t.c.parcel_number == number,
+                _commune(t, commune, present, legacy_column=True)).order_by(t.c.commune_code_source).limit(20)
+    parcels = _rows(conn, q)
+    keys = [(p["commune_code_source"], p["map_sheet"], p["parcel_number"]) for p in parcels]
+    out: dict[str, list[Row]] = {}
+    for name in wanted:
+        if name == "parcels":
+            out[name] = parcels
+        elif name in ("parcel_profile", "land_certificates") and name in present.names:
+            t, q = _select(name)
+            if not keys:
+                out[name] = []
+                continue
+            q = q.where(sa.tuple_(t.c.commune_code_source, t.c.map_sheet, t.c.parcel_number).in_(keys))
+            out[name] = _rows(conn, q.order_by(*[t.c[k] for k in specs()[name].primary_key]).limit(1000))
+    return out
+
+
+def permits(conn: Connection, present: Published, *, investor_id: str | None,
+            parcel_at: tuple[str, int, int] | None, after: str | None, limit: int) -> list[Row]:
+    """Permits of one investor or on one parcel, by permit number, `limit` after `after`."""
+    if "permits" not in present.names:
+        return []
+    t, q = _select("permits")
+    if investor_id is not None:
+        q = q.where(t.c.investor_id == investor_id)
+    if parcel_at is not None:
+        commune, sheet, number = parcel_at
+        q = q.where(t.c.map_sheet == sheet, t.c.parcel_number == number,
+                    _commune(t, commune, present, legacy_column=False))
+    if after is not None:
+        q = q.where(t.c.permit_no > after)
+    return _rows(conn, q.order_by(t.c.permit_no).limit(limit))
+
+
+def _like_escape(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def search_enterprises(conn: Connection, present: Published, key: str, *, after: tuple[int, str] | None,
+                       limit: int) -> list[Row]:
+    """Enterprises whose search name holds every word of `key` (already a search key), best first.
+
+    Rank 0: the whole name; 1: the name starts with the query; 2: it starts with the first word; 3: the
+    words are elsewhere. Ties by enterprise code, which is also the cursor's tiebreak.
+    """
+    if "enterprises" not in present.names:
+        return []
+    t, q = _select("enterprises")
+    words = key.split()
+    col = t.c.name_search
+    rank = sa.case(
+        (col == key, 0),
+        (col.like(_like_escape(key) + "%", escape="\\"), 1),
+        (col.like(_like_escape(words[0]) + "%", escape="\\"), 2),
+        else_=3,
+    ).label("rank")
+    for word in words:
+        q = q.where(col.like("%" + _like_escape(word) + "%", escape="\\"))
+    if after is not None:
+        q = q.where(sa.or_(rank > after[0], sa.and_(rank == after[0], t.c.enterprise_code > after[1])))
+    q = q.add_columns(rank).order_by(rank, t.c.enterprise_code).limit(limit)
+    return _rows(conn, q)
