@@ -238,22 +238,21 @@ def _next_snapshot(
     as the merge does; `None` when there is no last snapshot to start from.
     """
     live = staged.filter(pc.invert(staged.column("is_deleted"))).select(spec.schema.names)
-    if current_version == 0 or full_refresh:
-        rows = live
-    else:
-        try:
-            previous = snapshots.read_version(data_dir, spec.name, current_version)
-        except (FileNotFoundError, pa.ArrowInvalid):
-            return None
-        if previous.schema != spec.schema:
-            return None  # the contract changed: rebuild from the database
-        staged_keys = staged.select(list(spec.primary_key))
-        kept = previous.join(staged_keys, list(spec.primary_key), join_type="left anti")
-        rows = pa.concat_tables([kept.select(spec.schema.names).cast(spec.schema), live.cast(spec.schema)])
-    return snapshots.write_version(
-        data_dir, spec, version, rows, now=now, source_cursor=dict(state.new) if state else None, quality=quality,
-        commit=False,
-    )
+    cursor = dict(state.new) if state else None
+    if current_version == 0 or full_refresh:  # the stage is the whole dataset, already in key order
+        return snapshots.write_version(data_dir, spec, version, live, now=now, source_cursor=cursor,
+                                       quality=quality, commit=False, presorted=True)
+    try:
+        previous = snapshots.read_version(data_dir, spec.name, current_version)
+    except (FileNotFoundError, pa.ArrowInvalid):
+        return None
+    if previous.schema != spec.schema:
+        return None  # the contract changed: rebuild from the database
+    staged_keys = staged.select(list(spec.primary_key))
+    kept = previous.join(staged_keys, list(spec.primary_key), join_type="left anti")
+    rows = pa.concat_tables([kept.select(spec.schema.names).cast(spec.schema), live.cast(spec.schema)])
+    return snapshots.write_version(data_dir, spec, version, rows, now=now, source_cursor=cursor, quality=quality,
+                                   commit=False)
 
 
 def _lock_dataset(conn: Connection, spec: DatasetSpec, now: datetime) -> int:
@@ -305,17 +304,32 @@ def _prepare_all(
         parts.append(pa.Table.from_arrays(list(tombstones.values()), schema=spec.schema)
                      .append_column("is_deleted", pa.array([True] * len(keys))))
     if parts:
-        data = pa.concat_tables(parts).combine_chunks()
+        data = pa.concat_tables(parts)
     else:
         data = spec.schema.empty_table().append_column("is_deleted", pa.array([], pa.bool_()))
     data = data.append_column("_seq", pa.array(np.arange(data.num_rows, dtype=np.int64)))
-    # Duplicates across pages: the last occurrence of a key wins.
-    if len(spec.primary_key) == 1 and pc.count_distinct(data.column(spec.primary_key[0])).as_py() == data.num_rows:
-        return data  # the common case, checked cheaply
-    last = data.group_by(list(spec.primary_key), use_threads=False).aggregate([("_seq", "max")])
-    if last.num_rows != data.num_rows:
-        data = data.filter(pc.is_in(data.column("_seq"), value_set=last.column("_seq_max")))
-    return data
+    return _sorted_last_wins(data, spec.primary_key)
+
+
+def _sorted_last_wins(data: pa.Table, key: Sequence[str]) -> pa.Table:
+    """The rows in key order, one per key: of duplicates (a page served twice), the last one read.
+
+    One sort does both, and the snapshot needs key order anyway.
+    """
+    order = pc.sort_indices(data, sort_keys=[*[(k, "ascending") for k in key], ("_seq", "ascending")])
+    data = data.take(order)
+    if data.num_rows < 2:
+        return data
+    same_as_next = None
+    for k in key:
+        column = data.column(k)
+        equal = pc.equal(column.slice(0, data.num_rows - 1), column.slice(1))
+        same_as_next = equal if same_as_next is None else pc.and_(same_as_next, equal)
+    assert same_as_next is not None
+    if not pc.any(same_as_next).as_py():
+        return data
+    keep = pa.concat_arrays([pc.invert(same_as_next).combine_chunks(), pa.array([True])])
+    return data.filter(keep)
 
 
 def _conform(batch: pa.RecordBatch | pa.Table, spec: DatasetSpec) -> pa.Table:

@@ -143,6 +143,7 @@ def write_version(
     source_cursor: Mapping[str, Any] | None,
     quality: Mapping[str, Any] | None,
     commit: bool = True,
+    presorted: bool = False,
 ) -> PendingVersion:
     """Write `rows` as version `version` in a temporary directory; with `commit`, make it visible."""
     import pyarrow.parquet as pq
@@ -152,7 +153,9 @@ def write_version(
     final = version_dir(data_dir, spec.name, version)
     temp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
     temp.mkdir(parents=True)
-    table = rows.select(spec.schema.names).sort_by([(k, "ascending") for k in spec.primary_key])
+    table = rows.select(spec.schema.names)
+    if not presorted:
+        table = table.sort_by([(k, "ascending") for k in spec.primary_key])
     partitioned = bool(spec.partition_by and spec.partition_by in spec.schema.names and table.num_rows)
     if partitioned:
         pq.write_to_dataset(table, temp, partition_cols=[spec.partition_by], basename_template="part-{i}.parquet")

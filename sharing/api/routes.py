@@ -25,6 +25,8 @@ DATASET_NAME = r"^[a-z][a-z0-9_]{1,59}$"
 COMMUNE = r"^\d{5}$"
 PARTY_ID = r"^[0-9A-Za-z .\-]{9,24}$"
 MAX_PAGE = 200
+# What enterprise names are made of; quotes, wildcards and the like are refused, not searched for.
+NAME_TEXT = re.compile(r"^[^\W_](?:[^\W_]|[\s.,&()/-])*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -236,6 +238,8 @@ def search(
     from schemas.normalize.text import search_key_scalar
 
     grants = who.grants(("enterprises",))
+    if not NAME_TEXT.match(name):
+        raise HTTPException(422, "name: letters, digits, spaces and . , & ( ) - / only")
     key = search_key_scalar(name)
     if len(key) < 2 or len(key.split()) > 10:
         raise HTTPException(422, "name: between 2 characters and 10 words")

@@ -153,3 +153,31 @@ def test_snapshots_always_equal_the_database(db_url: str, tmp_path: Path) -> Non
         on_disk = snapshots.read_version(tmp_path, SPEC.name)
         assert on_disk.to_pylist() == in_db.to_pylist(), f"round {round_no}"
         assert snapshots.content_hash(in_db) == result.content_hash or not result.new_version
+
+
+def test_first_publish_with_a_page_served_twice_keeps_the_last(db_url: str, tmp_path: Path) -> None:
+    page1 = rows(("A", "1.00", "01"), ("B", "2.00", "01"))
+    page2 = rows(("B", "2.50", "01"), ("A", "1.00", "01"), ("C", "3.00", "79"))
+    r = publish(db_url, SPEC, [page1, page2], data_dir=tmp_path)
+    assert (r.version, r.inserted, r.rows) == (1, 3, 3)
+    assert current(db_url) == {"A": Decimal("1.00"), "B": Decimal("2.50"), "C": Decimal("3.00")}
+    assert snapshots.read_version(tmp_path, SPEC.name).column("parcel_id").to_pylist() == ["A", "B", "C"]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 7])
+def test_last_wins_on_composite_keys(n: int) -> None:
+    import pyarrow.compute as pc
+
+    from sharing.publish import _sorted_last_wins
+
+    table = pa.table({"a": pa.array([2, 1, 2, 1, 2, 1, 2][:n], pa.int64()),
+                      "b": pa.array(["x", "y", "x", "y", "z", "y", "x"][:n], pa.string())})
+    table = table.append_column("_seq", pa.array(range(n), pa.int64()))
+    out = _sorted_last_wins(table, ("a", "b"))
+    expected: dict[tuple[int, str], int] = {}
+    for a, b, seq in zip(table["a"].to_pylist(), table["b"].to_pylist(), table["_seq"].to_pylist(), strict=True):
+        expected[(a, b)] = seq
+    assert sorted(zip(out["a"].to_pylist(), out["b"].to_pylist(), out["_seq"].to_pylist(), strict=True)) == sorted(
+        (a, b, s) for (a, b), s in expected.items())
+    assert pc.all(pc.greater_equal(out["a"].slice(1), out["a"].slice(0, max(out.num_rows - 1, 0)))).as_py() in (
+        True, None)
