@@ -1,0 +1,131 @@
+"""Published data from the four simulators (small), on SQLite and PostgreSQL, built once per session,
+and an API over it with a policy of test clients."""
+
+from __future__ import annotations
+
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import httpx
+import uvicorn
+
+from agencies.base import AGENCY_NAMES
+from agencies.testing import running_simulator
+from sharing.api.app import create_app
+from sharing.api.auth import hash_key
+from sharing.api.policy import Policy, policy_from_dict
+from sharing.sync import sync_source
+from sharing.views import build_views
+from tests.conftest import _admin_execute
+
+RECORDS = 300
+ALL = ["enterprises", "enterprise_profile", "branches", "taxpayers", "parcels", "parcel_profile",
+       "land_certificates", "permits", "tax_notices", "view_match_stats", "view_unmatched"]
+
+
+def key(client: str) -> str:
+    return f"lt_test_{client}_key"
+
+
+def _grants(columns: Any, clear: list[str], purpose: str, datasets: list[str] = ALL) -> list[dict[str, Any]]:
+    return [{"dataset": d, "columns": columns, "clear": clear, "purposes": [purpose]} for d in datasets]
+
+
+# Each client shows one combination: clear everything, clear personal, mask all, few columns, no grant.
+CLIENTS: dict[str, dict[str, Any]] = {
+    "clear_all": {"grants": _grants("*", ["personal", "sensitive"], "inspection")},
+    "clear_personal": {"grants": _grants("*", ["personal"], "inspection")},
+    "masked": {"grants": _grants("*", [], "statistics")},
+    "narrow": {"grants": _grants(["enterprise_code", "name", "legal_rep_name", "commune_code_source", "map_sheet",
+                                  "parcel_number", "holder_name", "permit_no", "investor_id"], [], "inspection",
+                                 ["enterprises", "parcels", "permits"])},
+    "no_grant": {"grants": []},
+    "auditor": {"auditor": True, "grants": []},
+    "slow": {"rate": {"per_second": 1, "burst": 3}, "grants": _grants("*", [], "inspection", ["enterprises"])},
+}
+
+
+def test_policy() -> Policy:
+    return policy_from_dict({"clients": {
+        name: {"key_sha256": hash_key(key(name)), **spec} for name, spec in CLIENTS.items()
+    }})
+
+
+@dataclass(frozen=True, slots=True)
+class Served:
+    url: str
+    data_dir: Path
+
+
+def _publish_all(url: str, root: Path) -> Served:
+    data_dir = root / "data"
+    with ExitStack() as stack:
+        for agency in AGENCY_NAMES:
+            handle = stack.enter_context(running_simulator(agency, records=RECORDS, seed=8, tmp_dir=root / "sim"))
+            env = {f"LIENTHONG_AGENCY_{agency.upper()}_URL": handle.url}
+            summaries = sync_source(agency, url=url, data_dir=data_dir, environ=env)
+            assert all(s.error is None for s in summaries), [s.line() for s in summaries]
+    build_views(url, data_dir)
+    return Served(url, data_dir)
+
+
+@pytest.fixture(scope="session", params=["sqlite", "postgresql"])
+def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Served]:
+    """The published datasets, once per backend for the session (tests must not change them)."""
+    root = tmp_path_factory.mktemp(f"api-{request.param}")
+    if request.param == "sqlite":
+        yield _publish_all(f"sqlite:///{root / 'lienthong.db'}", root)
+        return
+    request.getfixturevalue("pg_server")
+    name = f"lienthong_test_{uuid.uuid4().hex[:12]}"
+    _admin_execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield _publish_all(f"postgresql://postgres@127.0.0.1:5432/{name}", root)
+    finally:
+        from sharing import db
+
+        db.engine_for(f"postgresql://postgres@127.0.0.1:5432/{name}").dispose()
+        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@contextmanager
+def running_api(app: Any) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port, in a thread; its base URL."""
+    from tests.conftest import free_port
+
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning",
+                                           access_log=False, lifespan="off"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 20
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            raise RuntimeError("the API did not start")
+        time.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{server.config.port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=20)
+
+
+@pytest.fixture(scope="session")
+def api(served: Served) -> Iterator[httpx.Client]:
+    app = create_app(served.url, test_policy(), served.data_dir)
+    with running_api(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+        yield client
+    app.state.lienthong.writer.close()
+
+
+def headers(client: str, purpose: str | None = "inspection") -> dict[str, str]:
+    out = {"X-API-Key": key(client)}
+    if purpose is not None:
+        out["X-Purpose"] = purpose
+    return out
