@@ -205,8 +205,11 @@ def validate_batch(
     statuses = record_drift(engine, contract, events) if engine is not None and events else {}
     drift = apply_policy(contract, events, statuses)
     for event in drift.quarantine:
-        failures.add(_positions(event.rows), f"drift:{event.kind}", event.field,
-                     pa.array([event.field] * int(pc.sum(event.rows).as_py() or 0), pa.string()))
+        rows = _positions(event.rows)
+        # the value: what the record carries under the field (nothing, for a missing field)
+        values = (pa.nulls(len(rows), pa.string()) if event.kind == "missing_field"
+                  else pc.take(evolved_column(table, event), pa.array(rows)))
+        failures.add(rows, f"drift:{event.kind}", event.field, values)
 
     # 2. values the connector could not coerce
     if "_error" in table.column_names:

@@ -52,6 +52,7 @@ def test_quarantine_policy_quarantines_only_the_drifted_rows_until_approved(engi
     assert result.valid.num_rows == 29
     assert result.quarantine.column("rule").to_pylist() == ["drift:new_field"]
     assert result.quarantine.column("column").to_pylist() == ["holderName_v2"]
+    assert result.quarantine.column("value").to_pylist() == ["Nguyễn Văn Đức"]
 
     (logged,) = list_drift(engine)
     out = CliRunner().invoke(drift_cli, ["approve", str(logged.id), "--database-url", db_url])
