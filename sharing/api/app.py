@@ -133,12 +133,25 @@ async def _validation_error(request: Request, exc: Exception) -> Response:
     return _error(422, "invalid_input", message)
 
 
-def create_app(url: str, policy: Policy, data_dir: Path) -> FastAPI:
+class _NoAudit(AuditWriter):
+    """For the benchmark's audit-off baseline only: `lienthong serve` always audits."""
+
+    def __init__(self) -> None:
+        pass
+
+    async def write(self, entry: Entry) -> int:
+        return 0
+
+    def close(self) -> None:
+        pass
+
+
+def create_app(url: str, policy: Policy, data_dir: Path, *, audit: bool = True) -> FastAPI:
     from sharing.api import routes
 
     engine = db.engine_for(url)
     db.create_system_tables(engine)
-    writer = AuditWriter(url)
+    writer = AuditWriter(url) if audit else _NoAudit()
     app = FastAPI(
         title="lienthong lookup API",
         version="1",

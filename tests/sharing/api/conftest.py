@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import pytest
 import httpx
+import pytest
 import uvicorn
 
 from agencies.base import AGENCY_NAMES
@@ -52,7 +52,7 @@ CLIENTS: dict[str, dict[str, Any]] = {
 }
 
 
-def test_policy() -> Policy:
+def make_policy() -> Policy:
     return policy_from_dict({"clients": {
         name: {"key_sha256": hash_key(key(name)), **spec} for name, spec in CLIENTS.items()
     }})
@@ -118,7 +118,7 @@ def running_api(app: Any) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def api(served: Served) -> Iterator[httpx.Client]:
-    app = create_app(served.url, test_policy(), served.data_dir)
+    app = create_app(served.url, make_policy(), served.data_dir)
     with running_api(app) as base, httpx.Client(base_url=base, timeout=30) as client:
         yield client
     app.state.lienthong.writer.close()
