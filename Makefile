@@ -21,6 +21,9 @@ lock:  ## re-resolve requirements.lock from setup.cfg (after changing a dependen
 demo: install  ## the main job end to end on the embedded default (SQLite + Parquet under ./var)
 	$(PY) -m lienthong.demo
 
+up: install  ## airflow standalone, the four simulators and the lookup API; prints URLs and the admin password's file
+	$(PY) -m lienthong.airflow_up
+
 lint: install
 	$(VENV)/bin/ruff check .
 

@@ -1,0 +1,124 @@
+"""What the sync and views tasks do, as plain functions a test calls without a scheduler.
+
+A stream's task calls `sharing.sync.sync_stream`: extract, normalise, validate (quarantine) and
+publish in one process, where only the publish transaction commits the cursor, with the data and the
+quarantine rows. (One task per stream rather than one per step: the steps pass Arrow batches in
+memory, and a step boundary would mean spilling every batch to disk for nothing the guarantee needs.)
+
+Endpoints come from the Airflow connection `lienthong_<source>` when it exists (its `host` holds the
+full endpoint URL, or host/port/schema make one), else from `LIENTHONG_AGENCY_<SOURCE>_URL`, else the
+source file. Secrets stay where the source file points (an env var or an Airflow connection field).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Mapping
+from typing import Any
+
+QUALITY_GATE = "held back by the quality gate"  # the failure rate passed the contract's threshold
+log = logging.getLogger("lienthong.airflow")
+progress_log = logging.getLogger("lienthong.airflow.progress")  # `airflow_run` shows these
+
+
+def endpoint_from_connection(conn_id: str) -> str | None:
+    """The endpoint URL held by an Airflow connection, or None when there is no such connection."""
+    from airflow.sdk import BaseHook
+
+    try:
+        conn = BaseHook.get_connection(conn_id)
+    except Exception:  # Airflow's not-found type differs between its execution paths
+        return None
+    host = (conn.host or "").strip()
+    if not host:
+        return None
+    if "://" in host:
+        return host.rstrip("/")
+    scheme = "https" if conn.conn_type == "https" else "http"
+    port = f":{conn.port}" if conn.port else ""
+    path = f"/{conn.schema.strip('/')}" if conn.schema else ""
+    return f"{scheme}://{host}{port}{path}"
+
+
+def task_environ(source: str, conn_id: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
+    """The environment a source's connector reads, with the endpoint from its Airflow connection."""
+    env = dict(os.environ if base is None else base)
+    url = endpoint_from_connection(conn_id)
+    if url:
+        env[f"LIENTHONG_AGENCY_{source.upper()}_URL"] = url
+    return env
+
+
+def summary_dict(summary: Any, interval: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
+    """A stream's summary as the JSON-able dict a task returns (its XCom) and the run report reads."""
+    p = summary.published
+    return {
+        "source": summary.source, "stream": summary.stream, "dataset": summary.dataset,
+        "run_id": summary.run_id, "fetched": summary.fetched, "valid": summary.valid,
+        "quarantined": summary.quarantined, "version": p.version if p else None,
+        "new_version": bool(p and p.new_version), "inserted": p.inserted if p else 0,
+        "updated": p.updated if p else 0, "deleted": p.deleted if p else 0,
+        "cursor": None if summary.cursor is None else str(summary.cursor),
+        "error": summary.error, "seconds": round(summary.seconds, 2),
+        "interval_start": interval[0], "interval_end": interval[1], "line": summary.line(),
+    }
+
+
+def sync_stream_task(source: str, stream: str, *, conn_id: str, run_id: str,
+                     interval: tuple[str | None, str | None] = (None, None),
+                     environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Sync one stream; raise with the agency, the page and the reason when it fails."""
+    from lienthong.errors import Fatal
+    from lienthong.settings import load_settings
+    from sharing.sync import sync_stream
+
+    env = task_environ(source, conn_id, environ)
+    settings = load_settings(env)
+    where = settings.agency_urls.get(source, "the source file's endpoint")
+    progress_log.info("sync %s/%s from %s, data interval %s .. %s", source, stream, where, *interval)
+
+    def progress(fetched: int, bad: int) -> None:
+        progress_log.info("%s/%s: %d fetched, %d quarantined so far", source, stream, fetched, bad)
+
+    try:
+        summary = sync_stream(source, stream, url=settings.database_url, data_dir=settings.data_dir,
+                              run_id=run_id, on_batch=progress, environ=env)
+    except Fatal as exc:
+        raise StreamFailed(f"{source}/{stream} failed, not retried (a person must act): {exc}",
+                           retry=False) from exc
+    except Exception as exc:
+        raise StreamFailed(f"{source}/{stream} failed: {type(exc).__name__}: {exc}", retry=True) from exc
+    result = summary_dict(summary, interval)
+    log.info("%s", summary.line())
+    if summary.error:
+        # The failure rate passed its threshold: nothing was published; the statistics are saved.
+        raise StreamFailed(f"{source}/{stream} {QUALITY_GATE}, nothing published: {summary.error}", retry=False)
+    return result
+
+
+class StreamFailed(RuntimeError):
+    """A stream's sync failed; `retry` says whether Airflow should try it again."""
+
+    def __init__(self, message: str, *, retry: bool) -> None:
+        super().__init__(message)
+        self.retry = retry
+
+
+def run_report(results: list[dict[str, Any] | None], expected: list[str]) -> str:
+    """The run's summary: one line per stream, and the streams that did not publish."""
+    done = {r["stream"]: r for r in results if r}
+    lines = [done[s]["line"] if s in done else f"{s}: FAILED (see its task log)" for s in expected]
+    return "\n".join(lines)
+
+
+def build_views_task(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Rebuild the cross-agency views whose inputs have new versions."""
+    from lienthong.settings import load_settings
+    from sharing.views import build_views
+
+    settings = load_settings(os.environ if environ is None else environ)
+    report = build_views(settings.database_url, settings.data_dir)
+    result = {"published": {n: r.version for n, r in report.published.items()}, "skipped": report.skipped}
+    log.info("views published %s; skipped %s", result["published"] or "none", result["skipped"] or "none")
+    return result
