@@ -217,19 +217,23 @@ def validate_batch(
         rows = _positions(pc.is_valid(errors))
         failures.add(rows, "coercion", "_error", pc.take(errors, pa.array(rows)))
 
-    # 3. normalisation (bad tax code, unknown commune, unparseable date, ...)
+    # 3. normalisation (bad tax code, unknown commune, unparseable date, ...); a delete is judged by
+    # its key alone, as in step 4
     mapped = map_batch(table, contract)
     canonical = mapped.table
+    deleted = _deleted_rows(table, canonical, contract)
     for found in mapped.failures:
-        rows = _positions(pc.is_valid(found.reason))
-        reasons = pc.take(found.reason, pa.array(rows)).to_numpy(zero_copy_only=False).astype(object)
+        reason = found.reason
+        if found.column not in contract.primary_key:
+            reason = pc.if_else(deleted, pa.scalar(None, pa.string()), reason)
+        rows = _positions(pc.is_valid(reason))
+        reasons = pc.take(reason, pa.array(rows)).to_numpy(zero_copy_only=False).astype(object)
         failures.add(rows, reasons + f":{found.field}", found.column, pc.take(found.value, pa.array(rows)))
 
     # 4. expectations: the whole suite on live rows, key checks on deletes
     from quality.suites import build_suite
 
     suite = build_suite(contract.dataset, contract.version)
-    deleted = _deleted_rows(table, canonical, contract)
     live_positions = _positions(pc.invert(deleted))
     dead_positions = _positions(deleted)
     live = canonical.take(pa.array(live_positions)) if len(dead_positions) else canonical
@@ -280,7 +284,9 @@ def validate_batch(
         raise ValidationFailed(
             f"dataset {contract.dataset} run {run_id}: {len(bad_rows)} of {n} rows failed "
             f"({rate:.1%} > threshold {contract.failure_threshold:.1%}); nothing published; "
-            f"top rules: " + ", ".join(f"{k}={v}" for k, v in top),
+            f"top rules: " + ", ".join(f"{k}={v}" for k, v in top)
+            + (f"; first: record {quarantine.column('key')[0].as_py()!r} {quarantine.column('reason')[0].as_py()}"
+               if quarantine.num_rows else ""),
             stats=stats, source=contract.agency,
         )
     if engine is not None and persist:

@@ -76,7 +76,7 @@ def normalize_citizen_id(values: pa.Array, *, today: datetime | None = None) -> 
     error = flag(error, pc.invert(well_formed), "bad_citizen_id_format")
     province = pc.utf8_slice_codeunits(code, 1, 3)
     known = pc.is_in(province, value_set=pa.array(sorted(admin_units.reference().all_province_codes)))
-    error = flag(error, pc.invert(known), "bad_citizen_id_province")
+    error = flag(error, pc.and_(pc.is_valid(code), pc.invert(known)), "bad_citizen_id_province")
     checkable = pc.if_else(pc.fill_null(well_formed, False), code, pa.scalar(None, pa.string()))
     digits = _digit_matrix(checkable, 6)
     century_digit = digits[:, 3]

@@ -84,8 +84,10 @@ def test_tombstones_pass_on_their_key_alone():
     rows = records("tax_notices", 10)
     rows += [{"notice_no": "TB-2025-9999999", "deleted": True, "updated_at": "2025-12-01T00:00:00Z"},
              {"notice_no": None, "deleted": True, "updated_at": "2025-12-01T00:00:00Z"}]
+    rows.append({**records("tax_notices", 1)[0], "notice_no": "TB-2025-9999998", "due_date": "N/A",
+                 "deleted": True})  # a tombstone with its last values: a bad one is no reason to keep it
     result = validate_batch(batch("tax_notices", rows), "tax_notices")
-    assert result.valid.num_rows == 11 and result.stats["tombstones"] == 2
+    assert result.valid.num_rows == 12 and result.stats["tombstones"] == 3
     assert result.quarantine.column("rule").to_pylist() == ["expect_column_values_to_not_be_null"]
 
 

@@ -27,13 +27,14 @@ def test_vectorised_check_digit_agrees_with_stdnum():
 
 def test_citizen_id_structure():
     ids = ["001099012345", "079203000001", "00109901234", "101099012345", "000099012345",
-           "001499012345", "001299012345", "0010990123ab"]
+           "001499012345", "001299012345", "0010990123ab", None]
     result = normalize_citizen_id(pa.array(ids))
     assert result.error.to_pylist() == [
         None, None, "bad_citizen_id_format", "bad_citizen_id_format", "bad_citizen_id_province",
         "bad_citizen_id_birth",  # century digit 4: born in the 2100s
         "bad_citizen_id_birth",  # 2099
         "bad_citizen_id_format",
+        None,  # a missing ID is the suite's business (not-null), never a malformed one
     ]
 
 
