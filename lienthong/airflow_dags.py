@@ -12,11 +12,13 @@ Building a DAG does no I/O besides reading the registry's package files (`airflo
 from __future__ import annotations
 
 from datetime import datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from airflow.sdk import DAG, Asset, dag, task
 from airflow.sdk.definitions.asset import AssetAny
 
+from connectors.config import SOURCES_DIR
 from lienthong.airflow_registry import SourceEntry, sources
 
 OWNER = "lienthong-data-eng"
@@ -126,8 +128,9 @@ def views_dag() -> DAG:
     return views()
 
 
-def sync_dags() -> dict[str, DAG]:
-    return {entry.dag_id: sync_dag(entry) for entry in sources()}
+def sync_dags(sources_dir: Path = SOURCES_DIR) -> dict[str, DAG]:
+    """A sync DAG per source file: a new file in connectors/sources is a new DAG."""
+    return {entry.dag_id: sync_dag(entry) for entry in sources(sources_dir)}
 
 
 def _iso(value: Any) -> str | None:

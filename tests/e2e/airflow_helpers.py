@@ -1,0 +1,65 @@
+"""Running lienthong's DAGs through Airflow from a test: an Airflow home per backend, DAG runs, truth checks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+
+from agencies.truth import truth_rows
+from lienthong.airflow_run import RESULT
+from sharing import db
+
+PG = "postgresql://postgres@127.0.0.1:5432"
+
+
+@contextmanager
+def fresh_pg_database(prefix: str) -> Iterator[str]:
+    """A new PostgreSQL database (its SQLAlchemy URL for psycopg 3), dropped afterwards."""
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type,unused-ignore]  # a prefix and a uuid
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type,unused-ignore]
+
+
+def run_dags(env: dict[str, str], dag_ids: list[str], log: Path, *, prepare: bool,
+             retry_delay: float | None = None, timeout: float = 600) -> dict[str, dict[str, Any]]:
+    """Run DAGs once through `lienthong.airflow_run`; each DAG's result by id (Airflow's output goes to `log`)."""
+    args = [sys.executable, "-m", "lienthong.airflow_run", "--prepare" if prepare else "--no-prepare"]
+    if retry_delay is not None:
+        args += ["--retry-delay", str(retry_delay)]
+    with log.open("a", encoding="utf-8") as out:
+        proc = subprocess.run([*args, *dag_ids], env=env, stdout=subprocess.PIPE, stderr=out,
+                              text=True, timeout=timeout, check=False)
+        out.write(proc.stdout)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT)]
+    assert lines, f"no result from airflow_run (exit {proc.returncode}); see {log}:\n{proc.stdout[-3000:]}"
+    return {r["dag_id"]: r for r in json.loads(lines[-1][len(RESULT):])}
+
+
+def published_keys(url: str, dataset: str, key: tuple[str, ...]) -> set[str]:
+    engine = db.engine_for(url)
+    quote = engine.dialect.identifier_preparer.quote
+    cols = ", ".join(quote(k) for k in key)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            f"SELECT {cols} FROM {quote('ds_' + dataset)} WHERE valid_to IS NULL AND NOT is_deleted"  # noqa: S608
+        )).all()
+    return {"/".join(str(v) for v in row).replace("-", "") for row in rows}
+
+
+def truth_keys(sim: Any, stream: str) -> set[str]:
+    return {r["_key"].replace("-", "") for r in truth_rows(sim, stream) if not r["_deleted"]}
