@@ -133,18 +133,30 @@ class Extraction:
         last = parse_ts(self._state.reconciled_at)
         if last is not None and deletes.every_minutes and now - last < timedelta(minutes=deletes.every_minutes):
             return
-        # Arrow arrays, not Python sets: 2,000,000 keys stay tens of MB.
-        chunks = [pa.array(keys, pa.string()) for keys in reader.keys(self.stream)]
-        pages = len(chunks)
-        live = key_set(pa.chunked_array(chunks, pa.string()).combine_chunks())
+        # Keys are kept as one newline-joined text per page and turned into one Arrow array at the end:
+        # 2,000,000 keys stay tens of MB (Python sets, or an Arrow array per page, cost several times that).
+        pages: list[str] = []
+        for keys in reader.keys(self.stream):
+            joined = "\n".join(keys)
+            if joined.count("\n") != len(keys) - 1:
+                raise StateError("a listed key contains a newline", source=self.source.name,
+                                 operation=self.stream.deletes.path or self.stream.deletes.operation)
+            if keys:
+                pages.append(joined)
+        text = "\n".join(pages)
+        del pages
+        listed = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten() if text else \
+            pa.array([], pa.string())
+        del text
+        live = key_set(listed)
         known = self._state.known_keys
         gone: list[str] = []
         if known is not None and len(known):
             gone = known.filter(pc.invert(pc.is_in(known, value_set=live))).to_pylist()
         self._state.known_keys = live
         self._state.reconciled_at = format_ts(now)
-        log.info("[%s] %s: reconciled %d live keys over %d pages, %d deleted", self.source.name,
-                 self.stream.name, len(live), pages, len(gone))
+        log.info("[%s] %s: reconciled %d live keys, %d deleted", self.source.name, self.stream.name,
+                 len(live), len(gone))
         for start in range(0, len(gone), 1000):
             chunk = gone[start:start + 1000]
             records: list[Mapping[str, Any]] = [self._key_record(k) for k in chunk]
