@@ -4,6 +4,6 @@ Belongs here: the land registry and business registration (SOAP 1.1 + WSDL), con
 tax (REST + OpenAPI), their seeded linked data, clocks, change feeds, auth and faults. The wire
 protocol they serve is `agencies/PROTOCOL.md`.
 
-Does not belong here: anything lienthong itself needs in production. Nothing outside `agencies/`,
+Does not belong here: anything lienthong itself needs in production. Nothing outside `agencies/`, the demo,
 `tests/` and `bench/` imports this package.
 """
