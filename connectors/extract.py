@@ -21,7 +21,7 @@ from connectors.coerce import Coercer
 from connectors.config import SourceConfig, StreamConfig, load_source
 from connectors.errors import StateError
 from connectors.secrets import Redactor
-from connectors.state import CursorFilter, StreamState, format_ts, key_set, parse_ts
+from connectors.state import CursorFilter, StreamState, format_ts, key_set, missing_from, parse_ts
 from connectors.types import RawPage, Reader
 
 log = logging.getLogger(__name__)
@@ -150,9 +150,7 @@ class Extraction:
         del text
         live = key_set(listed)
         known = self._state.known_keys
-        gone: list[str] = []
-        if known is not None and len(known):
-            gone = known.filter(pc.invert(pc.is_in(known, value_set=live))).to_pylist()
+        gone = missing_from(known, live) if known is not None else []
         self._state.known_keys = live
         self._state.reconciled_at = format_ts(now)
         log.info("[%s] %s: reconciled %d live keys, %d deleted", self.source.name, self.stream.name,

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -26,12 +27,17 @@ _INLINE_KEYS = 10_000  # more known keys than this are stored compressed (`known
 
 def encode_keys(keys: pa.Array) -> dict[str, Any]:
     """A key set for the state: a plain list when small, else zlib'd newline-joined text in base64
-    (2,000,000 keys as a JSON list would be about 40 MB and 2,000,000 Python strings to build)."""
+    (2,000,000 keys as a JSON list would be about 40 MB and 2,000,000 Python strings to build).
+    Compressed a slice at a time, so no second full copy of the keys is held."""
     if len(keys) <= _INLINE_KEYS:
         return {"known_keys": keys.to_pylist()}
-    lists = pa.ListArray.from_arrays(pa.array([0, len(keys)], pa.int32()), keys.cast(pa.string()))
-    joined = pc.binary_join(lists, "\n")[0].as_py().encode("utf-8")
-    return {"known_keys_zlib": base64.b64encode(zlib.compress(joined, 6)).decode("ascii")}
+    packer = zlib.compressobj(6)
+    parts = []
+    for start in range(0, len(keys), _INLINE_KEYS):
+        text = "\n".join(keys.slice(start, _INLINE_KEYS).to_pylist())
+        parts.append(packer.compress((text if start == 0 else "\n" + text).encode("utf-8")))
+    parts.append(packer.flush())
+    return {"known_keys_zlib": base64.b64encode(b"".join(parts)).decode("ascii")}
 
 
 def decode_keys(data: dict[str, Any]) -> pa.Array | None:
@@ -39,14 +45,39 @@ def decode_keys(data: dict[str, Any]) -> pa.Array | None:
         return pa.array(list(data["known_keys"]), pa.string())
     if data.get("known_keys_zlib"):
         text = zlib.decompress(base64.b64decode(data["known_keys_zlib"])).decode("utf-8")
-        return pc.split_pattern(pa.array([text], pa.string()), "\n").flatten()
+        return pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten().cast(pa.string())
     return None
 
 
 def key_set(keys: pa.Array) -> pa.Array:
-    """Unique keys in order."""
-    unique = pc.unique(keys.cast(pa.string()))
-    return unique.take(pc.array_sort_indices(unique))
+    """Unique keys in order. Sorted first, then neighbours compared: a hash table (`pc.unique`) over
+    2,000,000 strings costs several times the keys' own size."""
+    keys = keys.cast(pa.string())
+    if len(keys) < 2:
+        return keys
+    ordered = keys.take(pc.array_sort_indices(keys))
+    fresh = pc.not_equal(ordered.slice(1), ordered.slice(0, len(ordered) - 1))
+    return ordered.filter(pa.concat_arrays([pa.array([True]), fresh]))
+
+
+def _each(keys: pa.Array, step: int = 50_000) -> Iterator[str]:
+    for start in range(0, len(keys), step):
+        yield from keys.slice(start, step).to_pylist()
+
+
+def missing_from(known: pa.Array, live: pa.Array) -> list[str]:
+    """The keys of `known` not in `live` (both sorted and unique, as `key_set` gives them), by one
+    merge pass a slice at a time: no hash table of every key. UTF-8 byte order (Arrow's sort) is
+    code point order (Python's), so the two orders agree."""
+    gone: list[str] = []
+    others = _each(live)
+    current = next(others, None)
+    for key in _each(known):
+        while current is not None and current < key:
+            current = next(others, None)
+        if current != key:
+            gone.append(key)
+    return gone
 
 
 def parse_ts(value: object) -> datetime | None:
