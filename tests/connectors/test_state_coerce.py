@@ -14,7 +14,7 @@ import pytest
 from connectors.coerce import Coercer
 from connectors.config import SecretRef
 from connectors.secrets import Redactor, resolve
-from connectors.state import CursorFilter, StreamState, key_set
+from connectors.state import CursorFilter, StreamState, key_set, missing_from
 
 pytestmark = pytest.mark.unit
 
@@ -97,3 +97,14 @@ def test_a_large_key_set_round_trips_compressed_through_json() -> None:
     assert "known_keys_zlib" in data and len(data["known_keys_zlib"]) < 400_000
     back = StreamState.from_dict(data).known_keys
     assert back is not None and back.equals(keys) and len(back) == 50_000
+
+
+def test_key_sets_and_their_difference_match_python_sets() -> None:
+    import random
+
+    rng = random.Random(5)
+    keys = [f"{rng.randrange(10**9):010d}" for _ in range(30_000)] + ["Đ-1", "a-2", "a-2"]
+    known = key_set(pa.array(keys, pa.string()))
+    assert known.to_pylist() == sorted(set(keys))
+    live_keys = rng.sample(sorted(set(keys)), 20_000) + ["new-key"]
+    assert missing_from(known, key_set(pa.array(live_keys, pa.string()))) == sorted(set(keys) - set(live_keys))
