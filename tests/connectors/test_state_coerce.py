@@ -106,5 +106,5 @@ def test_key_sets_and_their_difference_match_python_sets() -> None:
     keys = [f"{rng.randrange(10**9):010d}" for _ in range(30_000)] + ["Đ-1", "a-2", "a-2"]
     known = key_set(pa.array(keys, pa.string()))
     assert known.to_pylist() == sorted(set(keys))
-    live_keys = rng.sample(sorted(set(keys)), 20_000) + ["new-key"]
+    live_keys = [*rng.sample(sorted(set(keys)), 20_000), "new-key"]
     assert missing_from(known, key_set(pa.array(live_keys, pa.string()))) == sorted(set(keys) - set(live_keys))
