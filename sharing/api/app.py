@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
@@ -48,12 +49,21 @@ class JSONResponse(Response):
         return orjson.dumps(content, default=_default)
 
 
+def api_engine(url: str) -> sa.Engine:
+    """The API's own pool on PostgreSQL: sized for the server's threads, and no ping per checkout (a round
+    trip on every request; a connection that died is dropped by the pool after its first error)."""
+    if url.startswith("sqlite"):
+        return db.engine_for(url)
+    return sa.create_engine(url, pool_size=20, max_overflow=20, pool_timeout=10)
+
+
 @dataclass(slots=True)
 class ApiState:
     url: str
     policy: Policy
     data_dir: Path
     writer: AuditWriter
+    engine: sa.Engine
     limiter: RateLimiter = field(default_factory=RateLimiter)
     _published: tuple[float, Published] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
@@ -62,7 +72,7 @@ class ApiState:
         """Which datasets are published, re-read every few seconds (publishing happens beside the API)."""
         with self._lock:
             if self._published is None or time.monotonic() - self._published[0] > PUBLISHED_TTL_SECONDS:
-                with db.engine_for(self.url).connect() as conn:
+                with self.engine.connect() as conn:
                     self._published = (time.monotonic(), Published.read(conn))
             return self._published[1]
 
@@ -162,7 +172,8 @@ def create_app(url: str, policy: Policy, data_dir: Path, *, audit: bool = True) 
         ),
         default_response_class=JSONResponse,
     )
-    app.state.lienthong = ApiState(url=url, policy=policy, data_dir=data_dir, writer=writer)
+    app.state.lienthong = ApiState(url=url, policy=policy, data_dir=data_dir, writer=writer,
+                                   engine=api_engine(url))
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(AuditMiddleware, writer=writer)

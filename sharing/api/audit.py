@@ -135,7 +135,8 @@ class AuditWriter:
     """The one writer of this process: callers enqueue, a thread writes batches, futures say when durable."""
 
     def __init__(self, url: str) -> None:
-        self.engine = db.engine_for(url)
+        # Its own connection on PostgreSQL, so a burst of lookups never keeps the log waiting for one.
+        self.engine = db.engine_for(url) if url.startswith("sqlite") else sa.create_engine(url, pool_size=1)
         create_tables(self.engine)
         self._queue: queue.Queue[tuple[Entry, Future[int]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
@@ -153,6 +154,8 @@ class AuditWriter:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
+        if self.engine.dialect.name != "sqlite":
+            self.engine.dispose()
 
     def _run(self) -> None:
         while True:

@@ -12,7 +12,6 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
-from sharing import db
 from sharing.api import cursor as cursors
 from sharing.api import masking, queries
 from sharing.api.app import ApiState, entry_of, state_of
@@ -141,8 +140,9 @@ def enterprise(
     grants = who.grants(ENTERPRISE_SETS)
     code10, code13 = _tax_code(tax_code)
     state = state_of(request)
-    with db.engine_for(state.url).connect() as conn:
-        found = queries.enterprise(conn, state.published(), code10, code13, list(grants))
+    present = state.published()  # before taking a connection: it may need one of its own
+    with state.engine.connect() as conn:
+        found = queries.enterprise(conn, present, code10, code13, list(grants))
     if not any(found.values()):
         raise HTTPException(404, f"no enterprise with tax code {code13 or code10}")
     return _answer(request, grants, found)
@@ -171,8 +171,9 @@ def parcel(
 ) -> dict[str, Any]:
     grants = who.grants(PARCEL_SETS)
     state = state_of(request)
-    with db.engine_for(state.url).connect() as conn:
-        found = queries.parcel(conn, state.published(), commune_code, map_sheet, parcel_number, list(grants))
+    present = state.published()  # before taking a connection: it may need one of its own
+    with state.engine.connect() as conn:
+        found = queries.parcel(conn, present, commune_code, map_sheet, parcel_number, list(grants))
     if not found.get("parcels"):
         raise HTTPException(404, f"no parcel {commune_code}/{map_sheet}/{parcel_number}")
     return _answer(request, grants, found)
@@ -212,8 +213,9 @@ def permits(
     scope = f"permits|{investor}|{parcel_at}"
     after = _page_cursor(scope, cursor, (str,))
     state = state_of(request)
-    with db.engine_for(state.url).connect() as conn:
-        rows = queries.permits(conn, state.published(), investor_id=investor, parcel_at=parcel_at,
+    present = state.published()  # before taking a connection: it may need one of its own
+    with state.engine.connect() as conn:
+        rows = queries.permits(conn, present, investor_id=investor, parcel_at=parcel_at,
                                after=after[0] if after else None, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
@@ -246,8 +248,9 @@ def search(
     scope = f"search|{key}"
     after = _page_cursor(scope, cursor, (int, str))
     state = state_of(request)
-    with db.engine_for(state.url).connect() as conn:
-        rows = queries.search_enterprises(conn, state.published(), key,
+    present = state.published()  # before taking a connection: it may need one of its own
+    with state.engine.connect() as conn:
+        rows = queries.search_enterprises(conn, present, key,
                                           after=(after[0], after[1]) if after else None, limit=limit + 1)
     more = len(rows) > limit
     rows = rows[:limit]
