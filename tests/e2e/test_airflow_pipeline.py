@@ -55,15 +55,13 @@ def check_truth(url: str, sims: Mapping[AgencyName, object], agencies: tuple[Age
 
 
 @pytest.mark.parametrize("backend", ["sqlite", "postgresql"])
-def test_pipeline_through_airflow_equals_ground_truth(backend: str, tmp_path: Path) -> None:
+def test_pipeline_through_airflow_equals_ground_truth(backend: str, tmp_path: Path,
+                                                      request: pytest.FixtureRequest) -> None:
     sync_dags = [s.dag_id for s in sources()]
     with ExitStack() as stack:
         if backend == "postgresql":
-            from tests.conftest import ensure_postgres
-
-            ensure_postgres()
+            metadata = request.getfixturevalue("airflow_pg_metadata")  # migrated, with the pools
             url = stack.enter_context(fresh_pg_database("lienthong_e2e")).replace("+psycopg", "")
-            metadata = stack.enter_context(fresh_pg_database("airflow_e2e"))
         else:
             url, metadata = f"sqlite:///{tmp_path / 'lienthong.db'}", None
             stack.enter_context(nullcontext())
@@ -73,7 +71,7 @@ def test_pipeline_through_airflow_equals_ground_truth(backend: str, tmp_path: Pa
                               data_dir=tmp_path / "data", endpoints={a: s.url for a, s in sims.items()})
         log = tmp_path / "airflow-runs.log"
 
-        first = run_dags(env, [*sync_dags, "lienthong_views"], log, prepare=True)
+        first = run_dags(env, [*sync_dags, "lienthong_views"], log, prepare=metadata is None)
         assert {d: r["state"] for d, r in first.items()} == dict.fromkeys(first, "success"), log.read_text()[-4000:]
         for result in first.values():
             for stream in result["streams"]:
