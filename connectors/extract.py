@@ -54,8 +54,11 @@ class Extraction:
                  environ: Mapping[str, str] | None = None) -> None:
         self.source, self.stream = source, stream
         self._old = StreamState.from_dict(dict(state) if state else None)
-        self._state = StreamState(known_keys=self._old.known_keys, reconciled_at=self._old.reconciled_at) \
-            if full_refresh else StreamState.from_dict(self._old.to_dict())
+        old = self._old
+        # A full refresh forgets the cursor, not the key set: deletes since the last sync still show.
+        self._state = StreamState(
+            cursor=None if full_refresh else old.cursor, tie_keys=[] if full_refresh else list(old.tie_keys),
+            known_keys=old.known_keys, reconciled_at=old.reconciled_at)
         if known_keys is not None:
             self._state.known_keys = key_set(pa.array(list(known_keys), pa.string()))
         self._client, self._environ = client, environ
@@ -137,12 +140,13 @@ class Extraction:
         # 2,000,000 keys stay tens of MB (Python sets, or an Arrow array per page, cost several times that).
         pages: list[str] = []
         for keys in reader.keys(self.stream):
+            if not keys:
+                continue
             joined = "\n".join(keys)
             if joined.count("\n") != len(keys) - 1:
                 raise StateError("a listed key contains a newline", source=self.source.name,
                                  operation=self.stream.deletes.path or self.stream.deletes.operation)
-            if keys:
-                pages.append(joined)
+            pages.append(joined)
         text = "\n".join(pages)
         del pages
         listed = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten() if text else \
