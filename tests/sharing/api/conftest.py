@@ -122,6 +122,7 @@ def api(served: Served) -> Iterator[httpx.Client]:
     with running_api(app) as base, httpx.Client(base_url=base, timeout=30) as client:
         yield client
     app.state.lienthong.writer.close()
+    app.state.lienthong.engine.dispose()
 
 
 def headers(client: str, purpose: str | None = "inspection") -> dict[str, str]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 
 import httpx
 import pytest
@@ -16,6 +17,13 @@ from tests.sharing.api.conftest import CLIENTS, Served, headers, key
 from tests.sharing.api.samples import pick
 
 pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def url(db_url: str) -> Iterator[str]:
+    """A fresh database (each backend), whose pooled connections are closed before it is dropped."""
+    yield db_url
+    db.engine_for(db_url).dispose()
 
 
 def _fill(url: str, n: int) -> None:
@@ -33,59 +41,59 @@ def _verify_cli(url: str) -> tuple[int, str]:
     return result.exit_code, result.output
 
 
-def test_intact_chain_verifies(db_url: str) -> None:
-    _fill(db_url, 20)
-    assert verify(db_url) == (20, [])
-    code, out = _verify_cli(db_url)
+def test_intact_chain_verifies(url: str) -> None:
+    _fill(url, 20)
+    assert verify(url) == (20, [])
+    code, out = _verify_cli(url)
     assert code == 0 and "20 entries, chain intact" in out
 
 
-def test_changed_entry_is_named(db_url: str) -> None:
-    _fill(db_url, 20)
-    with db.engine_for(db_url).begin() as conn:
+def test_changed_entry_is_named(url: str) -> None:
+    _fill(url, 20)
+    with db.engine_for(url).begin() as conn:
         conn.execute(audit_log.update().where(audit_log.c.seq == 7).values(client="someone_else"))
-    _, problems = verify(db_url)
+    _, problems = verify(url)
     assert [(p.seq, p.kind) for p in problems] == [(7, "changed")]
-    code, out = _verify_cli(db_url)
+    code, out = _verify_cli(url)
     assert code == 1 and "entry 7 changed" in out
 
 
-def test_rehashed_entry_is_named(db_url: str) -> None:
+def test_rehashed_entry_is_named(url: str) -> None:
     """A forger who also recomputes the changed entry's hash breaks the link from the next one."""
-    _fill(db_url, 10)
+    _fill(url, 10)
     from sharing.api.audit import entry_hash
 
-    with db.engine_for(db_url).begin() as conn:
+    with db.engine_for(url).begin() as conn:
         row = dict(conn.execute(sa.select(audit_log).where(audit_log.c.seq == 4)).mappings().one())
         row["row_keys"] = "{}"
         conn.execute(audit_log.update().where(audit_log.c.seq == 4).values(row_keys="{}", hash=entry_hash(row)))
-    _, problems = verify(db_url)
+    _, problems = verify(url)
     assert [(p.seq, p.kind) for p in problems] == [(5, "relinked")]
     assert "entry 5: prev_hash does not match entry 4" in problems[0].message
 
 
-def test_deleted_entry_is_named(db_url: str) -> None:
-    _fill(db_url, 20)
-    with db.engine_for(db_url).begin() as conn:
+def test_deleted_entry_is_named(url: str) -> None:
+    _fill(url, 20)
+    with db.engine_for(url).begin() as conn:
         conn.execute(audit_log.delete().where(audit_log.c.seq == 12))
-    _, problems = verify(db_url)
+    _, problems = verify(url)
     assert [(p.seq, p.kind) for p in problems] == [(12, "deleted")]
-    code, out = _verify_cli(db_url)
+    code, out = _verify_cli(url)
     assert code == 1 and "entry 12 missing: deleted" in out
 
 
-def test_deleted_newest_entry_is_named(db_url: str) -> None:
-    _fill(db_url, 5)
-    with db.engine_for(db_url).begin() as conn:
+def test_deleted_newest_entry_is_named(url: str) -> None:
+    _fill(url, 5)
+    with db.engine_for(url).begin() as conn:
         conn.execute(audit_log.delete().where(audit_log.c.seq == 5))
-    _, problems = verify(db_url)
+    _, problems = verify(url)
     assert [(p.seq, p.kind) for p in problems] == [(5, "deleted")]
 
 
-def test_concurrent_writers_keep_one_chain(db_url: str) -> None:
+def test_concurrent_writers_keep_one_chain(url: str) -> None:
     """Two writers (as two server processes would be), each fed by several threads: one valid chain."""
-    create_tables(db.engine_for(db_url))
-    writers = [AuditWriter(db_url), AuditWriter(db_url)]
+    create_tables(db.engine_for(url))
+    writers = [AuditWriter(url), AuditWriter(url)]
 
     def feed(w: AuditWriter, t: int) -> None:
         futures = [w.submit(Entry(method="GET", endpoint=f"/t{t}/{i}", outcome="allowed", status=200))
@@ -100,7 +108,7 @@ def test_concurrent_writers_keep_one_chain(db_url: str) -> None:
         t.join()
     for w in writers:
         w.close()
-    assert verify(db_url) == (400, [])
+    assert verify(url) == (400, [])
 
 
 def test_requests_are_logged_without_secrets(api: httpx.Client, served: Served) -> None:
