@@ -4,10 +4,11 @@ queries issued directly through SQLAlchemy.
     .venv/bin/python -m bench.lookup [--rows 20000] [--seconds 5] [--levels 50,200,500] [--rate 200] [--full]
                                       [--pg postgresql://postgres@127.0.0.1:5432/postgres]
 
-Publishes `rows` enterprises into a fresh database, starts `uvicorn` (one worker) in a separate process and
-drives it from this process with asyncio + httpx: closed loops of 50, 200 and 500 concurrent clients, each
-looking up a random enterprise by tax code (`GET /v1/enterprises/{tax_code}`), and an open loop at a fixed
-rate (default 200 requests/s; latency counted from each request's scheduled time, so queueing shows).
+Publishes `rows` enterprises into a fresh database, starts `uvicorn` (`--workers`, default 1) in a separate
+process and drives it from this process with asyncio (a minimal keep-alive HTTP/1.1 client): closed loops of
+50, 200 and 500 concurrent clients, each on its own connection, looking up a random enterprise by tax
+code (`GET /v1/enterprises/{tax_code}`), and an open loop at a fixed rate (default 200 requests/s;
+latency counted from each request's scheduled time, so queueing shows).
 The same is run against the server with the audit log off (the audit's cost), and the lookup's query is run
 directly through SQLAlchemy from a thread pool (the floor). Targets: p99 <= 25 ms at 200 requests/s with the
 audit on; audit costs <= 30% of throughput. The machine is shared: figures vary between runs.
@@ -117,13 +118,13 @@ def app_unaudited() -> object:
     return app(False)
 
 
-def start_server(url: str, root: Path, port: int, audit: bool) -> subprocess.Popen[bytes]:
+def start_server(url: str, root: Path, port: int, audit: bool, workers: int) -> subprocess.Popen[bytes]:
     env = {**os.environ, "LIENTHONG_DATABASE_URL": url, "LIENTHONG_DATA_DIR": str(root / "data"),
            "BENCH_POLICY": str(root / "policy.yaml")}
     factory = "bench.lookup:app_audited" if audit else "bench.lookup:app_unaudited"
     proc = subprocess.Popen(
         [sys.executable, "-m", "uvicorn", factory, "--factory", "--host", "127.0.0.1", "--port", str(port),
-         "--log-level", "warning", "--no-access-log", "--backlog", "4096"], env=env)
+         "--log-level", "warning", "--no-access-log", "--backlog", "4096", "--workers", str(workers)], env=env)
     deadline = time.monotonic() + 30
     while time.monotonic() < deadline:
         try:
@@ -159,56 +160,93 @@ class Result:
                 f"  errors {self.errors}")
 
 
-async def closed_loop(base: str, codes: list[str], clients: int, seconds: float, label: str) -> Result:
+class Connection:
+    """One keep-alive HTTP/1.1 connection, as small as a client can be: the load generator must not be
+    the bottleneck (httpx's async pool costs several ms of CPU per request at hundreds of connections)."""
+
+    def __init__(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        self.reader, self.writer = reader, writer
+
+    @classmethod
+    async def open(cls, port: int) -> Connection:
+        return cls(*await asyncio.open_connection("127.0.0.1", port))
+
+    async def get(self, path: str) -> int:
+        headers = "".join(f"{k}: {v}\r\n" for k, v in HEADERS.items())
+        self.writer.write(f"GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n{headers}\r\n".encode())
+        head = await self.reader.readuntil(b"\r\n\r\n")
+        length = 0
+        for line in head.split(b"\r\n"):
+            if line.lower().startswith(b"content-length:"):
+                length = int(line.split(b":", 1)[1])
+        await self.reader.readexactly(length)
+        return int(head[9:12])
+
+    def close(self) -> None:
+        self.writer.close()
+
+
+async def closed_loop(port: int, codes: list[str], clients: int, seconds: float, label: str) -> Result:
+    """`clients` clients, each on its own connection, each sending its next lookup when the last returns."""
     latencies: list[float] = []
     errors = 0
-    limits = httpx.Limits(max_connections=clients, max_keepalive_connections=clients)
-    async with httpx.AsyncClient(base_url=base, headers=HEADERS, limits=limits, timeout=30) as http:
-        end = time.perf_counter() + seconds
+    connections = [await Connection.open(port) for _ in range(clients)]
+    end = time.perf_counter() + seconds
 
-        async def one_client(seed: int) -> None:
-            nonlocal errors
-            rnd = random.Random(seed)
-            while time.perf_counter() < end:
-                start = time.perf_counter()
-                try:
-                    r = await http.get(f"/v1/enterprises/{rnd.choice(codes)}")
-                    ok = r.status_code == 200
-                except httpx.HTTPError:
-                    ok = False
-                if ok:
-                    latencies.append(time.perf_counter() - start)
-                else:
-                    errors += 1
-
-        t0 = time.perf_counter()
-        await asyncio.gather(*(one_client(i) for i in range(clients)))
-        return Result(label, latencies, time.perf_counter() - t0, errors)
-
-
-async def open_loop(base: str, codes: list[str], rate: float, seconds: float, label: str) -> Result:
-    latencies: list[float] = []
-    errors = 0
-    rnd = random.Random(7)
-    limits = httpx.Limits(max_connections=500, max_keepalive_connections=500)
-    async with httpx.AsyncClient(base_url=base, headers=HEADERS, limits=limits, timeout=30) as http:
-        t0 = time.perf_counter()
-
-        async def one(scheduled: float, code: str) -> None:
-            nonlocal errors
-            await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+    async def one_client(seed: int) -> None:
+        nonlocal errors
+        rnd = random.Random(seed)
+        conn = connections[seed]
+        while time.perf_counter() < end:
+            start = time.perf_counter()
             try:
-                ok = (await http.get(f"/v1/enterprises/{code}")).status_code == 200
-            except httpx.HTTPError:
+                ok = await conn.get(f"/v1/enterprises/{rnd.choice(codes)}") == 200
+            except (OSError, asyncio.IncompleteReadError):
                 ok = False
+                conn = connections[seed] = await Connection.open(port)
             if ok:
-                latencies.append(time.perf_counter() - scheduled)  # from the scheduled time: queueing counts
+                latencies.append(time.perf_counter() - start)
             else:
                 errors += 1
 
-        n = int(rate * seconds)
-        await asyncio.gather(*(one(t0 + i / rate, rnd.choice(codes)) for i in range(n)))
-        return Result(label, latencies, time.perf_counter() - t0, errors)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(one_client(i) for i in range(clients)))
+    elapsed = time.perf_counter() - t0
+    for c in connections:
+        c.close()
+    return Result(label, latencies, elapsed, errors)
+
+
+async def open_loop(port: int, codes: list[str], rate: float, seconds: float, label: str) -> Result:
+    """Requests at a fixed rate over up to 500 connections; latency from each one's scheduled time."""
+    latencies: list[float] = []
+    errors = 0
+    rnd = random.Random(7)
+    idle: asyncio.Queue[Connection] = asyncio.Queue()
+    for _ in range(min(500, int(rate))):
+        idle.put_nowait(await Connection.open(port))
+    t0 = time.perf_counter()
+
+    async def one(scheduled: float, code: str) -> None:
+        nonlocal errors
+        await asyncio.sleep(max(0.0, scheduled - time.perf_counter()))
+        conn = await idle.get()
+        try:
+            ok = await conn.get(f"/v1/enterprises/{code}") == 200
+        except (OSError, asyncio.IncompleteReadError):
+            ok, conn = False, await Connection.open(port)
+        idle.put_nowait(conn)
+        if ok:
+            latencies.append(time.perf_counter() - scheduled)  # from the scheduled time: queueing counts
+        else:
+            errors += 1
+
+    n = int(rate * seconds)
+    await asyncio.gather(*(one(t0 + i / rate, rnd.choice(codes)) for i in range(n)))
+    elapsed = time.perf_counter() - t0
+    while not idle.empty():
+        idle.get_nowait().close()
+    return Result(label, latencies, elapsed, errors)
 
 
 def direct(url: str, codes: list[str], clients: int, seconds: float, label: str) -> Result:
@@ -249,6 +287,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=5.0)
     parser.add_argument("--levels", default="50,200,500")
     parser.add_argument("--rate", type=float, default=200.0)
+    parser.add_argument("--workers", type=int, default=1, help="uvicorn worker processes")
     parser.add_argument("--full", action="store_true", help="200k rows, 20 s per level")
     args = parser.parse_args()
     if args.full:
@@ -266,17 +305,16 @@ def main() -> None:
         try:
             for audit in (True, False):
                 port = free_port()
-                server = start_server(url, root, port, audit)
+                server = start_server(url, root, port, audit, args.workers)
                 name = "audited" if audit else "unaudited"
                 try:
-                    base = f"http://127.0.0.1:{port}"
-                    asyncio.run(closed_loop(base, codes, 20, 1.0, "warm-up"))
+                    asyncio.run(closed_loop(port, codes, 20, 1.0, "warm-up"))
                     for clients in levels:
-                        r = asyncio.run(closed_loop(base, codes, clients, args.seconds,
+                        r = asyncio.run(closed_loop(port, codes, clients, args.seconds,
                                                     f"API {name}, {clients} clients"))
                         results[name].append(r)
                         print(r.line(), flush=True)
-                    r = asyncio.run(open_loop(base, codes, args.rate, args.seconds,
+                    r = asyncio.run(open_loop(port, codes, args.rate, args.seconds,
                                               f"API {name}, {args.rate:g} req/s fixed"))
                     results[name].append(r)
                     print(r.line(), flush=True)
