@@ -106,7 +106,8 @@ class AuditMiddleware:
                 written = True
                 status = int(message["status"])
                 entry.status = status
-                entry.outcome = "allowed" if status < 400 else "denied" if status < 500 else "error"
+                entry.outcome = ("allowed" if status < 400 else "not_found" if status == 404
+                                 else "denied" if status < 500 else "error")
                 await self.writer.write(entry)
             await send(message)
 

@@ -30,7 +30,7 @@ from sqlalchemy.engine import Connection, Engine
 
 from sharing import db
 
-Outcome = Literal["allowed", "denied", "error"]
+Outcome = Literal["allowed", "not_found", "denied", "error"]
 GENESIS = "0" * 64
 BATCH_MAX = 500
 
