@@ -50,9 +50,11 @@ def task_environ(source: str, conn_id: str, base: Mapping[str, str] | None = Non
     return env
 
 
-def summary_dict(summary: Any, interval: tuple[str | None, str | None] = (None, None)) -> dict[str, Any]:
+def summary_dict(summary: Any, interval: tuple[str | None, str | None] = (None, None),
+                 cursor_from: Any = None) -> dict[str, Any]:
     """A stream's summary as the JSON-able dict a task returns (its XCom) and the run report reads."""
     p = summary.published
+    moved = f"; cursor moved from {cursor_from if cursor_from is not None else 'the start'}"
     return {
         "source": summary.source, "stream": summary.stream, "dataset": summary.dataset,
         "run_id": summary.run_id, "fetched": summary.fetched, "valid": summary.valid,
@@ -60,8 +62,10 @@ def summary_dict(summary: Any, interval: tuple[str | None, str | None] = (None, 
         "new_version": bool(p and p.new_version), "inserted": p.inserted if p else 0,
         "updated": p.updated if p else 0, "deleted": p.deleted if p else 0,
         "cursor": None if summary.cursor is None else str(summary.cursor),
+        "cursor_from": None if cursor_from is None else str(cursor_from),
         "error": summary.error, "seconds": round(summary.seconds, 2),
-        "interval_start": interval[0], "interval_end": interval[1], "line": summary.line(),
+        "interval_start": interval[0], "interval_end": interval[1],
+        "line": summary.line() + ("" if summary.error else moved),
     }
 
 
@@ -71,6 +75,7 @@ def sync_stream_task(source: str, stream: str, *, conn_id: str, run_id: str,
     """Sync one stream; raise with the agency, the page and the reason when it fails."""
     from lienthong.errors import Fatal
     from lienthong.settings import load_settings
+    from sharing.publish import read_state
     from sharing.sync import sync_stream
 
     env = task_environ(source, conn_id, environ)
@@ -82,6 +87,7 @@ def sync_stream_task(source: str, stream: str, *, conn_id: str, run_id: str,
         progress_log.info("%s/%s: %d fetched, %d quarantined so far", source, stream, fetched, bad)
 
     try:
+        cursor_from = (read_state(settings.database_url, source, stream) or {}).get("cursor")
         summary = sync_stream(source, stream, url=settings.database_url, data_dir=settings.data_dir,
                               run_id=run_id, on_batch=progress, environ=env)
     except Fatal as exc:
@@ -89,8 +95,8 @@ def sync_stream_task(source: str, stream: str, *, conn_id: str, run_id: str,
                            retry=False) from exc
     except Exception as exc:
         raise StreamFailed(f"{source}/{stream} failed: {type(exc).__name__}: {exc}", retry=True) from exc
-    result = summary_dict(summary, interval)
-    log.info("%s", summary.line())
+    result = summary_dict(summary, interval, cursor_from)
+    log.info("%s", result["line"])
     if summary.error:
         # The failure rate passed its threshold: nothing was published; the statistics are saved.
         raise StreamFailed(f"{source}/{stream} {QUALITY_GATE}, nothing published: {summary.error}", retry=False)

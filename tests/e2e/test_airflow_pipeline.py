@@ -26,27 +26,11 @@ pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 AGENCIES: tuple[AgencyName, ...] = ("land", "business", "construction", "tax")
 
 
-# Known bug outside dags/ (schemas.normalize.ids.normalize_citizen_id flags a null ID as
-# `bad_citizen_id_province`): a reconciled enterprise delete carries only its key, so its legal_rep_id is
-# null and the batch of deletes is held back by the quality gate. Only that exact failure is tolerated.
-KNOWN_HOLD = ("sync_enterprises", "bad_citizen_id_province")
-
-
-def held_back_by_known_bug(result: dict[str, object]) -> bool:
-    errors = result["errors"]
-    assert isinstance(errors, dict)
-    return set(errors) == {KNOWN_HOLD[0]} and KNOWN_HOLD[1] in errors[KNOWN_HOLD[0]] \
-        and "quality gate" in errors[KNOWN_HOLD[0]]
-
-
-def check_truth(url: str, sims: Mapping[AgencyName, object], agencies: tuple[AgencyName, ...], when: str,
-                skip: tuple[str, ...] = ()) -> None:
+def check_truth(url: str, sims: Mapping[AgencyName, object], agencies: tuple[AgencyName, ...], when: str) -> None:
     from schemas.contract import contract_for_stream
 
     for agency in agencies:
         for stream in DATASETS[agency]:
-            if stream in skip:
-                continue
             contract = contract_for_stream(agency, stream)
             expected = truth_keys(sims[agency].sim, stream)  # type: ignore[attr-defined]
             assert expected, (when, stream)
@@ -76,7 +60,7 @@ def test_pipeline_through_airflow_equals_ground_truth(backend: str, tmp_path: Pa
         for result in first.values():
             for stream in result["streams"]:
                 assert stream["fetched"] == stream["valid"] > 0 and stream["version"] == 1, stream
-                assert stream["cursor"] and stream["interval_end"], stream
+                assert stream["cursor"] and stream["cursor_from"] is None and stream["interval_end"], stream
         assert first["lienthong_views"]["views"]["published"], first["lienthong_views"]
         check_truth(url, sims, AGENCIES, "round 1")
 
@@ -88,15 +72,13 @@ def test_pipeline_through_airflow_equals_ground_truth(backend: str, tmp_path: Pa
         sims["land"].stop()
         second = run_dags(env, sync_dags, log, prepare=False, retry_delay=0.5)
         live = tuple(a for a in AGENCIES if not (stop_land and a == "land"))
-        skip: tuple[str, ...] = ()
         for agency in live:
             result = second[f"lienthong_sync_{agency}"]
-            if agency == "business" and held_back_by_known_bug(result):
-                skip = ("enterprises",)
-            else:
-                assert result["state"] == "success", result
+            assert result["state"] == "success", result
             assert any(s["version"] == 2 for s in result["streams"]), result["streams"]
-        check_truth(url, sims, live, "round 2", skip)
+            round_one = {s["stream"]: s["cursor"] for s in first[f"lienthong_sync_{agency}"]["streams"]}
+            assert {s["stream"]: s["cursor_from"] for s in result["streams"]} == round_one  # where it moved from
+        check_truth(url, sims, live, "round 2")
         if stop_land:
             land = second["lienthong_sync_land"]
             assert land["state"] == "failed" and land["tasks"]["report"] == "failed", land
