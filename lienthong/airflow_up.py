@@ -70,6 +70,7 @@ def main(records: int, sim_port: int, airflow_port: int) -> None:
     env = airflow_environ(home, database_url=settings.database_url, data_dir=settings.data_dir, endpoints=endpoints)
     env["AIRFLOW__API__PORT"] = str(airflow_port)
     env["AIRFLOW__API__BASE_URL"] = f"http://127.0.0.1:{airflow_port}"
+    env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://127.0.0.1:{airflow_port}/execution/"
 
     with ExitStack() as stack:
         click.echo(f"starting the four agency simulators ({records:,} records each; log {logs / 'agencies.log'})")
