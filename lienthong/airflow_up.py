@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import os
+import signal
 import subprocess
 import sys
 import time
@@ -20,22 +22,39 @@ import click
 import httpx
 
 BIN = Path(sys.executable).parent
+EXAMPLE_POLICY = Path(__file__).resolve().parents[1] / "sharing" / "api" / "policy.example.yaml"
 SIM_PATHS = {"land": "/ws/land", "business": "/ws/business", "construction": "", "tax": ""}
 
 
 def _start(stack: ExitStack, args: list[str], env: dict[str, str] | None, log: Path) -> subprocess.Popen[bytes]:
     out = stack.enter_context(log.open("ab"))
-    proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT)  # noqa: S603 - our own commands
+    # its own process group: `airflow standalone` leaves its scheduler and api-server behind on SIGTERM
+    proc = subprocess.Popen(args, env=env, stdout=out, stderr=subprocess.STDOUT,  # noqa: S603 - our own commands
+                            start_new_session=True)
     stack.callback(_stop, proc)
     return proc
 
 
 def _stop(proc: subprocess.Popen[bytes]) -> None:
-    proc.terminate()
-    try:
-        proc.wait(timeout=30)
-    except subprocess.TimeoutExpired:
-        proc.kill()
+    """Stop the process and everything it started (its process group)."""
+    for sig, wait in ((signal.SIGTERM, 30), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(proc.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            proc.wait(timeout=wait)
+            time.sleep(1)  # let the group's other members go too
+        except subprocess.TimeoutExpired:
+            continue
+        try:
+            os.killpg(proc.pid, 0)
+        except ProcessLookupError:
+            return
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
 
 
 def _wait_http(url: str, timeout: float, procs: list[subprocess.Popen[bytes]]) -> bool:
@@ -56,7 +75,8 @@ def _wait_http(url: str, timeout: float, procs: list[subprocess.Popen[bytes]]) -
 @click.option("--records", type=int, default=2000, show_default=True, help="Records per agency simulator.")
 @click.option("--sim-port", type=int, default=8801, show_default=True, help="First of the simulators' four ports.")
 @click.option("--airflow-port", type=int, default=8080, show_default=True)
-def main(records: int, sim_port: int, airflow_port: int) -> None:
+@click.option("--api-port", type=int, default=8300, show_default=True, help="The lookup API's port.")
+def main(records: int, sim_port: int, airflow_port: int, api_port: int) -> None:
     """Start everything, print where it is, and wait for Ctrl-C."""
     from lienthong.airflow_setup import airflow_environ
     from lienthong.settings import load_settings
@@ -70,6 +90,7 @@ def main(records: int, sim_port: int, airflow_port: int) -> None:
     env = airflow_environ(home, database_url=settings.database_url, data_dir=settings.data_dir, endpoints=endpoints)
     env["AIRFLOW__API__PORT"] = str(airflow_port)
     env["AIRFLOW__API__BASE_URL"] = f"http://127.0.0.1:{airflow_port}"
+    env.setdefault("AIRFLOW__CORE__PARALLELISM", "4")  # Airflow's 32 local workers would swamp a laptop
     env["AIRFLOW__CORE__EXECUTION_API_SERVER_URL"] = f"http://127.0.0.1:{airflow_port}/execution/"
 
     with ExitStack() as stack:
@@ -84,9 +105,13 @@ def main(records: int, sim_port: int, airflow_port: int) -> None:
         procs = [sims, airflow]
         api_url = None
         if importlib.util.find_spec("sharing.api") is not None:
-            click.echo(f"starting the lookup API (log {logs / 'lookup.log'})")
-            procs.append(_start(stack, [str(BIN / "lienthong"), "serve"], None, logs / "lookup.log"))
-            api_url = "see its log for the address"
+            # the operator's policy, else the example one (its documented keys: lt_example_<client>)
+            policy = os.environ.get("LIENTHONG_API_POLICY") or str(EXAMPLE_POLICY)
+            click.echo(f"starting the lookup API (policy {policy}; log {logs / 'lookup.log'})")
+            procs.append(_start(stack, [str(BIN / "lienthong"), "serve", "--policy", policy, "--port",
+                                        str(api_port)], None, logs / "lookup.log"))
+            api_url = f"http://127.0.0.1:{api_port}" + (
+                "  (example keys lt_example_<client>, see the policy file)" if policy == str(EXAMPLE_POLICY) else "")
         if not _wait_http(f"http://127.0.0.1:{airflow_port}/api/v2/monitor/health", 240, procs):
             raise click.ClickException(f"something did not start; see the logs in {logs}")
         passwords = home / "simple_auth_manager_passwords.json.generated"
@@ -100,7 +125,9 @@ def main(records: int, sim_port: int, airflow_port: int) -> None:
             click.echo(f"{agency:<17} {url}")
         click.echo(f"lookup API        {api_url or 'not built yet (sharing.api)'}")
         click.echo(f"database          {settings.database_url_masked}\nsnapshots         {settings.data_dir}")
-        click.echo("\nCtrl-C stops everything.")
+        click.echo("\nCtrl-C (or SIGTERM) stops everything.")
+        signal.signal(signal.SIGTERM, _interrupt)
+        signal.signal(signal.SIGINT, _interrupt)  # also when started in the background, where SIGINT is ignored
         try:
             while all(p.poll() is None for p in procs):
                 time.sleep(2)
