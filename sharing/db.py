@@ -142,7 +142,6 @@ def stage_table(name: str, schema: pa.Schema) -> sa.Table:
     return sa.Table(
         f"lt_stage_{name}", sa.MetaData(),
         *[sa.Column(f.name, sql_type(f.type)) for f in schema],
-        sa.Column("_seq", sa.BigInteger, nullable=False),
         sa.Column("is_deleted", sa.Boolean, nullable=False),
         prefixes=["TEMPORARY"],
     )

@@ -168,7 +168,7 @@ def publish(
         else:
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {sql.stage}"))
             stage.create(conn)
-            _copy_into(conn, stage, staged)
+            _copy_into(conn, stage, staged.drop_columns(["_seq"]))
             failpoint("after_stage")
             counts = _merge(conn, sql, version=version, now=now, full_refresh=full_refresh)
             conn.execute(sa.text(f"DROP TABLE {sql.stage}"))
@@ -243,7 +243,7 @@ def _next_snapshot(
         return snapshots.write_version(data_dir, spec, version, live, now=now, source_cursor=cursor,
                                        quality=quality, commit=False, presorted=True)
     try:
-        previous = snapshots.read_version(data_dir, spec.name, current_version)
+        previous = snapshots.read_version(data_dir, spec.name, current_version, sort=False)
     except (FileNotFoundError, pa.ArrowInvalid):
         return None
     if previous.schema != spec.schema:
@@ -356,94 +356,132 @@ def _conform(batch: pa.RecordBatch | pa.Table, spec: DatasetSpec) -> pa.Table:
 
 def _load_first(conn: Connection, table: sa.Table, staged: pa.Table, now: datetime) -> MergeCounts:
     """The first version: every live row goes straight into the history table, no merge to do."""
-    import numpy as np
-
-    live = staged.filter(pc.invert(staged.column("is_deleted")))
-    n = live.num_rows
-    rows = live.drop_columns(["_seq"]) \
-        .append_column("valid_from", pa.array(np.full(n, now.replace(tzinfo=None), dtype="datetime64[us]"))
-                       .cast(pa.timestamp("us", tz="UTC"))) \
-        .append_column("valid_to", pa.nulls(n, pa.timestamp("us", tz="UTC"))) \
-        .append_column("version_from", pa.array(np.ones(n, dtype=np.int32))) \
-        .append_column("version_to", pa.nulls(n, pa.int32()))
+    live = staged.filter(pc.invert(staged.column("is_deleted"))).drop_columns(["_seq", "is_deleted"])
     # Into an empty table, building the unique index once after the load beats maintaining it per row.
     indexes = [ix for ix in table.indexes if ix.unique]
     for index in indexes:
         index.drop(conn)
-    _copy_into(conn, table, rows)
+    _copy_into(conn, table, live, constants={"is_deleted": False, "valid_from": now, "version_from": 1})
     for index in indexes:
         index.create(conn)
-    return MergeCounts(inserted=n, updated=0, deleted=0, unchanged=0)
+    return MergeCounts(inserted=live.num_rows, updated=0, deleted=0, unchanged=0)
 
 
-def _copy_into(conn: Connection, target: sa.Table, table: pa.Table) -> None:
-    """Load rows: COPY on PostgreSQL, executemany on SQLite; in chunks, so a crash can land mid-load."""
+def _copy_into(conn: Connection, target: sa.Table, table: pa.Table, constants: Mapping[str, Any] | None = None
+               ) -> None:
+    """Load rows, with `constants` for columns equal on every row: COPY on PostgreSQL, executemany on SQLite.
+
+    In chunks, so a crash can land mid-load and memory stays bounded; on PostgreSQL the next chunk is
+    encoded while the server takes the last, and constants travel as column defaults, not as text.
+    """
+    constants = dict(constants or {})
     columns = [c.name for c in target.columns if c.name in table.column_names]
     size = int(os.environ.get("LIENTHONG_COPY_CHUNK_ROWS") or COPY_CHUNK_ROWS)
-    for offset in range(0, table.num_rows, size):
-        chunk = table.slice(offset, size).select(columns)
-        if offset:
-            failpoint("mid_copy")
-        if conn.dialect.name == "postgresql":
-            import io
+    chunks = [table.slice(offset, size).select(columns) for offset in range(0, table.num_rows, size)]
+    if conn.dialect.name != "postgresql":
+        for number, chunk in enumerate(chunks):
+            if number:
+                failpoint("mid_copy")
+            conn.execute(target.insert(), [{**row, **constants} for row in chunk.to_pylist()])
+        return
 
-            import pyarrow.csv as pacsv
+    import io
 
-            buffer = io.BytesIO()
-            pacsv.write_csv(chunk, buffer, pacsv.WriteOptions(include_header=False))
-            quote = conn.dialect.identifier_preparer.quote
-            statement = f"COPY {quote(target.name)} ({', '.join(quote(c) for c in columns)}) FROM STDIN (FORMAT csv)"
-            raw = conn.connection.driver_connection
-            assert raw is not None
+    import pyarrow.csv as pacsv
+
+    def encode(chunk: pa.Table) -> io.BytesIO:
+        buffer = io.BytesIO()
+        pacsv.write_csv(chunk, buffer, pacsv.WriteOptions(include_header=False))
+        return buffer
+
+    quote = conn.dialect.identifier_preparer.quote
+    name = quote(target.name)
+    defaults = {column: _sql_literal(value) for column, value in constants.items()}
+    if defaults:
+        conn.execute(sa.text(f"ALTER TABLE {name} " + ", ".join(
+            f"ALTER COLUMN {quote(c)} SET DEFAULT {v}" for c, v in defaults.items())))
+    statement = f"COPY {name} ({', '.join(quote(c) for c in columns)}) FROM STDIN (FORMAT csv)"
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with ThreadPoolExecutor(max_workers=1) as encoder:
+        pending = encoder.submit(encode, chunks[0]) if chunks else None
+        for number in range(len(chunks)):
+            assert pending is not None
+            buffer = pending.result()
+            pending = encoder.submit(encode, chunks[number + 1]) if number + 1 < len(chunks) else None
+            if number:
+                failpoint("mid_copy")
             with raw.cursor() as cursor, cursor.copy(statement) as copy:
                 copy.write(buffer.getbuffer())
-        else:
-            conn.execute(target.insert(), chunk.to_pylist())
+    if defaults:
+        conn.execute(sa.text(f"ALTER TABLE {name} " + ", ".join(
+            f"ALTER COLUMN {quote(c)} DROP DEFAULT" for c in defaults)))
+
+
+def _sql_literal(value: Any) -> str:
+    """A constant of ours (never input) as an SQL literal, for a column default."""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime):
+        return f"'{value.isoformat()}'::timestamptz"
+    raise TypeError(f"no literal for {value!r}")
 
 
 def _merge(conn: Connection, sql: _Sql, *, version: int, now: datetime, full_refresh: bool) -> MergeCounts:
-    """Close the current rows that changed, insert their new versions; count what happened."""
+    """Close the current rows that changed, insert their new versions; count what happened.
+
+    One join of the stage against the current rows finds the few keys that changed; every later
+    statement works from that small table.
+    """
     t, s, cols = sql.table, sql.stage, ", ".join(sql.columns)
+    changed = sql.q("lt_changed")
     params = {"now": now, "version": version}
     if full_refresh:
         # What the source no longer has is deleted: stage those rows as tombstones too.
         conn.execute(sa.text(
-            f"INSERT INTO {s} ({cols}, _seq, is_deleted) SELECT {sql.cols('d')}, -1, TRUE FROM {t} d "
+            f"INSERT INTO {s} ({cols}, is_deleted) SELECT {sql.cols('d')}, TRUE FROM {t} d "
             f"WHERE d.valid_to IS NULL AND NOT d.is_deleted "
             f"AND NOT EXISTS (SELECT 1 FROM {s} s WHERE {sql.join('d', 's')})"
         ))
-    differs = sql.differs("s", "d")
-    # One pass classifies every staged row against the current one (no current row: d's key is null).
-    absent = f"d.{sql.key[0]} IS NULL"
-    inserted, updated, deleted, resurrected, staged = (int(v) for v in conn.execute(sa.text(
+    if conn.dialect.name == "postgresql":
+        conn.execute(sa.text(f"ANALYZE {s}"))  # a temporary table has no statistics: plan the join on real counts
+    keys = ", ".join(f"s.{k}" for k in sql.key)
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {changed}"))
+    conn.execute(sa.text(
+        f"CREATE TEMPORARY TABLE {changed} AS SELECT {keys}, s.is_deleted AS s_del, "
+        f"COALESCE(d.is_deleted, FALSE) AS d_del, d.{sql.key[0]} IS NULL AS absent "
+        f"FROM {s} s LEFT JOIN {t} d ON d.valid_to IS NULL AND {sql.join('d', 's')} "
+        f"WHERE d.{sql.key[0]} IS NULL OR s.is_deleted <> d.is_deleted "
+        f"OR (NOT s.is_deleted AND {sql.differs('s', 'd')})"
+    ))
+    inserted, updated, deleted, staged = (int(v) for v in conn.execute(sa.text(
         "SELECT "
-        f"COALESCE(SUM(CASE WHEN NOT s.is_deleted AND ({absent} OR d.is_deleted) THEN 1 ELSE 0 END), 0), "
-        f"COALESCE(SUM(CASE WHEN NOT s.is_deleted AND NOT d.is_deleted AND {differs} THEN 1 ELSE 0 END), 0), "
-        "COALESCE(SUM(CASE WHEN s.is_deleted AND NOT d.is_deleted THEN 1 ELSE 0 END), 0), "
-        "COALESCE(SUM(CASE WHEN NOT s.is_deleted AND d.is_deleted THEN 1 ELSE 0 END), 0), "
-        f"COUNT(*) FROM {s} s LEFT JOIN {t} d ON d.valid_to IS NULL AND {sql.join('d', 's')}"
+        "COALESCE(SUM(CASE WHEN NOT s_del AND (absent OR d_del) THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN NOT s_del AND NOT absent AND NOT d_del THEN 1 ELSE 0 END), 0), "
+        "COALESCE(SUM(CASE WHEN s_del AND NOT absent AND NOT d_del THEN 1 ELSE 0 END), 0), "
+        f"(SELECT COUNT(*) FROM {s}) FROM {changed}"
     )).one())
-    if updated or deleted or resurrected:
-        # Close every current row whose key changed: new values, deleted, or deleted and back again.
-        conn.execute(sa.text(
-            f"UPDATE {t} SET valid_to = :now, version_to = :version WHERE valid_to IS NULL AND EXISTS ("
-            f"SELECT 1 FROM {s} s WHERE {sql.join(t, 's')} AND (s.is_deleted <> {t}.is_deleted "
-            f"OR (NOT s.is_deleted AND {sql.differs('s', t)})))"
-        ), params)
+    # Close every current row whose key changed: new values, deleted, or deleted and back again.
+    conn.execute(sa.text(
+        f"UPDATE {t} SET valid_to = :now, version_to = :version FROM {changed} c "
+        f"WHERE {t}.valid_to IS NULL AND NOT c.absent AND {sql.join(t, 'c')}"
+    ), params)
     if inserted or updated:
         conn.execute(sa.text(
             f"INSERT INTO {t} ({cols}, is_deleted, valid_from, valid_to, version_from, version_to) "
             f"SELECT {sql.cols('s')}, FALSE, :now, NULL, :version, NULL "
-            f"FROM {s} s LEFT JOIN {t} d ON d.valid_to IS NULL AND {sql.join('d', 's')} "
-            f"WHERE NOT s.is_deleted AND {absent}"
+            f"FROM {s} s JOIN {changed} c ON {sql.join('s', 'c')} WHERE NOT s.is_deleted"
         ), params)
     if deleted:
         # A delete keeps the last values the row had, marked deleted (a tombstone may carry only the key).
         conn.execute(sa.text(
             f"INSERT INTO {t} ({cols}, is_deleted, valid_from, valid_to, version_from, version_to) "
-            f"SELECT {sql.cols('d')}, TRUE, :now, NULL, :version, NULL FROM {t} d JOIN {s} s ON {sql.join('d', 's')} "
-            f"WHERE s.is_deleted AND d.version_to = :version AND NOT d.is_deleted"
+            f"SELECT {sql.cols('d')}, TRUE, :now, NULL, :version, NULL FROM {t} d JOIN {changed} c "
+            f"ON {sql.join('d', 'c')} WHERE c.s_del AND NOT c.d_del AND d.version_to = :version"
         ), params)
+    conn.execute(sa.text(f"DROP TABLE {changed}"))
     return MergeCounts(inserted, updated, deleted, staged - inserted - updated - deleted)
 
 

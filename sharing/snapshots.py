@@ -219,7 +219,7 @@ def read_manifest(data_dir: Path, name: str, version: int) -> dict[str, Any]:
     return result
 
 
-def read_version(data_dir: Path, name: str, version: int | None = None) -> pa.Table:
+def read_version(data_dir: Path, name: str, version: int | None = None, *, sort: bool = True) -> pa.Table:
     """The rows of one version (default: the current one): time travel over snapshots."""
     import pyarrow.dataset as pads
 
@@ -237,4 +237,4 @@ def read_version(data_dir: Path, name: str, version: int | None = None) -> pa.Ta
         partitioning = pads.partitioning(pa.schema([field]), flavor="hive")
     dataset = pads.dataset(folder, format="parquet", partitioning=partitioning, exclude_invalid_files=True)
     table = dataset.to_table().select(schema.names).cast(schema)
-    return table.sort_by([(k, "ascending") for k in manifest["primary_key"]])
+    return table.sort_by([(k, "ascending") for k in manifest["primary_key"]]) if sort else table
