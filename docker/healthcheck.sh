@@ -1,0 +1,25 @@
+#!/bin/sh
+# Health of one role, for HEALTHCHECK: exit 0 when healthy.
+#   healthcheck.sh http URL        an HTTP endpoint answers below 500
+#   healthcheck.sh job TYPE        Airflow's job of that type (SchedulerJob, DagProcessorJob, TriggererJob) heartbeats on this host
+#   healthcheck.sh celery          this host's Celery worker answers a ping
+#   healthcheck.sh python          the interpreter and lienthong import (the image's default)
+set -eu
+case "${1:-python}" in
+    http)
+        exec python -c 'import sys, httpx; sys.exit(0 if httpx.get(sys.argv[1], timeout=5).status_code < 500 else 1)' "$2"
+        ;;
+    job)
+        exec airflow jobs check --job-type "$2" --local
+        ;;
+    celery)
+        exec celery --app airflow.providers.celery.executors.celery_executor.app inspect ping -d "celery@$(hostname)" --timeout 10
+        ;;
+    python)
+        exec python -c 'import lienthong.settings'
+        ;;
+    *)
+        echo "healthcheck: unknown check $1" >&2
+        exit 2
+        ;;
+esac
