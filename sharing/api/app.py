@@ -159,6 +159,7 @@ class _NoAudit(AuditWriter):
 
 def create_app(url: str, policy: Policy, data_dir: Path, *, audit: bool = True) -> FastAPI:
     from sharing.api import routes
+    from sharing.ops.routes import mount as mount_ops
 
     engine = db.engine_for(url)
     db.create_system_tables(engine)
@@ -179,4 +180,5 @@ def create_app(url: str, policy: Policy, data_dir: Path, *, audit: bool = True) 
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(AuditMiddleware, writer=writer)
     app.include_router(routes.router)
+    mount_ops(app)  # the operations dashboard under /ops
     return app

@@ -1,0 +1,182 @@
+"""What the dashboard shows, read from the pipeline's own tables (validation runs, quarantine, drift,
+catalog versions, the audit log). Reads only; the two writes (replay, drift approval) are the pipeline's
+own functions, called from the routes."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import sqlalchemy as sa
+
+from lienthong.airflow_registry import sources
+from quality.store import metadata as quality_metadata
+from quality.store import quarantine, validation_runs
+from schemas.db import ensure_tables as ensure_quality_tables
+from sharing import db
+from sharing.api.audit import audit_log
+
+# Every sync DAG runs hourly (lienthong.airflow_dags.SCHEDULE); a source is late after two missed runs.
+SCHEDULE_SECONDS = 3600
+LATE_AFTER = timedelta(seconds=2 * SCHEDULE_SECONDS)
+AIRFLOW_RUN_PREFIXES = ("scheduled__", "manual__", "asset_triggered__", "backfill__")
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+@dataclass(slots=True)
+class DatasetRun:
+    dataset: str
+    run_id: str
+    started_at: datetime
+    seconds: float
+    fetched: int
+    valid: int
+    quarantined: int
+    published: int | None
+    status: str
+
+
+@dataclass(slots=True)
+class SourceStatus:
+    name: str
+    dag_id: str
+    description: str
+    last_success: datetime | None = None
+    last_run: list[DatasetRun] = field(default_factory=list)
+
+    @property
+    def late(self) -> bool:
+        return self.last_success is None or datetime.now(UTC) - self.last_success > LATE_AFTER
+
+    @property
+    def age(self) -> str:
+        if self.last_success is None:
+            return "never"
+        minutes = int((datetime.now(UTC) - self.last_success).total_seconds() // 60)
+        return f"{minutes} min ago" if minutes < 120 else f"{minutes // 60} h ago"
+
+    def totals(self) -> dict[str, int]:
+        return {"fetched": sum(r.fetched for r in self.last_run), "valid": sum(r.valid for r in self.last_run),
+                "quarantined": sum(r.quarantined for r in self.last_run),
+                "published": sum(r.published or 0 for r in self.last_run)}
+
+    def dag_url(self, airflow_url: str) -> str:
+        run_ids = {r.run_id for r in self.last_run}
+        if len(run_ids) == 1 and (run_id := next(iter(run_ids))).startswith(AIRFLOW_RUN_PREFIXES):
+            return f"{airflow_url}/dags/{self.dag_id}/runs/{run_id}"
+        return f"{airflow_url}/dags/{self.dag_id}"
+
+
+def _published_by_run(conn: sa.Connection) -> dict[tuple[str, str], int]:
+    v = db.dataset_versions
+    rows = conn.execute(sa.select(v.c.dataset, v.c.run_id, v.c.inserted + v.c.updated + v.c.deleted))
+    return {(str(d), str(r)): int(n) for d, r, n in rows if r is not None}
+
+
+def source_statuses(engine: sa.Engine) -> list[SourceStatus]:
+    """Every configured source, with its last successful sync and its last run's counts per dataset."""
+    ensure_quality_tables(engine, quality_metadata)
+    db.create_system_tables(engine)
+    out = []
+    with engine.connect() as conn:
+        published = _published_by_run(conn)
+        for entry in sources():
+            status = SourceStatus(entry.name, entry.dag_id, entry.description)
+            vr = validation_runs
+            last_ok = conn.execute(sa.select(sa.func.max(vr.c.started_at))
+                                   .where(vr.c.source == entry.name, vr.c.status == "passed")).scalar()
+            status.last_success = _aware(last_ok)
+            # The last run of each dataset of this source.
+            latest = (sa.select(vr.c.dataset, sa.func.max(vr.c.id).label("id"))
+                      .where(vr.c.source == entry.name).group_by(vr.c.dataset).subquery())
+            for row in conn.execute(sa.select(vr).join(latest, vr.c.id == latest.c.id).order_by(vr.c.dataset)):
+                status.last_run.append(DatasetRun(
+                    row.dataset, row.run_id, _aware(row.started_at) or datetime.now(UTC), float(row.seconds),
+                    int(row.rows_in), int(row.rows_valid), int(row.rows_quarantined),
+                    published.get((row.dataset, row.run_id)), row.status))
+            out.append(status)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class Series:
+    name: str
+    points: list[tuple[datetime, float]]
+
+
+def run_series(engine: sa.Engine) -> dict[str, list[Series]]:
+    """Per metric (records per run, quarantine rate, sync duration), one series per source over its runs."""
+    ensure_quality_tables(engine, quality_metadata)
+    vr = validation_runs
+    per_run = (sa.select(vr.c.source, vr.c.run_id, sa.func.min(vr.c.started_at).label("at"),
+                         sa.func.sum(vr.c.rows_in).label("rows"), sa.func.sum(vr.c.rows_quarantined).label("bad"),
+                         sa.func.sum(vr.c.seconds).label("seconds"))
+               .group_by(vr.c.source, vr.c.run_id).order_by(sa.text("at")))
+    by_source: dict[str, list[Any]] = {}
+    with engine.connect() as conn:
+        for row in conn.execute(per_run):
+            by_source.setdefault(row.source, []).append(row)
+    metrics: dict[str, list[Series]] = {"records": [], "quarantine_rate": [], "seconds": []}
+    for name, rows in sorted(by_source.items()):
+        at = [_aware(r.at) or datetime.now(UTC) for r in rows]
+        metrics["records"].append(Series(name, [(t, float(r.rows)) for t, r in zip(at, rows, strict=True)]))
+        metrics["quarantine_rate"].append(Series(name, [
+            (t, 100.0 * float(r.bad) / float(r.rows) if r.rows else 0.0) for t, r in zip(at, rows, strict=True)]))
+        metrics["seconds"].append(Series(name, [(t, float(r.seconds)) for t, r in zip(at, rows, strict=True)]))
+    return metrics
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantineFilter:
+    dataset: str = ""
+    rule: str = ""
+    run_id: str = ""
+    status: str = "quarantined"
+
+
+def quarantine_choices(engine: sa.Engine) -> dict[str, list[str]]:
+    ensure_quality_tables(engine, quality_metadata)
+    q = quarantine
+    with engine.connect() as conn:
+        return {name: [str(v) for v in conn.execute(sa.select(col).distinct().order_by(col)).scalars()]
+                for name, col in (("dataset", q.c.dataset), ("rule", q.c.rule), ("run_id", q.c.run_id))}
+
+
+def quarantined(engine: sa.Engine, where: QuarantineFilter, limit: int = 200) -> tuple[int, list[sa.Row[Any]]]:
+    """(how many match, the first `limit` of them)."""
+    ensure_quality_tables(engine, quality_metadata)
+    q = quarantine
+    conditions = [c for c in (
+        q.c.dataset == where.dataset if where.dataset else None,
+        q.c.rule == where.rule if where.rule else None,
+        q.c.run_id == where.run_id if where.run_id else None,
+        q.c.status == where.status if where.status else None,
+    ) if c is not None]
+    with engine.connect() as conn:
+        total = int(conn.execute(sa.select(sa.func.count()).select_from(q).where(*conditions)).scalar() or 0)
+        rows = list(conn.execute(sa.select(q).where(*conditions).order_by(q.c.id).limit(limit)))
+    return total, rows
+
+
+def pretty_json(text: str | None) -> str:
+    try:
+        return json.dumps(json.loads(text or ""), indent=2, ensure_ascii=False, sort_keys=True)
+    except ValueError:
+        return text or ""
+
+
+def audit_entries(engine: sa.Engine, operations_only: bool, limit: int = 200) -> list[sa.Row[Any]]:
+    """The newest entries first: every request, or only what operators did on the dashboard."""
+    a = audit_log
+    query = sa.select(a).order_by(a.c.seq.desc()).limit(limit)
+    if operations_only:
+        query = query.where(a.c.method == "POST", a.c.endpoint.like("/ops/%"))
+    with engine.connect() as conn:
+        return list(conn.execute(query))

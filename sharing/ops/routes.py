@@ -1,0 +1,248 @@
+"""The dashboard's pages under /ops: sources, charts, quarantine, drift, audit; login and the two actions.
+
+Every page needs an operator session; every POST form carries the session's CSRF token. Operator actions
+go through the lookup API's audit middleware like any request: the handler names the operator and what
+was done in the request's audit entry, so an approval is in the hash chain before its answer leaves.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, urlencode
+
+from fastapi import APIRouter, FastAPI, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from jinja2 import Environment, FileSystemLoader, select_autoescape
+from starlette.concurrency import run_in_threadpool
+
+from sharing.api import audit
+from sharing.api.app import entry_of, state_of
+from sharing.ops import charts, data
+from sharing.ops.auth import LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS, OpsState
+
+HERE = Path(__file__).parent
+PREFIX = "/ops"
+router = APIRouter(prefix=PREFIX, include_in_schema=False)
+templates = Environment(loader=FileSystemLoader(HERE / "templates"), autoescape=select_autoescape(["html"]))
+# Pages use only their own origin's assets; the charts are inline SVG, so no script is needed at all.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; frame-ancestors 'self'",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    operator: str
+    csrf: str
+
+
+class _LoginNeeded(Exception):
+    pass
+
+
+class _BadCsrf(Exception):
+    pass
+
+
+def ops_of(request: Request) -> OpsState:
+    state: OpsState = request.app.state.lienthong_ops
+    return state
+
+
+def _session(request: Request) -> Session:
+    payload = ops_of(request).unsign(request.cookies.get(SESSION_COOKIE))
+    if payload is None:
+        raise _LoginNeeded
+    session = Session(str(payload["op"]), str(payload["csrf"]))
+    entry = entry_of(request)
+    entry.client, entry.purpose = f"operator:{session.operator}", "operations"
+    return session
+
+
+async def _form(request: Request, session: Session | None) -> dict[str, str]:
+    """The posted form, once its CSRF token is checked against the session's (or the login cookie's)."""
+    fields = {k: v[0] for k, v in parse_qs((await request.body()).decode("utf-8", "replace")).items()}
+    expected = session.csrf if session else (ops_of(request).unsign(request.cookies.get(LOGIN_COOKIE)) or {}).get(
+        "csrf")
+    if not expected or not secrets.compare_digest(fields.get("csrf", ""), str(expected)):
+        raise _BadCsrf
+    return fields
+
+
+def _page(request: Request, template: str, session: Session | None, status: int = 200,
+          **context: Any) -> HTMLResponse:
+    html = templates.get_template(template).render(
+        prefix=PREFIX, session=session, message=request.query_params.get("msg", ""), **context)
+    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+
+
+def _redirect(path: str, message: str = "") -> RedirectResponse:
+    return RedirectResponse(f"{PREFIX}{path}" + (f"?{urlencode({'msg': message})}" if message else ""),
+                            status_code=303, headers=SECURITY_HEADERS)
+
+
+# --- login -------------------------------------------------------------------------------------------
+
+@router.get("/login")
+def login_page(request: Request, error: str = "") -> HTMLResponse:
+    ops = ops_of(request)
+    token = secrets.token_hex(16)
+    response = _page(request, "login.html", None, csrf=token, error=error,
+                     configured=bool(ops.operators))
+    response.set_cookie(LOGIN_COOKIE, ops.sign({"csrf": token, "exp": time.time() + 3600}), httponly=True,
+                        samesite="strict", path=PREFIX, secure=request.url.scheme == "https")
+    return response
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    fields = await _form(request, None)
+    name = fields.get("operator", "")
+    token = await run_in_threadpool(ops_of(request).login, name, fields.get("password", ""))
+    entry = entry_of(request)
+    entry.client, entry.purpose = f"operator:{name[:80]}", "operations"
+    if token is None:
+        entry.detail = "login refused"
+        return RedirectResponse(f"{PREFIX}/login?error=1", status_code=303, headers=SECURITY_HEADERS)
+    entry.detail = "logged in"
+    response = _redirect("/")
+    response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_SECONDS, httponly=True, samesite="strict",
+                        path=PREFIX, secure=request.url.scheme == "https")
+    response.delete_cookie(LOGIN_COOKIE, path=PREFIX)
+    return response
+
+
+@router.post("/logout")
+async def logout(request: Request) -> Response:
+    await _form(request, _session(request))
+    entry_of(request).detail = "logged out"
+    response = RedirectResponse(f"{PREFIX}/login", status_code=303, headers=SECURITY_HEADERS)
+    response.delete_cookie(SESSION_COOKIE, path=PREFIX)
+    return response
+
+
+# --- pages -------------------------------------------------------------------------------------------
+
+@router.get("/")
+def overview(request: Request) -> HTMLResponse:
+    session = _session(request)
+    engine = state_of(request).engine
+    statuses = data.source_statuses(engine)
+    series = data.run_series(engine)
+    plots = [
+        charts.line_chart("Records per run", "records", series["records"]),
+        charts.line_chart("Quarantine rate", "% quarantined", series["quarantine_rate"]),
+        charts.line_chart("Sync duration", "seconds", series["seconds"]),
+    ]
+    return _page(request, "overview.html", session, statuses=statuses, plots=plots,
+                 airflow_url=ops_of(request).airflow_url, late_hours=data.LATE_AFTER.total_seconds() / 3600)
+
+
+@router.get("/quarantine")
+def quarantine_page(request: Request, dataset: str = "", rule: str = "", run_id: str = "",
+                    status: str = "quarantined") -> HTMLResponse:
+    session = _session(request)
+    engine = state_of(request).engine
+    where = data.QuarantineFilter(dataset, rule, run_id, status if status in ("quarantined", "released", "") else "")
+    total, rows = data.quarantined(engine, where)
+    return _page(request, "quarantine.html", session, where=where, total=total, rows=rows,
+                 choices=data.quarantine_choices(engine))
+
+
+@router.get("/quarantine/{record_id}")
+def quarantine_record(request: Request, record_id: int) -> HTMLResponse:
+    from quality.store import get_quarantined
+
+    session = _session(request)
+    row = get_quarantined(state_of(request).engine, record_id)
+    if row is None:
+        return _page(request, "missing.html", session, status=404, what=f"quarantined record {record_id}")
+    return _page(request, "record.html", session, row=row, raw=data.pretty_json(row.raw),
+                 failures=data.pretty_json(row.failures))
+
+
+@router.post("/quarantine/replay")
+async def replay(request: Request) -> Response:
+    from quality.replay import replay as replay_records
+
+    session = _session(request)
+    fields = await _form(request, session)
+    ids = [int(i) for i in fields.get("ids", "").split(",") if i.strip().isdigit()]
+    dataset = fields.get("dataset") or None
+    if not ids and not dataset:
+        return _redirect("/quarantine", "Nothing to replay: choose a record or a dataset.")
+    result = await run_in_threadpool(replay_records, state_of(request).engine, dataset, ids or None)
+    message = (f"Replay {result.run_id}: {len(result.released_ids)} released, "
+               f"{len(result.still_quarantined)} still quarantined.")
+    entry = entry_of(request)
+    entry.params = {"ids": ids, "dataset": dataset}
+    entry.detail = message
+    return _redirect(f"/quarantine/{ids[0]}" if len(ids) == 1 else "/quarantine", message)
+
+
+@router.get("/drift")
+def drift_page(request: Request) -> HTMLResponse:
+    from schemas.drift import list_drift
+
+    session = _session(request)
+    rows = list_drift(state_of(request).engine)
+    return _page(request, "drift.html", session, open=[r for r in rows if r.status == "open"],
+                 approved=[r for r in rows if r.status != "open"])
+
+
+@router.post("/drift/{drift_id}/approve")
+async def approve(request: Request, drift_id: int) -> Response:
+    from schemas.drift import approve_drift, list_drift
+
+    session = _session(request)
+    await _form(request, session)
+    engine = state_of(request).engine
+    rows = {r.id: r for r in await run_in_threadpool(list_drift, engine)}
+    row = rows.get(drift_id)
+    if row is None:
+        return _redirect("/drift", f"No drift {drift_id}.")
+    await run_in_threadpool(approve_drift, engine, drift_id)
+    what = f"drift {drift_id} approved: {row.dataset}.{row.field} ({row.kind}) from {row.source}"
+    entry = entry_of(request)
+    entry.params = {"drift_id": drift_id, "dataset": row.dataset, "field": row.field, "kind": row.kind}
+    entry.detail = f"{what} by {session.operator}"
+    return _redirect("/drift", f"{what[0].upper()}{what[1:]}.")
+
+
+@router.get("/audit")
+def audit_page(request: Request, all: str = "") -> HTMLResponse:
+    session = _session(request)
+    state = state_of(request)
+    checked, problems = audit.verify(state.url)
+    rows = data.audit_entries(state.engine, operations_only=not all)
+    return _page(request, "audit.html", session, rows=rows, checked=checked, problems=problems,
+                 show_all=bool(all))
+
+
+# --- mounting ----------------------------------------------------------------------------------------
+
+async def _to_login(request: Request, exc: Exception) -> Response:
+    return RedirectResponse(f"{PREFIX}/login", status_code=303, headers=SECURITY_HEADERS)
+
+
+async def _bad_csrf(request: Request, exc: Exception) -> Response:
+    entry_of(request).detail = "CSRF token missing or wrong"
+    return HTMLResponse("The form was stale or not ours: go back, reload the page and try again.",
+                        status_code=403, headers=SECURITY_HEADERS)
+
+
+def mount(app: FastAPI, ops: OpsState | None = None) -> None:
+    """The dashboard on `app` under /ops; operators and the session secret from the environment by default."""
+    app.state.lienthong_ops = ops or OpsState.from_environ()
+    app.add_exception_handler(_LoginNeeded, _to_login)
+    app.add_exception_handler(_BadCsrf, _bad_csrf)
+    app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="ops-static")
+    app.include_router(router)
