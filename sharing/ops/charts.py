@@ -39,7 +39,7 @@ def _marker(shape: int, x: float, y: float, colour: str) -> str:
 def line_chart(title: str, unit: str, series: list[Series]) -> str:
     """One SVG: a line (and markers) per series over time, axes with ticks, a legend below."""
     points = [p for s in series for p in s.points]
-    label = f"{title}, per run, by source"
+    label = f"{title}, per run, by dataset"
     parts = [f'<svg class="chart" viewBox="0 0 {WIDTH} {HEIGHT}" role="img" aria-label="{escape(label)}" '
              f'xmlns="http://www.w3.org/2000/svg"><title>{escape(label)}</title>']
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
@@ -64,10 +64,11 @@ def line_chart(title: str, unit: str, series: list[Series]) -> str:
     parts.append(f'<text x="12" y="{TOP + plot_h / 2:.0f}" font-size="11" text-anchor="middle" '
                  f'transform="rotate(-90 12 {TOP + plot_h / 2:.0f})">{escape(unit)}</text>')
     first, last = min(p[0] for p in points), max(p[0] for p in points)
-    parts.append(f'<text x="{LEFT}" y="{TOP + plot_h + 16}" font-size="11">{first:%d/%m %H:%M}</text>')
+    shown = "%H:%M:%S" if (last - first).total_seconds() < 3600 else "%d/%m %H:%M"
+    parts.append(f'<text x="{LEFT}" y="{TOP + plot_h + 16}" font-size="11">{first.strftime(shown)}</text>')
     if last != first:
         parts.append(f'<text x="{WIDTH - RIGHT}" y="{TOP + plot_h + 16}" font-size="11" text-anchor="end">'
-                     f'{last:%d/%m %H:%M}</text>')
+                     f'{last.strftime(shown)}</text>')
     for i, s in enumerate(series):
         colour = COLOURS[i % len(COLOURS)]
         coords = [(x(t), y(v)) for t, v in s.points]
@@ -75,8 +76,8 @@ def line_chart(title: str, unit: str, series: list[Series]) -> str:
             path = " ".join(f"{cx:.1f},{cy:.1f}" for cx, cy in coords)
             parts.append(f'<polyline points="{path}" fill="none" stroke="{colour}" stroke-width="2"/>')
         parts.extend(_marker(i, cx, cy, colour) for cx, cy in coords)
-        lx = LEFT + (i % 4) * 100
-        ly = HEIGHT - 22 + (i // 4) * 14
+        lx = 14 + (i % 4) * 112
+        ly = HEIGHT - 26 + (i // 4) * 15
         parts.append(_marker(i, lx, ly - 4, colour))
         parts.append(f'<text x="{lx + 8}" y="{ly}" font-size="11">{escape(s.name)}</text>')
     parts.append("</svg>")

@@ -112,23 +112,20 @@ class Series:
 
 
 def run_series(engine: sa.Engine) -> dict[str, list[Series]]:
-    """Per metric (records per run, quarantine rate, sync duration), one series per source over its runs."""
+    """Per metric (records per run, quarantine rate, sync duration), one series per dataset over its runs."""
     ensure_quality_tables(engine, quality_metadata)
     vr = validation_runs
-    per_run = (sa.select(vr.c.source, vr.c.run_id, sa.func.min(vr.c.started_at).label("at"),
-                         sa.func.sum(vr.c.rows_in).label("rows"), sa.func.sum(vr.c.rows_quarantined).label("bad"),
-                         sa.func.sum(vr.c.seconds).label("seconds"))
-               .group_by(vr.c.source, vr.c.run_id).order_by(sa.text("at")))
-    by_source: dict[str, list[Any]] = {}
+    by_dataset: dict[str, list[Any]] = {}
     with engine.connect() as conn:
-        for row in conn.execute(per_run):
-            by_source.setdefault(row.source, []).append(row)
+        for row in conn.execute(sa.select(vr.c.dataset, vr.c.started_at, vr.c.rows_in, vr.c.rows_quarantined,
+                                          vr.c.seconds).order_by(vr.c.started_at, vr.c.id)):
+            by_dataset.setdefault(row.dataset, []).append(row)
     metrics: dict[str, list[Series]] = {"records": [], "quarantine_rate": [], "seconds": []}
-    for name, rows in sorted(by_source.items()):
-        at = [_aware(r.at) or datetime.now(UTC) for r in rows]
-        metrics["records"].append(Series(name, [(t, float(r.rows)) for t, r in zip(at, rows, strict=True)]))
+    for name, rows in sorted(by_dataset.items()):
+        at = [_aware(r.started_at) or datetime.now(UTC) for r in rows]
+        metrics["records"].append(Series(name, [(t, float(r.rows_in)) for t, r in zip(at, rows, strict=True)]))
         metrics["quarantine_rate"].append(Series(name, [
-            (t, 100.0 * float(r.bad) / float(r.rows) if r.rows else 0.0) for t, r in zip(at, rows, strict=True)]))
+            (t, 100.0 * r.rows_quarantined / r.rows_in if r.rows_in else 0.0) for t, r in zip(at, rows, strict=True)]))
         metrics["seconds"].append(Series(name, [(t, float(r.seconds)) for t, r in zip(at, rows, strict=True)]))
     return metrics
 

@@ -41,8 +41,9 @@ def _sync_all(url: str, root: Path) -> None:
         faults = FAULTS.get(agency, {"invalid_values": 0.01})
         with running_simulator(agency, records=RECORDS, seed=5, faults=faults, tmp_dir=root / "sim" / agency) as sim:
             env = {f"LIENTHONG_AGENCY_{agency.upper()}_URL": sim.url}
-            summaries = sync_source(agency, url=url, data_dir=root / "data", environ=env)
-            assert all(s.error is None for s in summaries), [s.line() for s in summaries]
+            for full in (False, True):  # a second run, from scratch: two points per dataset on the charts
+                summaries = sync_source(agency, url=url, data_dir=root / "data", environ=env, full_refresh=full)
+                assert all(s.error is None for s in summaries), [s.line() for s in summaries]
 
 
 @contextmanager
