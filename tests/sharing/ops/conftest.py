@@ -47,7 +47,7 @@ def _sync_all(url: str, root: Path) -> None:
 
 
 @contextmanager
-def _serving(app: Any) -> Iterator[str]:
+def serving(app: Any) -> Iterator[str]:
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning",
                                            access_log=False, lifespan="off"))
     thread = threading.Thread(target=server.run, daemon=True)
@@ -71,7 +71,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     _sync_all(url, root)
     app = create_app(url, policy_from_dict({"clients": {}}), root / "data")
     app.state.lienthong_ops = OpsState(operators={OPERATOR: hash_password(PASSWORD)})
-    with _serving(app) as base:
+    with serving(app) as base:
         yield Demo(url, base, app)
     app.state.lienthong.writer.close()
     app.state.lienthong.engine.dispose()
