@@ -91,15 +91,19 @@ def _redirect(path: str, message: str = "") -> RedirectResponse:
 
 # --- login -------------------------------------------------------------------------------------------
 
-@router.get("/login")
-def login_page(request: Request, error: str = "") -> HTMLResponse:
+def _login_form(request: Request, status: int = 200, error: bool = False) -> HTMLResponse:
     ops = ops_of(request)
     token = secrets.token_hex(16)
-    response = _page(request, "login.html", None, csrf=token, error=error,
+    response = _page(request, "login.html", None, status=status, csrf=token, error=error,
                      configured=bool(ops.operators))
     response.set_cookie(LOGIN_COOKIE, ops.sign({"csrf": token, "exp": time.time() + 3600}), httponly=True,
                         samesite="strict", path=PREFIX, secure=request.url.scheme == "https")
     return response
+
+
+@router.get("/login")
+def login_page(request: Request) -> HTMLResponse:
+    return _login_form(request)
 
 
 @router.post("/login")
@@ -111,7 +115,7 @@ async def login(request: Request) -> Response:
     entry.client, entry.purpose = f"operator:{name[:80]}", "operations"
     if token is None:
         entry.detail = "login refused"
-        return RedirectResponse(f"{PREFIX}/login?error=1", status_code=303, headers=SECURITY_HEADERS)
+        return _login_form(request, status=401, error=True)
     entry.detail = "logged in"
     response = _redirect("/")
     response.set_cookie(SESSION_COOKIE, token, max_age=SESSION_SECONDS, httponly=True, samesite="strict",
@@ -208,6 +212,7 @@ async def approve(request: Request, drift_id: int) -> Response:
     rows = {r.id: r for r in await run_in_threadpool(list_drift, engine)}
     row = rows.get(drift_id)
     if row is None:
+        entry_of(request).detail = f"no drift {drift_id}"
         return _redirect("/drift", f"No drift {drift_id}.")
     await run_in_threadpool(approve_drift, engine, drift_id)
     what = f"drift {drift_id} approved: {row.dataset}.{row.field} ({row.kind}) from {row.source}"
