@@ -3,6 +3,7 @@ session's CSRF token, a refused login is audited; a source that has not synced f
 
 from __future__ import annotations
 
+import html
 import re
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -12,7 +13,7 @@ import pytest
 import sqlalchemy as sa
 
 from quality.store import metadata as quality_metadata
-from quality.store import validation_runs
+from quality.store import quarantine, validation_runs
 from schemas.db import ensure_tables
 from schemas.drift import drift_log
 from sharing import db
@@ -76,8 +77,25 @@ def test_an_approval_without_the_csrf_token_is_refused(demo: Demo) -> None:
     client.close()
 
 
-def test_a_source_is_late_after_two_missed_hourly_runs(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'late.db'}"
+def test_the_quarantine_filters_by_rule_and_run_and_logout_ends_the_session(demo: Demo) -> None:
+    client, token = _logged_in(demo.base)
+    with db.engine_for(demo.url).connect() as conn:
+        rule, run_id, count = conn.execute(
+            sa.select(quarantine.c.rule, quarantine.c.run_id, sa.func.count()).group_by(quarantine.c.rule,
+                                                                                     quarantine.c.run_id)
+            .order_by(sa.func.count().desc())).first() or ("", "", 0)
+    assert count
+    page = client.get("/ops/quarantine", params={"rule": rule, "run_id": run_id, "status": ""}).text
+    shown = re.findall(r'<td><code>([^<]+)</code></td><td class="reason">', page)
+    assert len(shown) == count and set(shown) == {html.escape(rule)}
+    assert f"{count:,} record" in page
+    assert client.post("/ops/logout", data={"csrf": token}).headers["location"] == "/ops/login"
+    assert client.get("/ops/").status_code == 303
+    client.close()
+
+
+def test_a_source_is_late_after_two_missed_hourly_runs(db_url: str, tmp_path: Path) -> None:
+    url = db_url
     engine = db.engine_for(url)
     ensure_tables(engine, quality_metadata)
     now = datetime.now(UTC)
@@ -102,6 +120,8 @@ def test_a_source_is_late_after_two_missed_hourly_runs(tmp_path: Path) -> None:
             client.close()
     finally:
         app.state.lienthong.writer.close()
+        app.state.lienthong.engine.dispose()
+        engine.dispose()
     by_source = {source: state for state, source in re.findall(r'<tr class="source (late|fresh)" data-source="(\w+)"',
                                                                page)}
     assert by_source == {"business": "late", "land": "fresh", "construction": "late", "tax": "late"}
