@@ -27,11 +27,19 @@ def _by(kind: str) -> Any:
     return getattr(By, kind)
 
 
+def _wait(driver: Any, css: str) -> Any:
+    """The element, once the page that a click started to load shows it."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    return WebDriverWait(driver, 15).until(lambda d: d.find_elements(_by("CSS_SELECTOR"), css))[0]
+
+
 def _login(driver: Any, base: str) -> None:
     driver.get(f"{base}/ops/login")
     driver.find_element(_by("ID"), "operator").send_keys(OPERATOR)
     driver.find_element(_by("ID"), "password").send_keys(PASSWORD)
     driver.find_element(_by("CSS_SELECTOR"), "form.login button").click()
+    _wait(driver, "table.sources")
     assert driver.current_url.endswith("/ops/"), driver.current_url
 
 
@@ -62,13 +70,14 @@ def test_an_operator_walks_the_dashboard(demo: Demo, browser: Any, tmp_path: Pat
     links = browser.find_elements(by("CSS_SELECTOR"), "table.quarantine tbody tr td:first-child a")
     assert links, _text(browser)
     links[0].click()
+    _wait(browser, "pre.raw")
     assert "Quarantined record" in browser.find_element(by("TAG_NAME"), "h1").text
     raw = json.loads(browser.find_element(by("CSS_SELECTOR"), "pre.raw").text)
     assert raw.get("enterpriseCode"), raw
     assert browser.find_element(by("CSS_SELECTOR"), "dd.reason").text.strip()
     shot(browser, tmp_path, "2-quarantined-record")
     browser.find_element(by("XPATH"), "//button[normalize-space()='Replay this record']").click()
-    message = browser.find_element(by("CSS_SELECTOR"), ".message").text
+    message = _wait(browser, ".message").text
     assert "Replay replay-" in message and "1 still quarantined" in message, message
 
     # A drift awaiting approval, approved from the page.
@@ -76,7 +85,7 @@ def test_an_operator_walks_the_dashboard(demo: Demo, browser: Any, tmp_path: Pat
     row = browser.find_element(by("CSS_SELECTOR"), "tr[data-drift]")
     drift_id = int(row.get_attribute("data-drift"))
     row.find_element(by("TAG_NAME"), "button").click()
-    assert f"Drift {drift_id} approved" in browser.find_element(by("CSS_SELECTOR"), ".message").text
+    assert f"Drift {drift_id} approved" in _wait(browser, ".message").text
     with db.engine_for(demo.url).connect() as conn:
         assert conn.execute(sa.select(drift_log.c.status).where(drift_log.c.id == drift_id)).scalar() == "approved"
     shot(browser, tmp_path, "3-drift")
