@@ -9,8 +9,8 @@
 | `LIENTHONG_AGENCY_BUSINESS_URL` | (unset) | business registration SOAP endpoint |
 | `LIENTHONG_AGENCY_CONSTRUCTION_URL` | (unset) | construction permits REST base URL |
 | `LIENTHONG_AGENCY_TAX_URL` | (unset) | tax REST base URL |
-| `LIENTHONG_API_POLICY` | (unset; required by `lienthong serve`) | the lookup API's client policy file (`lienthong serve`) |
-| `LIENTHONG_API_SECRET` | random per process | signs the lookup API's pagination cursors; set it when running several workers |
+| `LIENTHONG_API_POLICY` | (unset; required) | the lookup API's client policy file (`lienthong serve`) |
+| `LIENTHONG_API_SECRET` | random per process | signs the API's pagination cursors; set it for several workers |
 | `LIENTHONG_COPY_CHUNK_ROWS` | 200000 | rows per COPY chunk when publishing |
 
 The agency credentials (`LAND_SIM_PASSWORD`, ...) are named by each source file in `connectors/sources/`,
