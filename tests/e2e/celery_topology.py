@@ -129,7 +129,8 @@ class Topology:
                             params={"deserialize": True}).json()["value"]
 
 
-def celery_environ(home: Path, metadata_url: str, redis_db: int, api_port: int) -> dict[str, str]:
+def celery_environ(home: Path, metadata_url: str, redis_db: int, api_port: int,
+                   heartbeat_timeout: int) -> dict[str, str]:
     env = airflow_environ(home, metadata_url=metadata_url, database_url="sqlite://", data_dir=home / "data")
     home.mkdir(parents=True, exist_ok=True)
     (home / "lienthong_worker_name.py").write_text(_NAMER, encoding="utf-8")
@@ -148,8 +149,9 @@ def celery_environ(home: Path, metadata_url: str, redis_db: int, api_port: int) 
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
-        # a dead worker's running task is noticed in seconds, not the default five minutes
-        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": "10",
+        # a dead worker's running task is noticed in seconds, not the default five minutes (too short, and a
+        # busy machine's live tasks are taken for dead and retried: 10 s did that on 2 loaded cores)
+        "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(heartbeat_timeout),
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT_DETECTION_INTERVAL": "2",
         "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "True",
@@ -171,16 +173,18 @@ def flush_redis_db(redis_db: int) -> None:
 
 @contextmanager
 def control_plane(tmp: Path, metadata_url: str, *, redis_db: int, executor: str = "CeleryExecutor",
-                  dags: set[str] | None = None, extra_env: Mapping[str, str] | None = None) -> Iterator[Topology]:
+                  dags: set[str] | None = None, extra_env: Mapping[str, str] | None = None,
+                  heartbeat_timeout: int = 30) -> Iterator[Topology]:
     """api-server and dag-processor, the given DAGs unpaused (all sync DAGs by default), then the scheduler.
 
-    extra_env: added to every process's environment (with the LocalExecutor, where the tasks publish).
+    extra_env: added to every process's environment (with the LocalExecutor, where the tasks publish);
+    heartbeat_timeout: seconds of silence after which the scheduler takes a running task for dead.
     """
     api_port = free_port()
     logs = tmp / "logs"
     logs.mkdir(parents=True, exist_ok=True)
     flush_redis_db(redis_db)
-    env = celery_environ(tmp / "airflow", metadata_url, redis_db, api_port)
+    env = celery_environ(tmp / "airflow", metadata_url, redis_db, api_port, heartbeat_timeout)
     env["AIRFLOW__CORE__EXECUTOR"] = executor
     env.update(extra_env or {})
     home = Path(env["AIRFLOW_HOME"])
