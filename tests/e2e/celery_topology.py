@@ -15,6 +15,7 @@ import signal
 import subprocess
 import sys
 import time
+import uuid
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import ExitStack, contextmanager, suppress
 from pathlib import Path
@@ -138,6 +139,9 @@ def celery_environ(home: Path, metadata_url: str, redis_db: int, api_port: int,
         "AIRFLOW__CORE__EXECUTOR": "CeleryExecutor",
         "AIRFLOW__CELERY__BROKER_URL": f"redis://127.0.0.1:6379/{redis_db}",
         "AIRFLOW__CELERY__RESULT_BACKEND": f"redis://127.0.0.1:6379/{redis_db}",
+        # queues of its own on the shared Redis: another run of these tests (a CI clone beside this
+        # checkout) has the same queue names, and its workers would take this run's tasks
+        "AIRFLOW__CELERY_BROKER_TRANSPORT_OPTIONS__GLOBAL_KEYPREFIX": f"lienthong-{uuid.uuid4().hex[:12]}:",
         "AIRFLOW__CELERY__WORKER_CONCURRENCY": "4",
         "AIRFLOW__CELERY__TASK_ACKS_LATE": "True",
         "AIRFLOW__CORE__HOSTNAME_CALLABLE": "lienthong_worker_name.name",
@@ -149,6 +153,8 @@ def celery_environ(home: Path, metadata_url: str, redis_db: int, api_port: int,
         "AIRFLOW__API__WORKERS": "1",
         "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),
         "AIRFLOW__SCHEDULER__SCHEDULER_HEARTBEAT_SEC": "1",
+        # only the runs a test triggers: an unpaused hourly DAG's scheduled run would sync beside them
+        "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",
         # a dead worker's running task is noticed in seconds, not the default five minutes (too short, and a
         # busy machine's live tasks are taken for dead and retried: 10 s did that on 2 loaded cores)
         "AIRFLOW__SCHEDULER__TASK_INSTANCE_HEARTBEAT_TIMEOUT": str(heartbeat_timeout),
@@ -158,17 +164,6 @@ def celery_environ(home: Path, metadata_url: str, redis_db: int, api_port: int,
     })
     env["PYTHONPATH"] = os.pathsep.join((str(POLICY_DIR), str(home), env["PYTHONPATH"]))
     return env
-
-
-def flush_redis_db(redis_db: int) -> None:
-    """Leftover messages of an interrupted earlier run would be tasks of runs that no longer exist."""
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=6379, db=redis_db)
-    try:
-        client.flushdb()
-    finally:
-        client.close()
 
 
 @contextmanager
@@ -183,7 +178,6 @@ def control_plane(tmp: Path, metadata_url: str, *, redis_db: int, executor: str 
     api_port = free_port()
     logs = tmp / "logs"
     logs.mkdir(parents=True, exist_ok=True)
-    flush_redis_db(redis_db)
     env = celery_environ(tmp / "airflow", metadata_url, redis_db, api_port, heartbeat_timeout)
     env["AIRFLOW__CORE__EXECUTOR"] = executor
     env.update(extra_env or {})
