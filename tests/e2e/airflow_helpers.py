@@ -11,11 +11,10 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import sqlalchemy as sa
-
-from agencies.truth import truth_rows
 from lienthong.airflow_run import RESULT
-from sharing import db
+from tests.sharing.test_sync import published_keys, truth_keys
+
+__all__ = ["fresh_pg_database", "published_keys", "run_dags", "truth_keys"]
 
 PG = "postgresql://postgres@127.0.0.1:5432"
 
@@ -48,18 +47,3 @@ def run_dags(env: dict[str, str], dag_ids: list[str], log: Path, *, prepare: boo
     lines = [line for line in proc.stdout.splitlines() if line.startswith(RESULT)]
     assert lines, f"no result from airflow_run (exit {proc.returncode}); see {log}:\n{proc.stdout[-3000:]}"
     return {r["dag_id"]: r for r in json.loads(lines[-1][len(RESULT):])}
-
-
-def published_keys(url: str, dataset: str, key: tuple[str, ...]) -> set[str]:
-    engine = db.engine_for(url)
-    quote = engine.dialect.identifier_preparer.quote
-    cols = ", ".join(quote(k) for k in key)
-    with engine.connect() as conn:
-        rows = conn.execute(sa.text(
-            f"SELECT {cols} FROM {quote('ds_' + dataset)} WHERE valid_to IS NULL AND NOT is_deleted"  # noqa: S608
-        )).all()
-    return {"/".join(str(v) for v in row).replace("-", "") for row in rows}
-
-
-def truth_keys(sim: Any, stream: str) -> set[str]:
-    return {r["_key"].replace("-", "") for r in truth_rows(sim, stream) if not r["_deleted"]}
