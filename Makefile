@@ -19,16 +19,16 @@ lock:  ## re-resolve requirements.lock from setup.cfg (after changing a dependen
 	uv pip compile -q setup.cfg --extra dev --extra bench --python-version 3.11 --generate-hashes -o requirements.lock
 
 demo: install  ## the main job end to end on the embedded default (SQLite + Parquet under ./var)
-	$(PY) -m lienthong.demo
+	$(PY) -m lienthong.dev.demo
 
 up: install  ## airflow standalone, the four simulators and the lookup API; prints URLs and the admin password's file
-	$(PY) -m lienthong.airflow_up
+	$(PY) -m lienthong.dev.up
 
 lint: install
 	$(VENV)/bin/ruff check .
 
 typecheck: install
-	$(VENV)/bin/mypy lienthong connectors schemas quality sharing agencies bench tests $(wildcard dags/*.py)
+	$(VENV)/bin/mypy core pipeline lienthong connectors schemas quality sharing agencies bench tests $(wildcard dags/*.py)
 
 pytest: install
 	$(VENV)/bin/pytest -m "unit or integration or e2e" $(PYTEST_ARGS)

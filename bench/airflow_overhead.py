@@ -4,7 +4,7 @@
 
 Both paths get the same four simulators (a fresh copy each, 2% invalid values), run a full round,
 advance the clocks 90 minutes and run an incremental round, then build the views. Airflow's path is
-what `make demo` runs: `lienthong.airflow_run` (a fresh SQLite metadata DB migrated first, then every
+what `make demo` runs: `lienthong.airflow.run` (a fresh SQLite metadata DB migrated first, then every
 sync DAG and the views DAG through `dag.test`). The baseline runs `lienthong sync SOURCE` per source
 (one process each, as an operator would) and builds the views. Printed: wall seconds of each, the
 ratio, and Airflow's one-off metadata migration apart.
@@ -44,8 +44,8 @@ def _run(args: list[str], env: dict[str, str], log: Path) -> None:
 def _one_path(through_airflow: bool, records: int, work: Path) -> tuple[float, float]:
     """Wall seconds of the two rounds, and of Airflow's metadata migration (0 for the baseline)."""
     from agencies.testing import running_simulator
-    from lienthong.airflow_registry import sources
-    from lienthong.airflow_setup import airflow_environ
+    from lienthong.airflow.registry import sources
+    from lienthong.airflow.setup import airflow_environ
 
     url = f"sqlite:///{work / 'lienthong.db'}"
     data_dir = work / "data"
@@ -59,7 +59,7 @@ def _one_path(through_airflow: bool, records: int, work: Path) -> tuple[float, f
         migrate = 0.0
         if through_airflow:
             started = time.perf_counter()
-            _run([sys.executable, "-c", "from lienthong.airflow_setup import prepare; prepare()"], env, log)
+            _run([sys.executable, "-c", "from lienthong.airflow.setup import prepare; prepare()"], env, log)
             migrate = time.perf_counter() - started
         dags = [s.dag_id for s in sources()] + ["lienthong_views"]
         started = time.perf_counter()
@@ -67,11 +67,11 @@ def _one_path(through_airflow: bool, records: int, work: Path) -> tuple[float, f
             if round_no:
                 _advance(endpoints, 90)
             if through_airflow:
-                _run([sys.executable, "-m", "lienthong.airflow_run", "--no-prepare", *dags], env, log)
+                _run([sys.executable, "-m", "lienthong.airflow.run", "--no-prepare", *dags], env, log)
             else:
                 for source in sources():
                     _run([str(BIN / "lienthong"), "sync", source.name], env, log)
-                _run([sys.executable, "-c", "from lienthong.settings import load_settings as s; "
+                _run([sys.executable, "-c", "from core.settings import load_settings as s; "
                       "from sharing.views import build_views; build_views(s().database_url, s().data_dir)"], env, log)
         return time.perf_counter() - started, migrate
 

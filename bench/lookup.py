@@ -64,8 +64,8 @@ def tax_codes(n: int) -> list[str]:
 
 
 def enterprises(codes: list[str]) -> pa.Table:
+    from pipeline.sync import dataset_spec
     from schemas.contract import get_contract
-    from sharing.sync import dataset_spec
 
     schema = dataset_spec(get_contract("enterprises")).schema
     n, now = len(codes), datetime.now(UTC)
@@ -81,9 +81,9 @@ def enterprises(codes: list[str]) -> pa.Table:
 
 
 def setup(pg: str, rows: int, root: Path) -> tuple[str, list[str]]:
+    from pipeline.sync import dataset_spec
     from schemas.contract import get_contract
     from sharing.publish import publish
-    from sharing.sync import dataset_spec
 
     name = f"lienthong_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg, autocommit=True) as conn:

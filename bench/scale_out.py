@@ -28,8 +28,8 @@ import psutil
 
 from agencies.base import AgencyName
 from agencies.testing import running_simulator
-from lienthong.airflow_registry import sources
-from lienthong.airflow_setup import airflow_environ
+from lienthong.airflow.registry import sources
+from lienthong.airflow.setup import airflow_environ
 from tests.e2e.airflow_helpers import fresh_pg_database
 from tests.e2e.celery_topology import Topology, control_plane
 
@@ -87,7 +87,7 @@ def _sync_all(topo: Topology) -> dict[str, Any]:
 
 def _prepare_metadata(tmp: Path, url: str) -> None:
     env = airflow_environ(tmp / "prepare", metadata_url=url, database_url="sqlite://", data_dir=tmp / "prepare")
-    subprocess.run([sys.executable, "-c", "from lienthong.airflow_setup import prepare; prepare()"],
+    subprocess.run([sys.executable, "-c", "from lienthong.airflow.setup import prepare; prepare()"],
                    env=env, check=True, capture_output=True, timeout=900)
 
 

@@ -35,7 +35,7 @@ from agencies.base import FeedPosition
 from agencies.simulator import AgencySimulator, open_simulator
 from agencies.soap.render import render_response
 from agencies.soap.services import SERVICES
-from lienthong.settings import AGENCIES
+from core.settings import AGENCIES
 
 PAGE = 1000
 SEED = 1

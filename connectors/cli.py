@@ -39,7 +39,7 @@ def extract(source: str, streams: tuple[str, ...], full_refresh: bool, state_fil
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from connectors import load_source, read
-    from lienthong.errors import LienthongError
+    from core.errors import LienthongError
 
     try:
         config = load_source(source)

@@ -18,8 +18,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
-from lienthong.errors import ConfigError
-from lienthong.settings import load_settings
+from core.errors import ConfigError
+from core.settings import load_settings
 
 SOURCES_DIR = Path(__file__).parent / "sources"
 

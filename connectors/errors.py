@@ -18,7 +18,7 @@ that reaches the caller has used up its attempts.
 
 from __future__ import annotations
 
-from lienthong.errors import Fatal, LienthongError, Retriable
+from core.errors import Fatal, LienthongError, Retriable
 
 
 def _message(message: str, operation: str | None, page: str | None, excerpt: str | None) -> str:

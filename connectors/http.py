@@ -21,7 +21,7 @@ import httpx
 from connectors.config import SourceConfig
 from connectors.errors import AuthRefused, HostileResponse, RequestRejected, SourceUnavailable
 from connectors.secrets import Redactor
-from lienthong.errors import Retriable
+from core.errors import Retriable
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -12,7 +12,7 @@ import re
 from collections.abc import Iterable, Mapping
 
 from connectors.config import SecretRef
-from lienthong.errors import ConfigError
+from core.errors import ConfigError
 
 _MASK = "***"
 

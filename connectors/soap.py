@@ -34,7 +34,7 @@ from connectors.pagination import Page, PageRequest, paginator
 from connectors.secrets import Redactor
 from connectors.types import RawPage
 from connectors.wsdl import WsdlLocaliser, wsdl_location, zeep_settings
-from lienthong.errors import ConfigError
+from core.errors import ConfigError
 
 XROAD_NS = "http://x-road.eu/xsd/xroad.xsd"
 T = TypeVar("T")

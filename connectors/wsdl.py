@@ -17,7 +17,7 @@ from urllib.parse import urljoin, urlsplit
 from lxml import etree
 
 from connectors.config import SourceConfig
-from lienthong.errors import ConfigError
+from core.errors import ConfigError
 
 _REF_ATTRS = ("schemaLocation", "location")
 _IMPORTS = ("import", "include", "redefine")  # wsdl:import, xsd:import/include/redefine

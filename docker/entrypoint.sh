@@ -19,7 +19,7 @@ done
 case "${1:-}" in
     init-airflow)
         # migrate Airflow's metadata DB (idempotent) and create one pool per agency system
-        exec python -c "from lienthong.airflow_setup import prepare; print(prepare())"
+        exec python -c "from lienthong.airflow.setup import prepare; print(prepare())"
         ;;
     init-lienthong)
         # the lookup API's audit tables, owned by the writer role, appendable by the API role

@@ -16,7 +16,7 @@ case "${1:-python}" in
         exec celery --app airflow.providers.celery.executors.celery_executor.app inspect ping -d "celery@$(hostname)" --timeout 10
         ;;
     python)
-        exec python -c 'import lienthong.settings'
+        exec python -c 'import core.settings'
         ;;
     *)
         echo "healthcheck: unknown check $1" >&2

@@ -1,8 +1,8 @@
-"""lienthong: the data-sharing bus between a province's agency systems.
+"""lienthong: the top of the house: the `lienthong` CLI, `doctor`, the Airflow glue, developer tools.
 
-This package holds what every part shares: settings, errors, the CLI entry point.
-The parts themselves are the top-level packages named in the design: `connectors`,
-`schemas`, `quality`, `sharing`, `agencies`; `dags/` holds the Airflow DAG files.
+Nothing imports this package except its own entry points (the console script, `dags/`, the Airflow
+plugin). Settings, errors and the engine factory are the base layer, `core`; the flow itself is
+`connectors` -> `schemas` -> `quality` -> `sharing`, run for one stream by `pipeline`.
 """
 
 __version__ = "0.1.0"

@@ -17,8 +17,8 @@ from urllib.parse import urlsplit
 
 import click
 
-from lienthong.errors import ConfigError
-from lienthong.settings import Settings, load_settings, mask_url
+from core.errors import ConfigError
+from core.settings import Settings, load_settings, mask_url
 
 _TIMEOUT_S = 3.0
 

@@ -11,7 +11,7 @@ from typing import Any
 
 import click
 
-from lienthong.settings import get_settings
+from core.settings import get_settings
 
 
 def _engine(database_url: str | None) -> Any:
@@ -49,7 +49,7 @@ _DATASETS = ["branches", "enterprises", "land_certificates", "parcels", "permits
 def validate(dataset: str, input_path: Path, output: Path | None, run_id: str | None, check_references: bool,
              database_url: str | None) -> None:
     """Validate FILE against DATASET's contract and suite; quarantine what fails."""
-    from lienthong.errors import LienthongError
+    from core.errors import LienthongError
     from quality.runner import validate_batch
 
     batch = _read_input(input_path, dataset)

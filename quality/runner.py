@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from lienthong.errors import Fatal
+from core.errors import Fatal
 from quality.checks import expectation_columns, expectation_type, failing_rows
 from quality.references import reference_misses
 from schemas.contract import Contract, get_contract

@@ -18,7 +18,7 @@ from typing import Any, Literal, cast, get_args
 import pyarrow as pa
 import yaml
 
-from lienthong.errors import ConfigError
+from core.errors import ConfigError
 
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 

@@ -6,7 +6,7 @@ from functools import cache
 
 import sqlalchemy as sa
 
-from lienthong.settings import get_settings
+from core.settings import get_settings
 
 
 @cache

@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from lienthong.errors import Fatal
+from core.errors import Fatal
 from schemas.contract import Contract
 from schemas.db import ensure_tables
 from schemas.mapping import METADATA_COLUMNS

@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from lienthong.settings import get_settings
+from core.settings import get_settings
 
 
 @click.group()
@@ -113,8 +113,8 @@ def sync(source: str, full_refresh: bool, streams: tuple[str, ...]) -> None:
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
-    from lienthong.errors import LienthongError
-    from sharing.sync import sync_source
+    from core.errors import LienthongError
+    from pipeline.sync import sync_source
 
     settings = get_settings()
     console = Console(stderr=True)

@@ -28,7 +28,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
-from lienthong.errors import Fatal
+from core.errors import Fatal
 from sharing import db, snapshots
 
 DELETED_COLUMN = "_deleted"

@@ -10,7 +10,7 @@ import os
 
 import sqlalchemy as sa
 
-from lienthong.settings import get_settings, mask_url
+from core.settings import get_settings, mask_url
 from sharing import db
 from sharing.api.audit import audit_head, audit_log, create_tables
 

@@ -17,8 +17,8 @@ POLICY_ENV = "LIENTHONG_API_POLICY"
 
 def app_from_env() -> FastAPI:
     """The app for uvicorn's factory mode: settings from the environment, the policy from LIENTHONG_API_POLICY."""
-    from lienthong.errors import ConfigError
-    from lienthong.settings import get_settings
+    from core.errors import ConfigError
+    from core.settings import get_settings
     from sharing.api.app import create_app
     from sharing.api.policy import load_policy
 
@@ -68,7 +68,7 @@ def audit() -> None:
 @click.option("--database-url", envvar="LIENTHONG_DATABASE_URL", help="Default: the settings' database.")
 def verify(database_url: str | None) -> None:
     """Walk the hash chain; name every changed or deleted entry (exit 1 if any)."""
-    from lienthong.settings import get_settings, mask_url
+    from core.settings import get_settings, mask_url
     from sharing.api.audit import verify as run_verify
 
     url = database_url or get_settings().database_url
@@ -89,7 +89,7 @@ def tail(database_url: str | None, limit: int, client: str | None) -> None:
     """The newest entries."""
     import sqlalchemy as sa
 
-    from lienthong.settings import get_settings
+    from core.settings import get_settings
     from sharing import db
     from sharing.api.audit import audit_log, create_tables
 

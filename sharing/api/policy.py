@@ -18,7 +18,7 @@ from typing import Any, Literal, cast, get_args
 
 import yaml
 
-from lienthong.errors import ConfigError
+from core.errors import ConfigError
 
 PiiClass = Literal["public", "personal", "sensitive"]
 PII_CLASSES: tuple[PiiClass, ...] = get_args(PiiClass)

@@ -23,8 +23,8 @@ Row = dict[str, Any]
 @cache
 def specs() -> dict[str, DatasetSpec]:
     """Every dataset the API can serve, by name: the contracts' and the views'."""
+    from pipeline.sync import dataset_spec
     from schemas.contract import contracts
-    from sharing.sync import dataset_spec
     from sharing.views import MATCH_STATS, UNMATCHED, VIEWS
 
     found = {name: dataset_spec(c) for name, c in contracts().items()}

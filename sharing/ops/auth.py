@@ -25,7 +25,7 @@ from typing import Any
 
 import yaml
 
-from lienthong.errors import ConfigError
+from core.errors import ConfigError
 
 SESSION_COOKIE = "lt_ops_session"
 LOGIN_COOKIE = "lt_ops_login"

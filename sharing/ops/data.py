@@ -11,14 +11,14 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from lienthong.airflow_registry import sources
+from lienthong.airflow.registry import sources
 from quality.store import metadata as quality_metadata
 from quality.store import quarantine, validation_runs
 from schemas.db import ensure_tables as ensure_quality_tables
 from sharing import db
 from sharing.api.audit import audit_log
 
-# Every sync DAG runs hourly (lienthong.airflow_dags.SCHEDULE); a source is late after two missed runs.
+# Every sync DAG runs hourly (lienthong.airflow.dags.SCHEDULE); a source is late after two missed runs.
 SCHEDULE_SECONDS = 3600
 LATE_AFTER = timedelta(seconds=2 * SCHEDULE_SECONDS)
 AIRFLOW_RUN_PREFIXES = ("scheduled__", "manual__", "asset_triggered__", "backfill__")

@@ -8,7 +8,7 @@ import pytest
 
 from connectors.config import SecretRef
 from connectors.secrets import resolve
-from lienthong.errors import ConfigError
+from core.errors import ConfigError
 
 pytestmark = pytest.mark.integration
 

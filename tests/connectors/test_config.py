@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from connectors.config import SOURCES_DIR, load_source
-from lienthong.errors import ConfigError
+from core.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 

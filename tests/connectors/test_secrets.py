@@ -9,7 +9,7 @@ import pytest
 
 from agencies.testing import running_simulator
 from connectors import read
-from lienthong.errors import LienthongError
+from core.errors import LienthongError
 from tests.connectors.helpers import small_pages, source_at
 
 pytestmark = pytest.mark.integration

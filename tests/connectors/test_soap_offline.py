@@ -13,7 +13,7 @@ from connectors.config import load_source
 from connectors.http import HttpCaller
 from connectors.secrets import Redactor
 from connectors.soap import SoapReader
-from lienthong.errors import ConfigError
+from core.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 

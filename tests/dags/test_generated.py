@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 
 from connectors.config import SOURCES_DIR
-from lienthong.airflow_registry import sources
+from lienthong.airflow.registry import sources
 
 pytestmark = pytest.mark.integration
 
@@ -24,7 +24,7 @@ DESCRIBE = """
 import json, sys
 from pathlib import Path
 from airflow.dag_processing.dagbag import DagBag
-from lienthong.airflow_dags import sync_dags
+from lienthong.airflow.dags import sync_dags
 
 bag = DagBag(dag_folder=sys.argv[1], safe_mode=False)
 dags = dict(bag.dags)

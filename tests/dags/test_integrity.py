@@ -1,4 +1,4 @@
-"""Every DAG file only declares (style.md, 1), checked in a fresh interpreter by lienthong.dag_integrity."""
+"""Every DAG file only declares (style.md, 1), checked in a fresh interpreter by lienthong.dev.dag_integrity."""
 
 from __future__ import annotations
 
@@ -26,7 +26,7 @@ def run_integrity(folder: Path, tmp_path: Path) -> tuple[int, list[dict[str, Any
         "AIRFLOW__CORE__UNIT_TEST_MODE": "False",
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "lienthong.dag_integrity", str(folder), str(report)],
+        [sys.executable, "-m", "lienthong.dev.dag_integrity", str(folder), str(report)],
         env=env, cwd=REPO, capture_output=True, text=True, timeout=180,
     )
     assert report.exists(), proc.stderr[-3000:]

@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 import yaml
 
-from lienthong.airflow_registry import sources
+from lienthong.airflow.registry import sources
 
 pytestmark = pytest.mark.unit
 
@@ -146,7 +146,7 @@ def test_the_workers_consume_every_agency_queue(compose: dict[str, Any]) -> None
 
 
 def test_the_cluster_policy_routes_each_agency_task_to_its_pool_queue() -> None:
-    from lienthong.airflow_dags import sync_dags
+    from lienthong.airflow.dags import sync_dags
 
     spec = importlib.util.spec_from_file_location("airflow_local_settings",
                                                   DOCKER / "pythonpath" / "airflow_local_settings.py")

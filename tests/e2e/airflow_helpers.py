@@ -11,8 +11,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from lienthong.airflow_run import RESULT
-from tests.sharing.test_sync import published_keys, truth_keys
+from lienthong.airflow.run import RESULT
+from tests.pipeline.test_sync import published_keys, truth_keys
 
 __all__ = ["fresh_pg_database", "published_keys", "run_dags", "truth_keys"]
 
@@ -36,8 +36,8 @@ def fresh_pg_database(prefix: str) -> Iterator[str]:
 
 def run_dags(env: dict[str, str], dag_ids: list[str], log: Path, *, prepare: bool,
              retry_delay: float | None = None, timeout: float = 600) -> dict[str, dict[str, Any]]:
-    """Run DAGs once through `lienthong.airflow_run`; each DAG's result by id (Airflow's output goes to `log`)."""
-    args = [sys.executable, "-m", "lienthong.airflow_run", "--prepare" if prepare else "--no-prepare"]
+    """Run DAGs once through `lienthong.airflow.run`; each DAG's result by id (Airflow's output goes to `log`)."""
+    args = [sys.executable, "-m", "lienthong.airflow.run", "--prepare" if prepare else "--no-prepare"]
     if retry_delay is not None:
         args += ["--retry-delay", str(retry_delay)]
     with log.open("a", encoding="utf-8") as out:

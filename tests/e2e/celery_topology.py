@@ -23,8 +23,8 @@ from typing import Any, TypeVar
 
 import httpx
 
-from lienthong.airflow_registry import sources
-from lienthong.airflow_setup import REPO, airflow_environ
+from lienthong.airflow.registry import sources
+from lienthong.airflow.setup import REPO, airflow_environ
 from tests.conftest import free_port
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")

@@ -17,8 +17,8 @@ import pytest
 
 from agencies.base import DATASETS, AgencyName
 from agencies.testing import running_simulator
-from lienthong.airflow_registry import sources
-from lienthong.airflow_setup import airflow_environ
+from lienthong.airflow.registry import sources
+from lienthong.airflow.setup import airflow_environ
 from tests.e2e.airflow_helpers import fresh_pg_database, published_keys, run_dags, truth_keys
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]

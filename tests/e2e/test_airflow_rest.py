@@ -24,7 +24,7 @@ import httpx
 import pytest
 
 from agencies.testing import running_simulator
-from lienthong.airflow_setup import airflow_environ
+from lienthong.airflow.setup import airflow_environ
 from tests.conftest import free_port
 from tests.e2e.airflow_helpers import fresh_pg_database, published_keys, truth_keys
 

@@ -22,7 +22,7 @@ import sqlalchemy as sa
 
 from agencies.base import DATASETS, AgencyName
 from agencies.testing import running_simulator
-from lienthong.airflow_registry import sources
+from lienthong.airflow.registry import sources
 from schemas.contract import contract_for_stream
 from sharing import db
 from tests.e2e.airflow_helpers import fresh_pg_database, published_keys, truth_keys

@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 import yaml
 
-from lienthong.errors import ConfigError
+from core.errors import ConfigError
 from schemas.contract import CONTRACTS_DIR, contract_for_stream, contract_from_dict, contracts, load_contract_file
 
 pytestmark = pytest.mark.unit

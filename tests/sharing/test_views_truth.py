@@ -11,7 +11,7 @@ import pytest
 from agencies.base import AGENCY_NAMES
 from agencies.testing import running_simulator
 from agencies.truth import truth_rows
-from sharing.sync import sync_source
+from pipeline.sync import sync_source
 from sharing.views import build_views
 
 pytestmark = pytest.mark.integration

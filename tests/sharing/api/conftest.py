@@ -18,10 +18,10 @@ import uvicorn
 
 from agencies.base import AGENCY_NAMES
 from agencies.testing import running_simulator
+from pipeline.sync import sync_source
 from sharing.api.app import create_app
 from sharing.api.auth import hash_key
 from sharing.api.policy import Policy, policy_from_dict
-from sharing.sync import sync_source
 from sharing.views import build_views
 from tests.conftest import _admin_execute
 

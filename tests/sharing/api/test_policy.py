@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from lienthong.errors import ConfigError
+from core.errors import ConfigError
 from sharing.api.auth import authenticate, hash_key
 from sharing.api.cli import serve
 from sharing.api.masking import mask_value

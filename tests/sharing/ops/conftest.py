@@ -16,10 +16,10 @@ import uvicorn
 
 from agencies.base import AGENCY_NAMES
 from agencies.testing import running_simulator
+from pipeline.sync import sync_source
 from sharing.api.app import create_app
 from sharing.api.policy import policy_from_dict
 from sharing.ops.auth import OpsState, hash_password
-from sharing.sync import sync_source
 from tests.conftest import free_port
 
 OPERATOR, PASSWORD = "ops_admin", "correct horse battery staple"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from lienthong.errors import ConfigError
+from core.errors import ConfigError
 from sharing.ops.auth import OpsState, check_password, hash_password, load_operators
 
 pytestmark = pytest.mark.unit

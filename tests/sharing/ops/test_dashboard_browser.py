@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from lienthong.airflow_registry import sources
+from lienthong.airflow.registry import sources
 from schemas.drift import drift_log
 from sharing import db
 from tests.sharing.ops.conftest import OPERATOR, PASSWORD, Demo, shot

@@ -1,6 +1,6 @@
 """Run DAGs once through Airflow (`dag.test`: Airflow's own run loop, tasks in this process).
 
-    python -m lienthong.airflow_run [--prepare] DAG_ID [DAG_ID ...]
+    python -m lienthong.airflow.run [--prepare] DAG_ID [DAG_ID ...]
 
 Run in an environment from `airflow_setup.airflow_environ`. Each DAG gets a real DagRun in Airflow's
 metadata DB (task instances, XComs, logs, asset events), the same DagBag the scheduler would parse.
@@ -41,7 +41,7 @@ def run_dag(dag_id: str, retry_delay: float | None = None) -> dict[str, Any]:
     from airflow.models.xcom import XComModel
     from airflow.utils.session import create_session
 
-    from lienthong.airflow_setup import DAGS_DIR
+    from lienthong.airflow.setup import DAGS_DIR
 
     bag = DagBag(dag_folder=str(DAGS_DIR), safe_mode=False)
     if dag_id not in bag.dags:
@@ -72,7 +72,7 @@ def run_dag(dag_id: str, retry_delay: float | None = None) -> dict[str, Any]:
               help="Seconds between a failed task's retries (default: each DAG's own, 30 s and up).")
 @click.argument("dag_ids", nargs=-1, required=True)
 def main(prepare: bool, retry_delay: float | None, dag_ids: tuple[str, ...]) -> None:
-    from lienthong.airflow_setup import prepare as prepare_airflow
+    from lienthong.airflow.setup import prepare as prepare_airflow
 
     if prepare:
         started = time.perf_counter()

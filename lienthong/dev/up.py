@@ -22,7 +22,7 @@ import click
 import httpx
 
 BIN = Path(sys.executable).parent
-EXAMPLE_POLICY = Path(__file__).resolve().parents[1] / "sharing" / "api" / "policy.example.yaml"
+EXAMPLE_POLICY = Path(__file__).resolve().parents[2] / "sharing" / "api" / "policy.example.yaml"
 SIM_PATHS = {"land": "/ws/land", "business": "/ws/business", "construction": "", "tax": ""}
 
 
@@ -78,8 +78,8 @@ def _wait_http(url: str, timeout: float, procs: list[subprocess.Popen[bytes]]) -
 @click.option("--api-port", type=int, default=8300, show_default=True, help="The lookup API's port.")
 def main(records: int, sim_port: int, airflow_port: int, api_port: int) -> None:
     """Start everything, print where it is, and wait for Ctrl-C."""
-    from lienthong.airflow_setup import airflow_environ
-    from lienthong.settings import load_settings
+    from core.settings import load_settings
+    from lienthong.airflow.setup import airflow_environ
 
     settings = load_settings()
     home = settings.airflow_home
@@ -98,7 +98,7 @@ def main(records: int, sim_port: int, airflow_port: int, api_port: int) -> None:
         sims = _start(stack, [str(BIN / "lienthong"), "agencies", "serve", "all", "--port", str(sim_port),
                               "--records", str(records)], None, logs / "agencies.log")
         click.echo("preparing Airflow (metadata DB on SQLite, pools) ...")
-        subprocess.run([sys.executable, "-c", "from lienthong.airflow_setup import prepare; prepare()"],
+        subprocess.run([sys.executable, "-c", "from lienthong.airflow.setup import prepare; prepare()"],
                        env=env, check=True, capture_output=True)
         click.echo(f"starting airflow standalone (log {logs / 'airflow.log'})")
         airflow = _start(stack, [str(BIN / "airflow"), "standalone"], env, logs / "airflow.log")

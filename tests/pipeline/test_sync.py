@@ -11,8 +11,8 @@ import sqlalchemy as sa
 from agencies.base import DATASETS, AgencyName
 from agencies.testing import running_simulator
 from agencies.truth import truth_rows
+from pipeline.sync import sync_source
 from sharing import db, snapshots
-from sharing.sync import sync_source
 
 pytestmark = pytest.mark.integration
 

@@ -11,12 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from lienthong.airflow_registry import sources
-from lienthong.airflow_tasks import run_report
+from lienthong.airflow.registry import sources
+from lienthong.airflow.tasks import run_report
 
 pytestmark = pytest.mark.integration  # one test starts an interpreter with Airflow
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 def test_registry_names_each_stream_dataset_and_pool() -> None:
@@ -37,7 +37,7 @@ def test_run_report_names_the_streams_that_did_not_publish() -> None:
 def test_endpoints_come_from_airflow_connections(tmp_path: Path) -> None:
     script = textwrap.dedent("""
         import json
-        from lienthong.airflow_tasks import task_environ
+        from lienthong.airflow.tasks import task_environ
         out = {s: task_environ(s, f"lienthong_{s}", {}).get(f"LIENTHONG_AGENCY_{s.upper()}_URL")
                for s in ("tax", "land", "business")}
         print(json.dumps(out))

@@ -12,7 +12,7 @@ pytestmark = pytest.mark.unit
 def test_the_plugin_is_an_entry_point_with_valid_external_views() -> None:
     from airflow.api_fastapi.core_api.datamodels.plugins import ExternalViewResponse
 
-    from lienthong.airflow_plugin import LienthongOpsPlugin, views
+    from lienthong.airflow.plugin import LienthongOpsPlugin, views
 
     (entry,) = [e for e in entry_points(group="airflow.plugins") if e.name == "lienthong_ops"]
     assert entry.load() is LienthongOpsPlugin

@@ -214,7 +214,7 @@ def sync_source(
 ) -> list[StreamSummary]:
     """Every stream of a source in turn; one stream's failure does not stop the others."""
     from connectors import load_source
-    from lienthong.errors import LienthongError
+    from core.errors import LienthongError
 
     source = load_source(source_name, environ=environ)
     summaries = []

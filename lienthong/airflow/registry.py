@@ -17,7 +17,7 @@ import yaml
 
 from connectors.config import SOURCES_DIR
 
-CONTRACTS_DIR = Path(__file__).resolve().parents[1] / "schemas" / "contracts"
+CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "contracts"
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 

@@ -15,9 +15,9 @@ import sys
 from collections.abc import Mapping
 from pathlib import Path
 
-from lienthong.airflow_registry import sources
+from lienthong.airflow.registry import sources
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 DAGS_DIR = REPO / "dags"
 
 

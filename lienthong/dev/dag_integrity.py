@@ -1,4 +1,4 @@
-"""Checks that DAG files only declare (style.md, 1): run as `python -m lienthong.dag_integrity DIR`.
+"""Checks that DAG files only declare (style.md, 1): run as `python -m lienthong.dev.dag_integrity DIR`.
 
 For each `*.py` in DIR, in this fresh process, with Airflow already imported so its own cost is not
 counted, it loads the file through Airflow's DagBag while guards are on, and reports:
@@ -6,7 +6,7 @@ counted, it loads the file through Airflow's DagBag while guards are on, and rep
 - a network connection, a database query or connection, or a Variable/Connection read at parse time;
 - a DAG without tags, owner or doc, or a task with fewer than 2 retries.
 It writes a JSON report (to REPORT, or stdout) and exits 1 when any file has a problem.
-The test suite runs it on `dags/`: `python -m lienthong.dag_integrity DAGS_DIR [REPORT]`.
+The test suite runs it on `dags/`: `python -m lienthong.dev.dag_integrity DAGS_DIR [REPORT]`.
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def check_folder(folder: Path) -> list[dict[str, Any]]:
 def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else argv
     if len(args) not in (1, 2):
-        print("usage: python -m lienthong.dag_integrity DAGS_DIR [REPORT]", file=sys.stderr)
+        print("usage: python -m lienthong.dev.dag_integrity DAGS_DIR [REPORT]", file=sys.stderr)
         return 2
     report = check_folder(Path(args[0]))
     text = json.dumps(report, indent=2)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
-from lienthong.errors import ConfigError
-from lienthong.settings import load_settings, mask_url
+from core.errors import ConfigError
+from core.settings import load_settings, mask_url
 
 pytestmark = pytest.mark.unit
 

@@ -1,6 +1,6 @@
 """What the sync and views tasks do, as plain functions a test calls without a scheduler.
 
-A stream's task calls `sharing.sync.sync_stream`: extract, normalise, validate (quarantine) and
+A stream's task calls `pipeline.sync.sync_stream`: extract, normalise, validate (quarantine) and
 publish in one process, where only the publish transaction commits the cursor, with the data and the
 quarantine rows. (One task per stream rather than one per step: the steps pass Arrow batches in
 memory, and a step boundary would mean spilling every batch to disk for nothing the guarantee needs.)
@@ -73,10 +73,10 @@ def sync_stream_task(source: str, stream: str, *, conn_id: str, run_id: str,
                      interval: tuple[str | None, str | None] = (None, None),
                      environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Sync one stream; raise with the agency, the page and the reason when it fails."""
-    from lienthong.errors import Fatal
-    from lienthong.settings import load_settings
+    from core.errors import Fatal
+    from core.settings import load_settings
+    from pipeline.sync import sync_stream
     from sharing.publish import read_state
-    from sharing.sync import sync_stream
 
     env = task_environ(source, conn_id, environ)
     settings = load_settings(env)
@@ -120,7 +120,7 @@ def run_report(results: list[dict[str, Any] | None], expected: list[str]) -> str
 
 def build_views_task(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Rebuild the cross-agency views whose inputs have new versions."""
-    from lienthong.settings import load_settings
+    from core.settings import load_settings
     from sharing.views import build_views
 
     settings = load_settings(os.environ if environ is None else environ)

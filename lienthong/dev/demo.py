@@ -2,10 +2,10 @@
 
 It starts the four agency simulators on loopback (2% invalid values switched on, so quarantine has work),
 sets Airflow up on SQLite under the demo folder, runs every sync DAG and the views DAG once through
-Airflow (`lienthong.airflow_run`: real DagRuns, task instances, XComs and asset events in Airflow's
+Airflow (`lienthong.airflow.run`: real DagRuns, task instances, XComs and asset events in Airflow's
 metadata DB), advances the simulators' clocks, runs them again (incremental), then prints a table per
 dataset and three cross-agency lookups. Each run starts clean. `--no-airflow` runs the same syncs with
-`sharing.sync` directly (what `lienthong sync` does), to see Airflow's overhead.
+`pipeline.sync` directly (what `lienthong sync` does), to see Airflow's overhead.
 """
 
 from __future__ import annotations
@@ -34,10 +34,10 @@ AGENCIES: tuple[AgencyName, ...] = ("land", "business", "construction", "tax")
 def run_through_airflow(env: dict[str, str], dag_ids: list[str], log_path: Path, label: str,
                         prepare: bool) -> list[dict[str, Any]]:
     """Run DAGs in an Airflow-configured subprocess; show its progress lines, keep Airflow's log in a file."""
-    from lienthong.airflow_run import PREFIX, RESULT
-    from lienthong.airflow_tasks import QUALITY_GATE
+    from lienthong.airflow.run import PREFIX, RESULT
+    from lienthong.airflow.tasks import QUALITY_GATE
 
-    args = [sys.executable, "-m", "lienthong.airflow_run", "--prepare" if prepare else "--no-prepare", *dag_ids]
+    args = [sys.executable, "-m", "lienthong.airflow.run", "--prepare" if prepare else "--no-prepare", *dag_ids]
     results: list[dict[str, Any]] = []
     with log_path.open("a", encoding="utf-8") as log, console.status(f"{label}: starting Airflow") as status, \
             subprocess.Popen(args, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,  # noqa: S603 - our own module
@@ -64,7 +64,7 @@ def run_through_airflow(env: dict[str, str], dag_ids: list[str], log_path: Path,
 
 
 def _sync_directly(url: str, data_dir: Path, env: dict[str, str], label: str) -> None:
-    from sharing.sync import sync_source
+    from pipeline.sync import sync_source
     from sharing.views import build_views
 
     with console.status(f"{label}: starting") as status:
@@ -163,13 +163,13 @@ def _lookups(url: str) -> None:
 @click.option("--dir", "work_dir", type=click.Path(path_type=Path), default=Path("var/demo"), show_default=True,
               help="Where the demo keeps its databases, snapshots, Airflow home and simulator files (wiped first).")
 @click.option("--airflow/--no-airflow", "through_airflow", default=True, show_default=True,
-              help="Run the syncs through Airflow DAGs, or call sharing.sync directly (to compare).")
+              help="Run the syncs through Airflow DAGs, or call pipeline.sync directly (to compare).")
 def main(records: int, minutes: int, work_dir: Path, through_airflow: bool) -> None:
     """Run the whole path on the embedded default and print what it did."""
     from agencies.testing import running_simulator
-    from lienthong.airflow_registry import sources
-    from lienthong.airflow_setup import airflow_environ
-    from lienthong.airflow_tasks import QUALITY_GATE
+    from lienthong.airflow.registry import sources
+    from lienthong.airflow.setup import airflow_environ
+    from lienthong.airflow.tasks import QUALITY_GATE
 
     started = time.perf_counter()
     work_dir = work_dir.resolve()

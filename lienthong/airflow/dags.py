@@ -19,7 +19,7 @@ from airflow.sdk import DAG, Asset, dag, task
 from airflow.sdk.definitions.asset import AssetAny
 
 from connectors.config import SOURCES_DIR
-from lienthong.airflow_registry import SourceEntry, sources
+from lienthong.airflow.registry import SourceEntry, sources
 
 OWNER = "lienthong-data-eng"
 START = datetime(2026, 1, 1)
@@ -68,7 +68,7 @@ def sync_dag(source: SourceEntry) -> DAG:
             def sync_one(stream_name: str = stream.name, **context: Any) -> dict[str, Any]:
                 from airflow.sdk.exceptions import AirflowFailException
 
-                from lienthong.airflow_tasks import StreamFailed, sync_stream_task
+                from lienthong.airflow.tasks import StreamFailed, sync_stream_task
 
                 interval = (_iso(context.get("data_interval_start")), _iso(context.get("data_interval_end")))
                 run_id = f"{context['run_id']}:{source.name}/{stream_name}"
@@ -88,7 +88,7 @@ def sync_dag(source: SourceEntry) -> DAG:
         def report(results: list[dict[str, Any] | None]) -> str:
             from airflow.sdk.exceptions import AirflowFailException
 
-            from lienthong.airflow_tasks import run_report
+            from lienthong.airflow.tasks import run_report
 
             text = run_report(list(results), streams)
             print(text)
@@ -119,7 +119,7 @@ def views_dag() -> DAG:
         @task(task_id="build_views", outlets=[dataset_asset(n) for n in ("enterprise_profile", "parcel_profile")],
               multiple_outputs=False)
         def build() -> dict[str, Any]:
-            from lienthong.airflow_tasks import build_views_task
+            from lienthong.airflow.tasks import build_views_task
 
             return build_views_task()
 

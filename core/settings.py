@@ -29,7 +29,7 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from lienthong.errors import ConfigError
+from core.errors import ConfigError
 
 AGENCIES = ("land", "business", "construction", "tax")
 _SUPPORTED_DIALECTS = ("sqlite", "postgresql")

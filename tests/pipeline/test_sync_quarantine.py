@@ -11,11 +11,11 @@ import sqlalchemy as sa
 from agencies.base import DATASETS, AgencyName
 from agencies.testing import running_simulator
 from agencies.truth import truth_rows
+from pipeline.sync import sync_source
 from quality.store import quarantine
 from schemas.contract import contract_for_stream
 from sharing import db
-from sharing.sync import sync_source
-from tests.sharing.test_sync import published_keys
+from tests.pipeline.test_sync import published_keys
 
 pytestmark = pytest.mark.integration
 

@@ -1,0 +1,1 @@
+"""Developer tools: the demo, `make up`, the DAG integrity check. Production never imports these."""
