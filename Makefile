@@ -6,11 +6,14 @@ UV := $(shell command -v uv 2>/dev/null)
 
 .PHONY: install lock demo test lint typecheck pytest bench up clean
 
-$(PY): requirements.lock setup.cfg pyproject.toml
+# Bytecode is compiled at install: the environment sets PYTHONDONTWRITEBYTECODE=1, so without it every
+# start (CLI, DAG parse) compiles Airflow and the rest again (`lienthong --help` 0.5 s instead of 0.1 s).
+$(PY): requirements.lock setup.cfg pyproject.toml Makefile
 	@if [ -z "$(UV)" ]; then python3 -m pip install -q uv || python3 -m pip install -q --break-system-packages uv; fi
 	uv venv -q --allow-existing -p 3.11 $(VENV)
-	uv pip sync -q --python $(PY) requirements.lock
-	uv pip install -q --python $(PY) --no-deps -e .
+	uv pip sync -q --compile-bytecode --python $(PY) requirements.lock
+	uv pip install -q --compile-bytecode --python $(PY) --no-deps -e .
+	$(PY) -m compileall -q -j 0 core pipeline lienthong connectors schemas quality sharing agencies dags >/dev/null
 	@touch $(PY)
 
 install: $(PY)  ## create .venv from the lock file
