@@ -7,7 +7,7 @@ that reaches the caller has used up its attempts.
 | error | class | raised when |
 |---|---|---|
 | `SourceUnavailable` | Retriable | connection error, timeout, 429, 5xx (after the retries) |
-| `MalformedResponse` | Retriable | a body that is truncated, not valid JSON/XML, or not the declared shape |
+| `MalformedResponse` | Retriable | truncated, not valid JSON/XML, not the declared media type or shape |
 | `PaginationLoop` | Retriable | a page hands back a token or link already followed |
 | `SoapServerFault` | Retriable | a `soap:Server` Fault |
 | `HostileResponse` | Fatal | XML with a DTD, entities or external references; a body over the size bound |

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
@@ -11,6 +10,7 @@ from connectors.config import Pagination, SourceConfig, StreamConfig
 from connectors.errors import MalformedResponse
 from connectors.http import HttpCaller, Response
 from connectors.pagination import Page, PageRequest, paginator
+from connectors.replies import json_body, list_at
 from connectors.state import format_ts
 from connectors.types import RawPage
 
@@ -19,31 +19,17 @@ class RestReader:
     def __init__(self, source: SourceConfig, caller: HttpCaller) -> None:
         self.source, self.caller = source, caller
 
-    def _parse(self, response: Response, records_field: str, request: PageRequest) -> tuple[dict[str, Any], bool]:
-        bad_utf8 = False
-        try:
-            try:
-                body = json.loads(response.content)
-            except UnicodeDecodeError:
-                # A record carries bytes that are not UTF-8: keep the page, flag the values (coerce.py).
-                body = json.loads(response.content.decode("utf-8", "surrogateescape"))
-                bad_utf8 = True
-        except ValueError as exc:
-            raise MalformedResponse(
-                f"body is not valid JSON ({exc.__class__.__name__}: {exc})", source=self.source.name,
-                operation=request.url, page=request.label,
-                excerpt=self.caller.redactor.excerpt(response.content[-200:]),
-            ) from None
-        if not isinstance(body, dict) or not isinstance(body.get(records_field), list):
-            raise MalformedResponse(
-                f"expected an object with a list {records_field!r}", source=self.source.name,
-                operation=request.url, page=request.label,
-                excerpt=self.caller.redactor.excerpt(response.content[:200]),
-            )
+    def _parse(self, response: Response, records_field: str, request: PageRequest,
+               strict_utf8: bool) -> tuple[dict[str, Any], bool]:
+        source, operation, page, redactor = self.source.name, request.url, request.label, self.caller.redactor
+        body, bad_utf8 = json_body(response, source=source, operation=operation, page=page, redactor=redactor,
+                                   strict_utf8=strict_utf8)
+        list_at(body, records_field, source=source, operation=operation, page=page, redactor=redactor,
+                content=response.content)
         return body, bad_utf8
 
-    def _walk(self, url: str, params: Mapping[str, Any], records_field: str,
-              pagination: Pagination) -> Iterator[tuple[PageRequest, dict[str, Any], bool]]:
+    def _walk(self, url: str, params: Mapping[str, Any], records_field: str, pagination: Pagination,
+              strict_utf8: bool = False) -> Iterator[tuple[PageRequest, dict[str, Any], bool]]:
         strategy = paginator(pagination, self.source.name, url)
         request: PageRequest | None = strategy.first(url, params)
         followed: set[str] = set()
@@ -52,7 +38,7 @@ class RestReader:
 
             def parse(response: Response, current: PageRequest = current) -> tuple[
                     dict[str, Any], bool, PageRequest | None]:
-                body, bad_utf8 = self._parse(response, records_field, current)
+                body, bad_utf8 = self._parse(response, records_field, current, strict_utf8)
                 page = Page(body, response.headers, len(body[records_field]))
                 return body, bad_utf8, strategy.next(current, page, followed)
 
@@ -77,5 +63,11 @@ class RestReader:
     def keys(self, stream: StreamConfig) -> Iterator[list[str]]:
         deletes = stream.deletes
         assert deletes.path is not None and deletes.records is not None
-        for _, body, _ in self._walk(deletes.path, {}, deletes.records, deletes.pagination):
-            yield [str(k) for k in body[deletes.records]]
+        # Strict: a key mangled by a bad byte, or a null, would read as the deletion of the real key.
+        for request, body, _ in self._walk(deletes.path, {}, deletes.records, deletes.pagination, strict_utf8=True):
+            keys = body[deletes.records]
+            bad = next((k for k in keys if isinstance(k, bool) or not isinstance(k, (str, int)) or k == ""), None)
+            if any(k is None for k in keys) or bad is not None:
+                raise MalformedResponse(f"a listed key is not a string or number: {bad!r}", source=self.source.name,
+                                        operation=deletes.path, page=request.label)
+            yield [str(k) for k in keys]

@@ -224,7 +224,7 @@ def sync_source(
                 on_batch(stream, fetched, bad)
 
         try:
-            summaries.append(sync_stream(source.name, stream, url=url, data_dir=data_dir,
+            summaries.append(sync_stream(source_name, stream, url=url, data_dir=data_dir,
                                          full_refresh=full_refresh, on_batch=progress, environ=environ))
         except LienthongError as exc:
             summaries.append(StreamSummary(source.name, stream, stream, "-", error=str(exc)))

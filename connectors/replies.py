@@ -1,0 +1,82 @@
+"""What a JSON reply must be before any of it is read: the declared media type, UTF-8, whole, the declared shape.
+
+A 200 is not a promise: a gateway's HTML maintenance page, a body cut off by a proxy, `null` where the
+list should be, or an object of another shape must never be read as an empty page (on a reconciled
+stream an empty key listing deletes every record). Each check raises `MalformedResponse` naming the
+source, operation and page, with a redacted excerpt. The checks are functions of the response alone,
+so every JSON reader (records at a path, bare lists, key listings) can call them.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from connectors.errors import MalformedResponse
+from connectors.http import Response
+from connectors.secrets import Redactor
+
+JSON_MEDIA_TYPES = frozenset({"application/json", "text/json"})
+
+
+def media_type(response: Response) -> str:
+    return str(response.headers.get("Content-Type", "")).split(";", 1)[0].strip().lower()
+
+
+def is_json_media_type(value: str) -> bool:
+    """`application/json`, `text/json`, or a structured suffix such as `application/problem+json` (RFC 6839)."""
+    return value in JSON_MEDIA_TYPES or (value.startswith("application/") and value.endswith("+json"))
+
+
+def json_body(response: Response, *, source: str, operation: str, page: str, redactor: Redactor,
+              strict_utf8: bool = True) -> tuple[Any, bool]:
+    """The parsed body of a JSON reply, and whether it had to be decoded with surrogate escapes.
+
+    `strict_utf8=False` keeps a page whose string values carry bytes that are not UTF-8 (the values are
+    flagged and quarantined, coerce.py); a key listing is strict, since a mangled key reads as a delete.
+    """
+    def fail(message: str, excerpt: bytes) -> MalformedResponse:
+        return MalformedResponse(message, source=source, operation=operation, page=page,
+                                 excerpt=redactor.excerpt(excerpt))
+
+    kind = media_type(response)
+    if not is_json_media_type(kind):
+        raise fail(f"a {response.status} reply of content type {kind or '(none)'!r}, not the declared JSON",
+                   response.content[:200])
+    if not response.content.strip():
+        raise fail("an empty body, not the declared JSON", b"")
+    bad_utf8 = False
+    try:
+        text = response.content.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        if strict_utf8:
+            where = max(0, exc.start - 60)
+            raise fail(f"the body is not valid UTF-8 (byte {exc.start})",
+                       response.content[where:exc.start + 20]) from None
+        text = response.content.decode("utf-8", "surrogateescape")
+        bad_utf8 = True
+    try:
+        body = json.loads(text)
+    except ValueError as exc:
+        raise fail(f"body is not valid JSON ({exc.__class__.__name__}: {exc})", response.content[-200:]) from None
+    return body, bad_utf8
+
+
+def list_at(body: Any, field: str, *, source: str, operation: str, page: str, redactor: Redactor,
+            content: bytes = b"") -> list[Any]:
+    """`body[field]`, which must be a list: `null`, a missing field, an object or a bare value are errors."""
+    if not isinstance(body, dict):
+        raise MalformedResponse(
+            f"expected an object with a list {field!r}, got a JSON {type(body).__name__}", source=source,
+            operation=operation, page=page, excerpt=redactor.excerpt(content[:200]))
+    if field not in body:
+        raise MalformedResponse(
+            f"expected an object with a list {field!r}; the reply has no {field!r} (keys: {sorted(body)[:10]})",
+            source=source, operation=operation, page=page, excerpt=redactor.excerpt(content[:200]))
+    value = body[field]
+    if not isinstance(value, list):
+        shown = "null" if value is None else f"a JSON {type(value).__name__}"
+        raise MalformedResponse(
+            f"expected a list at {field!r}, got {shown}", source=source, operation=operation, page=page,
+            excerpt=redactor.excerpt(content[:200]))
+    return value
