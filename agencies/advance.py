@@ -54,7 +54,11 @@ def _mutate(rng: random.Random, world: World, ds: DatasetSpec, record: Record, w
         record["status_code"] = rng.choice(("00", "01", "02", "03", "04", "05", "06"))
     elif name == "land_tax_notices":
         record["status"] = rng.choice(("paid", "overdue", "cancelled"))
-    record[ds.updated_field] = iso(when)
+    elif name == "payment_receipts":
+        record["ma_kho_bac"] = rng.choice(("0311", "0312", "0315", "0318"))  # moved to another office's books
+    elif name == "district_permits":
+        record["trang_thai"] = rng.choice(("Đã cấp", "Hết hiệu lực", "Thu hồi"))
+    record[ds.updated_field] = ds.wire_time(when)
 
 
 def _pick_live(conn: sqlite3.Connection, rng: random.Random, dataset: str) -> tuple[int, str, str] | None:
@@ -74,7 +78,7 @@ def _pick_live(conn: sqlite3.Connection, rng: random.Random, dataset: str) -> tu
 def _tombstone(ds: DatasetSpec, record: Record, when: datetime) -> Record:
     if ds.deletes == "tombstone_key_only":
         return {ds.key_fields[0]: record[ds.key_fields[0]], "deleted": True, ds.updated_field: iso(when)}
-    return {**record, "deleted": True, ds.updated_field: iso(when)}
+    return {**record, ds.tombstone_field: True, ds.updated_field: ds.wire_time(when)}
 
 
 def apply_advance(conn: sqlite3.Connection, world: World, agency: AgencyName, minutes: int) -> dict[str, Any]:
@@ -102,7 +106,7 @@ def apply_advance(conn: sqlite3.Connection, world: World, agency: AgencyName, mi
             if kind == "insert":
                 record = build(world, dataset, next_index)
                 next_index += 1
-                record[ds.updated_field] = iso(when)
+                record[ds.updated_field] = ds.wire_time(when)
                 conn.execute(
                     "INSERT OR REPLACE INTO records (dataset, key, updated_at, deleted, body) VALUES (?, ?, ?, 0, ?)",
                     (dataset, ds.key_of(record), iso(when), _dumps(record)),

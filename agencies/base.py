@@ -12,8 +12,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Literal, Protocol
 
-AgencyName = Literal["land", "business", "construction", "tax"]
+AgencyName = Literal["land", "business", "construction", "tax", "treasury", "district"]
+# The four provincial systems whose source files ship in connectors/sources.
 AGENCY_NAMES: tuple[AgencyName, ...] = ("land", "business", "construction", "tax")
+# Every simulator: the four, the State Treasury and a district's permit register (PROTOCOL.md), which
+# lienthong brings in by declaration files alone.
+SIMULATED_AGENCIES: tuple[AgencyName, ...] = (*AGENCY_NAMES, "treasury", "district")
 
 # dataset names per agency, as the feed operations serve them
 DATASETS: Mapping[AgencyName, tuple[str, ...]] = {
@@ -21,6 +25,8 @@ DATASETS: Mapping[AgencyName, tuple[str, ...]] = {
     "business": ("enterprises", "branches"),
     "construction": ("permits",),
     "tax": ("taxpayers", "land_tax_notices"),
+    "treasury": ("payment_receipts",),
+    "district": ("district_permits",),
 }
 
 # A record as it goes on the wire: wire field names (PROTOCOL.md) to Python values
@@ -103,6 +109,8 @@ class Credentials:
     construction_api_keys: tuple[str, ...] = ("construction-dev-key",)
     tax_clients: Mapping[str, str] = field(default_factory=lambda: {"lienthong": "tax-dev-secret"})
     tax_token_ttl: float = 300.0
+    treasury_users: Mapping[str, str] = field(default_factory=lambda: {"lienthong": "treasury-dev-secret"})
+    district_tokens: tuple[str, ...] = ("district-dev-token",)
 
 
 class Simulator(Protocol):

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import click
 
-from agencies.base import AGENCY_NAMES
+from agencies.base import AGENCY_NAMES, SIMULATED_AGENCIES
 
-_AGENCY = click.Choice(AGENCY_NAMES)
+_AGENCY = click.Choice(SIMULATED_AGENCIES)
 
 
 def _faults(values: tuple[str, ...]) -> dict[str, float]:
@@ -47,7 +47,7 @@ def agencies() -> None:
 
 
 @agencies.command()
-@click.argument("agency", type=click.Choice((*AGENCY_NAMES, "all")))
+@click.argument("agency", type=click.Choice((*SIMULATED_AGENCIES, "all", "all6")))
 @click.option("--port", "-p", default=8801, show_default=True, type=click.IntRange(0, 65535),
               help="Port (for `all`: the first of four consecutive ports).")
 @click.option("--host", default="127.0.0.1", show_default=True)
@@ -64,7 +64,8 @@ def serve(agency: str, port: int, host: str, records: int, seed: int, data_dir: 
     from agencies.simulator import open_simulator
 
     rates = _faults(faults)
-    names = list(AGENCY_NAMES) if agency == "all" else [agency]
+    # "all": the four provincial systems; "all6": with the treasury and the district register
+    names = list(AGENCY_NAMES) if agency == "all" else list(SIMULATED_AGENCIES) if agency == "all6" else [agency]
     apps = []
     for offset, name in enumerate(names):
         click.echo(f"preparing {name} (records={records}, seed={seed}) ...", err=True)

@@ -107,7 +107,7 @@ class SeededFaults:
 
     def _corrupt(self, dataset: str, record: Record) -> tuple[Record, list[str]]:
         ds = spec(dataset)
-        if record.get("deleted") is True and len(record) <= 3:
+        if record.get(ds.tombstone_field) is True and len(record) <= 3:
             return record, []  # a key-only tombstone has nothing to corrupt
         key = ds.key_of(record)
         done: list[str] = []

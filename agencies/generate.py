@@ -11,8 +11,10 @@ import math
 import random
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from functools import cache
 
 from agencies import ids, names
+from agencies.adminunits import Province
 from agencies.base import Record
 from agencies.datasets import spec
 from agencies.world import HISTORY_END, Parcel, World, iso
@@ -32,6 +34,7 @@ def initial_count(world: World, dataset: str) -> int:
         "enterprises": s.enterprises, "branches": s.branches,
         "permits": s.permits,
         "taxpayers": s.enterprises + s.branches + s.tax_individuals, "land_tax_notices": s.notices,
+        "payment_receipts": s.notices, "district_permits": max(10, world.records // 5),
     }[dataset]
 
 
@@ -201,16 +204,21 @@ def taxpayer(world: World, t: int) -> Record:
 
 
 def notice(world: World, j: int) -> Record:
+    return _notice(world, j)[0]
+
+
+def _notice(world: World, j: int) -> tuple[Record, str]:
+    """A notice and its taxpayer's registered name (the treasury writes the payer's name)."""
     rng = world.rng("tax-notice", j)
     if rng.random() < UNKNOWN_PARCEL_SHARE:
         # a parcel the land registry does not have: past the last map sheet
         commune = rng.choice(world.province.communes).code
         sheet, number = 9000 + rng.randrange(900), rng.randint(1, 997)
-        tax_code = world.holder(world.parcel(rng.randrange(world.sizes.parcels)))[1]
+        _, tax_code, payer = world.holder(world.parcel(rng.randrange(world.sizes.parcels)))
     else:
         land = world.parcel(rng.randrange(world.sizes.parcels))
         commune, sheet, number = land.commune.code, land.map_sheet, land.parcel_number
-        tax_code = world.holder(land)[1]
+        _, tax_code, payer = world.holder(land)
     province, district, commune_code = _tax_codes(world, rng, commune)
     year = 2020 + rng.randrange(6)
     due = datetime(year, rng.choice((5, 10)), 31 if rng.random() < 0.5 else 30, tzinfo=UTC)
@@ -223,12 +231,109 @@ def notice(world: World, j: int) -> Record:
         "due_date": _date_as_written(rng, due, "%d/%m/%Y", 0.2),
         "status": rng.choices(("issued", "paid", "overdue", "cancelled"), (20, 65, 12, 3))[0],
         "updated_at": iso(updated), "deleted": False,
+    }, payer
+
+
+def _due(text: str) -> datetime:
+    for fmt in ("%Y-%m-%d", "%d/%m/%Y"):
+        try:
+            return datetime.strptime(text, fmt).replace(tzinfo=UTC)
+        except ValueError:
+            pass
+    raise ValueError(text)
+
+
+def receipt(world: World, r: int) -> Record:
+    """Receipt r pays notice r (PROTOCOL.md, "State Treasury"): in full, in part, late, or against no notice.
+
+    A paid notice is paid in full (12% after its due date); an overdue one in part and late; an issued
+    one half, on time. A cancelled notice's receipt is a land-use fee with no notice number, and 2% of
+    receipts carry a mistyped notice number: the obligations view must show both as unmatched.
+    """
+    rng = world.rng("treasury-receipt", r)
+    notice_record, payer = _notice(world, r)
+    amount, due = int(notice_record["amount_vnd"]), _due(notice_record["due_date"])
+    status = notice_record["status"]
+    notice_no, kind = str(notice_record["notice_no"]), "Thuế sử dụng đất phi nông nghiệp"
+    if status == "paid":
+        paid = amount
+        when = due + timedelta(days=rng.randint(1, 90)) if rng.random() < 0.12 else _before(rng, due, 120)
+    elif status == "overdue":
+        paid = max(1000, amount * rng.randint(3, 7) // 10 // 1000 * 1000)
+        when = due + timedelta(days=rng.randint(1, 150))
+    elif status == "issued":
+        paid = max(1000, amount // 2 // 1000 * 1000)
+        when = _before(rng, due, 60)
+    else:
+        paid, notice_no, kind = rng.randrange(100, 20_000) * 1_000, "", "Tiền sử dụng đất"
+        when = _before(rng, due, 200)
+    if notice_no and rng.random() < 0.02:  # a clerk's typo: the last digit
+        notice_no = notice_no[:-1] + str((int(notice_no[-1]) + 1 + rng.randrange(8)) % 10)
+    when = min(when.replace(hour=0, minute=0, second=0), HISTORY_END - timedelta(days=1))
+    booked = when + timedelta(hours=1 + rng.randrange(9), minutes=rng.randrange(60), seconds=rng.randrange(60))
+    return {
+        "so_chung_tu": f"GNT{booked.year}-{(r * 7_654_321 + 97) % 100_000_000:08d}", "so_thong_bao": notice_no,
+        "ma_so_thue": notice_record["tax_code"], "ten_nguoi_nop": names.as_written(rng, payer),
+        "loai_thu": kind, "so_tien": str(paid), "ngay_nop": when.strftime("%d/%m/%Y"),
+        "ma_kho_bac": rng.choice(("0311", "0312", "0315")), "tai_khoan_thu": "7111",  # 7111: NSNN revenue
+        "thoi_diem_ghi_so": spec("payment_receipts").wire_time(booked), "da_huy": False,
+    }
+
+
+DISTRICT_SWITCH = datetime(2025, 7, 1, tzinfo=UTC)  # the two-level units took effect; new codes after it
+_GRADES = ("Cấp IV", "Cấp III", "Cấp II", "Cấp I", "Cấp đặc biệt")
+
+
+def district_code(world: World) -> str:
+    """The old district whose register is simulated: the one with the most old communes."""
+    return _district_of(world.province)
+
+
+@cache
+def _district_of(province: Province) -> str:
+    counts: dict[str, int] = {}
+    for commune in province.communes:
+        for old in commune.sources:
+            counts[old.district_code] = counts.get(old.district_code, 0) + 1
+    return min(counts, key=lambda d: (-counts[d], d))
+
+
+def district_permit(world: World, j: int) -> Record:
+    """A district register's permit: numbered `05/GPXD-UBND`, on a parcel of the district, the parcel
+    nested; before 1 July 2025 the register wrote the old commune code, after it the new one."""
+    rng = world.rng("district-permit", j)
+    district = district_code(world)
+    land = world.parcel(rng.randrange(world.sizes.parcels))
+    for _ in range(40):
+        if land.old_commune is not None and land.old_commune.district_code == district:
+            break
+        land = world.parcel(rng.randrange(world.sizes.parcels))
+    if rng.random() < UNKNOWN_INVESTOR_SHARE:
+        _, investor_id, investor = world.unknown_investor(j, rng)
+    else:
+        _, investor_id, investor = world.holder(land)
+    issued = datetime(2023, 1, 1, tzinfo=UTC) + timedelta(days=rng.randrange(3 * 365 - 10))
+    updated = min(issued + timedelta(days=rng.randrange(30), seconds=rng.randrange(86400)), HISTORY_END)
+    legacy = issued < DISTRICT_SWITCH and land.old_commune is not None
+    commune = land.old_commune.code if legacy and land.old_commune else land.commune.code
+    floors = min(60, max(1, int(rng.lognormvariate(0.8, 0.6))))
+    grade = _GRADES[0 if floors <= 1 else 1 if floors <= 7 else 2 if floors <= 24 else 3 if floors <= 49 else 4]
+    area = float(land.area_m2) * rng.uniform(0.5, 0.9) * floors
+    return {
+        "so_giay_phep": f"{j + 1:02d}/GPXD-UBND", "ngay_cap": issued.strftime("%d/%m/%Y"),
+        "chu_dau_tu": names.as_written(rng, investor), "so_dinh_danh": investor_id,
+        "thua_dat": {"ma_xa": commune, "so_to": str(land.map_sheet), "so_thua": str(land.parcel_number)},
+        "dia_chi": f"Số {land.house_number} {land.street}",
+        "so_tang": str(floors), "dien_tich_san": f"{area:.2f}", "cap_cong_trinh": grade,
+        "trang_thai": rng.choices(("Đã cấp", "Hết hiệu lực", "Thu hồi"), (88, 8, 4))[0],
+        "ngay_cap_nhat": spec("district_permits").wire_time(updated),
     }
 
 
 BUILDERS: dict[str, Callable[[World, int], Record]] = {
     "parcels": parcel, "land_certificates": certificate, "enterprises": enterprise, "branches": branch,
     "permits": permit, "taxpayers": taxpayer, "land_tax_notices": notice,
+    "payment_receipts": receipt, "district_permits": district_permit,
 }
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agencies.base import AGENCY_NAMES, AgencyName, Credentials
+from agencies.base import SIMULATED_AGENCIES, AgencyName, Credentials
 from agencies.faults import Protocol, SeededFaults
 from agencies.store import SqliteStore
 from agencies.world import World
@@ -19,7 +19,8 @@ DEFAULT_DATA_DIR = Path("var/agencies")
 
 def credentials_from_env(environ: Mapping[str, str] | None = None, token_ttl: float | None = None) -> Credentials:
     """PROTOCOL.md's dev defaults, overridden by LAND_SIM_PASSWORD, CONSTRUCTION_SIM_API_KEY,
-    TAX_SIM_CLIENT_SECRET and (comma-separated) BUSINESS_SIM_ALLOWED_CLIENTS."""
+    TAX_SIM_CLIENT_SECRET, TREASURY_SIM_PASSWORD, DISTRICT_SIM_TOKEN and (comma-separated)
+    BUSINESS_SIM_ALLOWED_CLIENTS."""
     env = os.environ if environ is None else environ
     creds = Credentials()
     if env.get("LAND_SIM_PASSWORD"):
@@ -28,6 +29,10 @@ def credentials_from_env(environ: Mapping[str, str] | None = None, token_ttl: fl
         creds.construction_api_keys = (env["CONSTRUCTION_SIM_API_KEY"],)
     if env.get("TAX_SIM_CLIENT_SECRET"):
         creds.tax_clients = {"lienthong": env["TAX_SIM_CLIENT_SECRET"]}
+    if env.get("TREASURY_SIM_PASSWORD"):
+        creds.treasury_users = {"lienthong": env["TREASURY_SIM_PASSWORD"]}
+    if env.get("DISTRICT_SIM_TOKEN"):
+        creds.district_tokens = (env["DISTRICT_SIM_TOKEN"],)
     if env.get("BUSINESS_SIM_ALLOWED_CLIENTS"):
         creds.business_allowed_clients = tuple(c.strip() for c in env["BUSINESS_SIM_ALLOWED_CLIENTS"].split(","))
     if token_ttl is not None:
@@ -72,8 +77,8 @@ def open_simulator(
 
     An existing file keeps its clock and the changes applied to it; `fresh=True` starts over.
     """
-    if agency not in AGENCY_NAMES:
-        raise ValueError(f"unknown agency {agency!r}; expected one of {', '.join(AGENCY_NAMES)}")
+    if agency not in SIMULATED_AGENCIES:
+        raise ValueError(f"unknown agency {agency!r}; expected one of {', '.join(SIMULATED_AGENCIES)}")
     name: AgencyName = agency  # narrowed by the check above
     path = database_path(data_dir, name, seed, records)
     if fresh:

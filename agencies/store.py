@@ -92,7 +92,7 @@ class SqliteStore:
                 for records in stream(world, dataset, 0, count, chunk):
                     conn.executemany(
                         "INSERT INTO staging.records (dataset, key, updated_at, deleted, body) VALUES (?, ?, ?, 0, ?)",
-                        [(dataset, ds.key_of(r), r[ds.updated_field], dumps(r)) for r in records],
+                        [(dataset, ds.key_of(r), ds.feed_time(r), dumps(r)) for r in records],
                     )
                 conn.commit()
             conn.executemany("INSERT INTO meta VALUES (?, ?)", sorted(meta.items()))

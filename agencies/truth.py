@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from agencies.base import DATASETS, Record
-from agencies.datasets import spec
+from agencies.datasets import get_path, spec
 from agencies.simulator import AgencySimulator
 
 _ARROW_TYPES = {"str": "string", "int": "int64", "float": "float64", "bool": "bool_"}
@@ -47,7 +47,7 @@ def truth_rows(sim: AgencySimulator, dataset: str) -> Iterator[Record]:
         if corruptions:
             faulty = sim.faults.apply(dataset, [record])[0]
             served = json.dumps({k: _printable(v) for k, v in faulty.items()}, ensure_ascii=False)
-        row = {name: record.get(name) for name in ds.field_names}
+        row = {name: get_path(record, name) for name in ds.field_names}
         row.update(_dataset=dataset, _key=key, _deleted=bool(deleted), _corrupted=bool(corruptions),
                    _corruption=";".join(corruptions) or None, _served=served)
         yield row

@@ -10,7 +10,7 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from agencies.base import Simulator
-from agencies.rest import construction, openapi, tax
+from agencies.rest import construction, district, openapi, tax, treasury
 
 
 def rest_routes(sim: Simulator) -> list[BaseRoute]:
@@ -18,8 +18,13 @@ def rest_routes(sim: Simulator) -> list[BaseRoute]:
         api, document = construction.routes(sim), openapi.construction()
     elif sim.agency == "tax":
         api, document = tax.routes(sim), openapi.tax()
+    elif sim.agency == "treasury":
+        api, document = treasury.routes(sim), openapi.treasury()
+    elif sim.agency == "district":
+        api, document = district.routes(sim), openapi.district()
     else:
-        raise ValueError(f"{sim.agency} does not speak REST; the REST simulators are construction and tax")
+        raise ValueError(f"{sim.agency} does not speak REST; the REST simulators are construction, tax, "
+                         "treasury and district")
     body = json.dumps(document, ensure_ascii=False).encode()
 
     async def openapi_json(request: Request) -> Response:

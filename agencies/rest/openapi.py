@@ -125,3 +125,96 @@ def tax() -> dict[str, Any]:
                         "NoticePage": page("LandTaxNotice"), "Token": token, "Error": _ERROR},
         },
     }
+
+
+def _nested_schema(dataset: str) -> dict[str, Any]:
+    """Like `_schema`, with dotted field names (`thua_dat.ma_xa`) as nested objects."""
+    ds = spec(dataset)
+    root: dict[str, Any] = {"type": "object", "properties": {}, "required": []}
+    for name, kind in ds.fields:
+        node = root
+        *parents, last = name.split(".")
+        for part in parents:
+            if part not in node["properties"]:
+                node["properties"][part] = {"type": "object", "properties": {}, "required": []}
+                node["required"].append(part)
+            node = node["properties"][part]
+        node["properties"][last] = dict(_TYPES[kind])
+        if name != ds.tombstone_field:
+            node["required"].append(last)
+    return root
+
+
+def treasury() -> dict[str, Any]:
+    local_time = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$"}
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Kho bạc Nhà nước: chứng từ nộp thuế đất (simulated)", "version": "1.0.0",
+                 "description": "Receipts of land taxes and land-use fees, keyed to the tax department's notice "
+                                "numbers. A bare list per page; `Link: <...>; rel=\"next\"` while pages remain. "
+                                "Times are zone-less, Vietnam's time (UTC+7); dates dd/mm/yyyy; amounts as strings. "
+                                "A voided receipt is sent again with da_huy = true."},
+        "security": [{"basic": []}],
+        "paths": {
+            "/api/v1/chung-tu": {"get": {
+                "operationId": "danhSachChungTu", "summary": "Receipts booked since a time, page numbers",
+                "parameters": [
+                    _param("tu_thoi_diem", "query", local_time, "inclusive lower bound on thoi_diem_ghi_so"),
+                    _param("trang", "query", {"type": "integer", "minimum": 1, "default": 1}, "page number"),
+                    _param("so_ban_ghi", "query", {"type": "integer", "minimum": 1, "maximum": 5000,
+                                                   "default": 1000}, "page size")],
+                "responses": {"200": {"description": "a page", "headers": {"Link": {"schema": {"type": "string"}}},
+                                      "content": {"application/json": {"schema": {
+                                          "type": "array", "items": {"$ref": "#/components/schemas/ChungTu"}}}}},
+                              **_ERRORS}}},
+            "/api/v1/chung-tu/{so_chung_tu}": {"get": {
+                "operationId": "layChungTu",
+                "parameters": [_param("so_chung_tu", "path", {"type": "string"}, "receipt number", True)],
+                "responses": {"200": {"description": "found", **_json("ChungTu")},
+                              "404": {"description": "not found", **_json("Error")}, **_ERRORS}}},
+        },
+        "components": {
+            "securitySchemes": {"basic": {"type": "http", "scheme": "basic"}},
+            "schemas": {"ChungTu": _nested_schema("payment_receipts"), "Error": _ERROR},
+        },
+    }
+
+
+def district() -> dict[str, Any]:
+    local_time = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}( \d{2}:\d{2}:\d{2})?$"}
+    paging = [_param("page", "query", {"type": "integer", "minimum": 1, "default": 1}, "page number"),
+              _param("per_page", "query", {"type": "integer", "minimum": 1, "maximum": 5000, "default": 1000},
+                     "page size")]
+
+    def envelope(items: dict[str, Any]) -> dict[str, Any]:
+        return {"type": "object", "required": ["success", "data"], "properties": {
+            "success": {"type": "boolean"},
+            "data": {"type": "object", "required": ["items", "page", "total_pages"], "properties": {
+                "items": {"type": "array", "items": items}, "page": {"type": "integer"},
+                "per_page": {"type": "integer"}, "total_pages": {"type": "integer"}, "total": {"type": "integer"}}}}}
+
+    return {
+        "openapi": "3.0.3",
+        "info": {"title": "Sổ cấp phép xây dựng cấp huyện (simulated)", "version": "1.0.0",
+                 "description": "A district's permit register: its own numbering (05/GPXD-UBND), the parcel "
+                                "nested, numbers as strings, dates dd/mm/yyyy, zone-less times (UTC+7); before "
+                                "1 July 2025 communes under their pre-2025 codes. Deletes show only as absence."},
+        "security": [{"token": []}],
+        "paths": {
+            "/api/giay-phep": {"get": {
+                "operationId": "danhSachGiayPhep", "summary": "Permits changed since a time, page numbers",
+                "parameters": [_param("ngay_cap_nhat_tu", "query", local_time,
+                                      "inclusive lower bound on ngay_cap_nhat"), *paging],
+                "responses": {"200": {"description": "a page", "content": {"application/json": {
+                    "schema": envelope({"$ref": "#/components/schemas/GiayPhep"})}}}, **_ERRORS}}},
+            "/api/giay-phep/danh-sach-so": {"get": {
+                "operationId": "danhSachSoGiayPhep", "summary": "Every live permit number, in order",
+                "parameters": paging,
+                "responses": {"200": {"description": "a page of numbers", "content": {"application/json": {
+                    "schema": envelope({"type": "string"})}}}, **_ERRORS}}},
+        },
+        "components": {
+            "securitySchemes": {"token": {"type": "apiKey", "in": "header", "name": "X-Api-Token"}},
+            "schemas": {"GiayPhep": _nested_schema("district_permits"), "Error": _ERROR},
+        },
+    }

@@ -36,7 +36,7 @@ def test_it_implements_the_store_protocol(tmp_path: Path) -> None:
     assert store.count("parcels") == 750 and store.count("land_certificates") == 250
 
 
-@pytest.mark.parametrize("agency", ["land", "business", "construction", "tax"])
+@pytest.mark.parametrize("agency", ["land", "business", "construction", "tax", "treasury", "district"])
 def test_same_seed_same_bytes_through_advances(tmp_path: Path, agency: str) -> None:
     one, two = _store(tmp_path, agency, name="one"), _store(tmp_path, agency, name="two")
     for store in (one, two):
