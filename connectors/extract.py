@@ -51,7 +51,7 @@ class Extraction:
     def __init__(self, source: SourceConfig, stream: StreamConfig, state: Mapping[str, Any] | None, *,
                  full_refresh: bool = False, client: httpx.Client | None = None,
                  known_keys: Iterable[str] | None = None, now: datetime | None = None,
-                 environ: Mapping[str, str] | None = None) -> None:
+                 environ: Mapping[str, str] | None = None, reconcile: bool | None = None) -> None:
         self.source, self.stream = source, stream
         self._old = StreamState.from_dict(dict(state) if state else None)
         old = self._old
@@ -63,6 +63,8 @@ class Extraction:
             self._state.known_keys = key_set(pa.array(list(known_keys), pa.string()))
         self._client, self._environ = client, environ
         self._now = now
+        self._reconcile_now = reconcile  # True: now; False: not this time; None: when the schedule says
+        self.reconciled = False
         self._done = False
         self.stats = Stats()
         self.redactor = Redactor()
@@ -133,9 +135,15 @@ class Extraction:
         if deletes.mode != "reconcile":
             return
         now = self._now or datetime.now(UTC)
-        last = parse_ts(self._state.reconciled_at)
-        if last is not None and deletes.every_minutes and now - last < timedelta(minutes=deletes.every_minutes):
+        if self._reconcile_now is False:
             return
+        last = parse_ts(self._state.reconciled_at)
+        if (self._reconcile_now is None and last is not None and deletes.every_minutes
+                and now - last < timedelta(minutes=deletes.every_minutes)):
+            log.info("[%s] %s: key-set reconciliation not due (last %s, every %g min)", self.source.name,
+                     self.stream.name, self._state.reconciled_at, deletes.every_minutes)
+            return
+        self.reconciled = True
         # Keys are kept as one newline-joined text per page and turned into one Arrow array at the end:
         # 2,000,000 keys stay tens of MB (Python sets, or an Arrow array per page, cost several times that).
         pages: list[str] = []
@@ -173,8 +181,10 @@ class Extraction:
 
 def read(source: SourceConfig | str | Path, stream: str, state: Mapping[str, Any] | None = None, *,
          full_refresh: bool = False, client: httpx.Client | None = None,
-         known_keys: Iterable[str] | None = None, environ: Mapping[str, str] | None = None) -> Extraction:
-    """Read one stream of a source from `state` (None: from the start)."""
+         known_keys: Iterable[str] | None = None, environ: Mapping[str, str] | None = None,
+         reconcile: bool | None = None) -> Extraction:
+    """Read one stream of a source from `state` (None: from the start). `reconcile`: list the live keys
+    now (True), not this time (False), or when the stream's declared schedule says it is due (None)."""
     config = source if isinstance(source, SourceConfig) else load_source(source, environ)
     return Extraction(config, config.stream(stream), state, full_refresh=full_refresh, client=client,
-                      known_keys=known_keys, environ=environ)
+                      known_keys=known_keys, environ=environ, reconcile=reconcile)

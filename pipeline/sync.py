@@ -143,6 +143,7 @@ def sync_stream(
     run_id: str | None = None,
     on_batch: Callable[[int, int], None] | None = None,
     environ: dict[str, str] | None = None,
+    reconcile: bool | None = None,
 ) -> StreamSummary:
     """Extract, validate and publish one stream; the summary says what happened, errors included."""
     import time
@@ -163,7 +164,7 @@ def sync_stream(
     ensure_tables(engine, quality_metadata)
     previous = read_state(url, source.name, stream_name)
     extraction = read(source, stream_name, state=None if full_refresh else previous, full_refresh=full_refresh,
-                      environ=environ)
+                      environ=environ, reconcile=reconcile)
     valid: list[pa.Table] = []
     quarantine: list[pa.Table] = []
     stats: list[dict[str, Any]] = []
@@ -190,6 +191,7 @@ def sync_stream(
         summary.seconds = time.perf_counter() - started
         return summary
     new_state = extraction.state
+    summary.extra["reconciled"] = extraction.reconciled
     summary.cursor = new_state.get("cursor")
     quality = {"valid": summary.valid, "quarantined": summary.quarantined, "fetched": summary.fetched,
                "run_id": run_id}
@@ -211,6 +213,7 @@ def sync_source(
     streams: Iterable[str] | None = None,
     on_batch: Callable[[str, int, int], None] | None = None,
     environ: dict[str, str] | None = None,
+    reconcile: bool | None = None,
 ) -> list[StreamSummary]:
     """Every stream of a source in turn; one stream's failure does not stop the others."""
     from connectors import load_source
@@ -225,7 +228,8 @@ def sync_source(
 
         try:
             summaries.append(sync_stream(source_name, stream, url=url, data_dir=data_dir,
-                                         full_refresh=full_refresh, on_batch=progress, environ=environ))
+                                         full_refresh=full_refresh, on_batch=progress, environ=environ,
+                                         reconcile=reconcile))
         except LienthongError as exc:
             summaries.append(StreamSummary(source.name, stream, stream, "-", error=str(exc)))
     return summaries

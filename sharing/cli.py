@@ -104,7 +104,9 @@ def versions_command(name: str) -> None:
 @click.argument("source")
 @click.option("--full-refresh", is_flag=True, help="Read everything again; rows the source no longer has are deleted.")
 @click.option("--stream", "streams", multiple=True, help="Only this stream (repeatable); default all.")
-def sync(source: str, full_refresh: bool, streams: tuple[str, ...]) -> None:
+@click.option("--reconcile", is_flag=True,
+              help="Reconcile key sets now (deletes seen as absence), whatever the source's schedule says.")
+def sync(source: str, full_refresh: bool, streams: tuple[str, ...], reconcile: bool) -> None:
     """Extract, validate and publish one source, without Airflow.
 
     Prints one line per stream: fetched, valid, quarantined, published version, cursor. Exits 1 when a
@@ -127,7 +129,8 @@ def sync(source: str, full_refresh: bool, streams: tuple[str, ...]) -> None:
 
         try:
             summaries = sync_source(source, url=settings.database_url, data_dir=settings.data_dir,
-                                    full_refresh=full_refresh, streams=streams or None, on_batch=on_batch)
+                                    full_refresh=full_refresh, streams=streams or None, on_batch=on_batch,
+                                    reconcile=True if reconcile else None)
         except LienthongError as exc:
             raise click.ClickException(str(exc)) from None
     for summary in summaries:

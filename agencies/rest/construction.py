@@ -81,13 +81,22 @@ def routes(sim: Simulator) -> list[Route]:
     async def permit_keys(request: Request) -> Response:
         if not _authorised(sim, request):
             return unauthorised()
+        after = request.query_params.get("after")
         offset = int_param(request, "offset", 0, 0)
         limit = int_param(request, "limit", DEFAULT_LIMIT, 1, MAX_LIMIT)
 
         def keys(fault: RequestFault | None) -> Response:
-            items = store.keys_at_offset(DATASET, offset, limit)
             total = store.count_keys(DATASET)
-            body = {"total": total, "offset": offset, "limit": limit, "items": items}
+            if after is not None:
+                # Keyset pages (`WHERE key > ?`): each page costs the same, where OFFSET pages grow
+                # slower the deeper they go. `next` is the last key when the page is full.
+                items = store.keys(DATASET, after, limit)
+                body: dict[str, object] = {"total": total, "after": after, "limit": limit, "items": items,
+                                           "next": items[-1] if len(items) == limit else None}
+            else:
+                items = store.keys_at_offset(DATASET, offset, limit)
+                body = {"total": total, "offset": offset, "limit": limit, "items": items,
+                        "next": items[-1] if len(items) == limit else None}
             return json_response(json.dumps(body, separators=(",", ":")).encode())
 
         return await with_faults(sim, keys)

@@ -37,9 +37,10 @@ def construction() -> dict[str, Any]:
     page = {"type": "object", "required": ["total", "offset", "limit", "items"], "properties": {
         "total": {"type": "integer"}, "offset": {"type": "integer"}, "limit": {"type": "integer"},
         "items": {"type": "array", "items": {"$ref": "#/components/schemas/Permit"}}}}
-    keys = {"type": "object", "required": ["total", "offset", "limit", "items"], "properties": {
-        "total": {"type": "integer"}, "offset": {"type": "integer"}, "limit": {"type": "integer"},
-        "items": {"type": "array", "items": {"type": "string"}}}}
+    keys = {"type": "object", "required": ["total", "limit", "items", "next"], "properties": {
+        "total": {"type": "integer"}, "offset": {"type": "integer"}, "after": {"type": "string"},
+        "limit": {"type": "integer"}, "items": {"type": "array", "items": {"type": "string"}},
+        "next": {"type": "string", "nullable": True, "description": "`after` of the next page; null on the last"}}}
     return {
         "openapi": "3.0.3",
         "info": {"title": "Construction permits (simulated)", "version": "1.0.0",
@@ -59,7 +60,9 @@ def construction() -> dict[str, Any]:
                               "404": {"description": "no such permit", **_json("Error")}, **_ERRORS}}},
             "/api/v1/permit-keys": {"get": {
                 "operationId": "listPermitKeys", "summary": "Every live permit number, in key order",
-                "parameters": [_OFFSET, _LIMIT],
+                "parameters": [_param("after", "query", {"type": "string"},
+                                      "keyset page: the keys after this one (the last page's `next`)"),
+                               _OFFSET, _LIMIT],
                 "responses": {"200": {"description": "a page of keys", **_json("KeyPage")}, **_ERRORS}}},
         },
         "components": {

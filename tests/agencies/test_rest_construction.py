@@ -50,6 +50,22 @@ def test_get_by_key_and_key_pages(construction_sim: SimulatorHandle) -> None:
         assert client.get("/api/v1/permits/GPXD-1999-000000").status_code == 404
 
 
+def test_key_listing_in_keyset_pages(construction_sim: SimulatorHandle) -> None:
+    """`after` pages (`WHERE key > ?`) list every live key once, in order; `next` is null on the last."""
+    with httpx.Client(base_url=construction_sim.base_url, headers=CONSTRUCTION_KEY) as client:
+        every = client.get("/api/v1/permit-keys", params={"offset": 0, "limit": 5000}).json()["items"]
+        pages, after = [], ""
+        while after is not None:
+            page = client.get("/api/v1/permit-keys", params={"after": after, "limit": 300}).json()
+            pages.append(page["items"])
+            after = page["next"]
+            assert len(pages) < 50, "the listing never ended"
+        assert [k for page in pages for k in page] == every and len(every) == 2000
+        assert all(len(page) == 300 for page in pages[:-1]) and len(pages) == 7
+        assert client.get("/api/v1/permit-keys", params={"after": every[-1]}).json() == {
+            "total": 2000, "after": every[-1], "limit": 1000, "items": [], "next": None}
+
+
 @pytest.mark.parametrize("headers", [{}, {"X-API-Key": "wrong"}, {"X-API-Key": ""}])
 def test_a_missing_or_wrong_key_is_refused(construction_sim: SimulatorHandle, headers: dict[str, str]) -> None:
     for path in ("/api/v1/permits", "/api/v1/permit-keys", "/api/v1/permits/GPXD-2020-000001"):
