@@ -33,3 +33,7 @@ class Skippable(LienthongError):
 
 class ConfigError(Fatal):
     """A setting, source file or policy is wrong; the message names where."""
+
+
+class SettingsError(ConfigError):
+    """An environment variable is malformed; the message names it (never its password)."""

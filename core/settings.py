@@ -29,7 +29,7 @@ from functools import cache
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from core.errors import ConfigError
+from core.errors import SettingsError
 
 AGENCIES = ("land", "business", "construction", "tax")
 _SUPPORTED_DIALECTS = ("sqlite", "postgresql")
@@ -59,10 +59,17 @@ class Settings:
         return mask_url(self.database_url)
 
 
-def _check_database_url(url: str) -> str:
-    dialect = urlsplit(url).scheme.split("+", 1)[0]
+def check_database_url(url: str) -> str:
+    """The URL, checked (a supported dialect, parseable) and with a relative SQLite path pinned."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - parsing the port is the check (ValueError when it is not a number)
+    except ValueError as exc:
+        raise SettingsError(f"LIENTHONG_DATABASE_URL is not a valid URL ({exc}); "
+                            "expected e.g. postgresql://user@host:5432/db or sqlite:///var/lienthong.db") from None
+    dialect = parts.scheme.split("+", 1)[0]
     if dialect not in _SUPPORTED_DIALECTS:
-        raise ConfigError(
+        raise SettingsError(
             f"LIENTHONG_DATABASE_URL={mask_url(url)!r}: unsupported database {dialect!r}; "
             f"use one of {', '.join(_SUPPORTED_DIALECTS)}"
         )
@@ -75,10 +82,29 @@ def _check_database_url(url: str) -> str:
 
 
 def _check_agency_url(name: str, url: str) -> str:
-    parts = urlsplit(url)
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - ValueError when the port is not a number
+    except ValueError:
+        raise SettingsError(f"{name}: not a valid URL; expected http(s)://host[:port]/path") from None
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ConfigError(f"{name}={mask_url(url)!r}: expected an http(s) URL with a host")
+        raise SettingsError(f"{name}={mask_url(url)!r}: expected an http(s) URL with a host")
     return url
+
+
+def positive_int(name: str, default: int, environ: Mapping[str, str] | None = None) -> int:
+    """An integer setting read now (tests and crash drills change it per process), checked: > 0."""
+    env = os.environ if environ is None else environ
+    text = env.get(name)
+    if not text:
+        return default
+    try:
+        value = int(text)
+    except ValueError:
+        raise SettingsError(f"{name}={text[:40]!r}: expected a whole number of rows > 0") from None
+    if value <= 0:
+        raise SettingsError(f"{name}={value}: expected a whole number of rows > 0")
+    return value
 
 
 def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
@@ -89,8 +115,9 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
         var = f"LIENTHONG_AGENCY_{agency.upper()}_URL"
         if env.get(var):
             agency_urls[agency] = _check_agency_url(var, env[var])
+    positive_int("LIENTHONG_COPY_CHUNK_ROWS", 1, env)  # malformed: fail at start, not in the middle of a publish
     return Settings(
-        database_url=_check_database_url(env.get("LIENTHONG_DATABASE_URL") or "sqlite:///var/lienthong.db"),
+        database_url=check_database_url(env.get("LIENTHONG_DATABASE_URL") or "sqlite:///var/lienthong.db"),
         data_dir=Path(env.get("LIENTHONG_DATA_DIR") or "var/data").resolve(),
         airflow_home=Path(env.get("AIRFLOW_HOME") or "var/airflow").resolve(),
         agency_urls=agency_urls,
@@ -101,3 +128,11 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
 def get_settings() -> Settings:
     """The process's settings, read once."""
     return load_settings()
+
+
+def ensure_sqlite_dir(url: str) -> None:
+    """Create the directory of a SQLite file URL: on a fresh clone `var/` does not exist yet."""
+    if url.startswith("sqlite:///"):
+        path = url.removeprefix("sqlite:///").split("?", 1)[0]
+        if path and path != ":memory:":
+            Path(path).parent.mkdir(parents=True, exist_ok=True)

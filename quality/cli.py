@@ -15,9 +15,10 @@ from core.settings import get_settings
 
 
 def _engine(database_url: str | None) -> Any:
+    from core.settings import check_database_url
     from schemas.db import engine_for
 
-    return engine_for(database_url or get_settings().database_url)
+    return engine_for(check_database_url(database_url) if database_url else get_settings().database_url)
 
 
 def _read_input(path: Path, dataset: str) -> Any:
@@ -27,11 +28,36 @@ def _read_input(path: Path, dataset: str) -> Any:
         from schemas.wire import batch_from_records
 
         lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
-        return batch_from_records([json.loads(line) for line in lines], get_contract(dataset),
+        records = []
+        for number, line in enumerate(lines, 1):
+            try:
+                records.append(json.loads(line))
+            except ValueError as exc:
+                raise click.ClickException(f"{path}:{number}: not a JSON record ({exc})") from None
+        return batch_from_records(records, get_contract(dataset),
                                   page=path.name, raws=lines)
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    return pq.read_table(path)
+    try:
+        return pq.read_table(path)
+    except pa.ArrowException as exc:
+        raise click.ClickException(f"{path}: not a Parquet file ({exc}); give Parquet or JSON lines (.jsonl)") from None
+
+
+def _known_dataset(name: str | None) -> None:
+    from schemas.contract import contracts
+
+    known = sorted(contracts())
+    if name is not None and name not in known:
+        raise click.BadParameter(f"unknown dataset {name!r}; known: {', '.join(known)}", param_hint="--dataset")
+
+
+def _id_range(engine: Any) -> str:
+    from quality.store import list_quarantined
+
+    ids = [row.id for row in list_quarantined(engine, None, None)]
+    return f"the quarantine holds ids {min(ids)}..{max(ids)}" if ids else "the quarantine is empty"
 
 
 _DATASETS = ["branches", "enterprises", "land_certificates", "parcels", "permits", "tax_notices", "taxpayers"]
@@ -98,9 +124,10 @@ def list_command(dataset: str | None, status: str, limit: int, database_url: str
     """Quarantined records: id, dataset, key, rule, column, value, page, run."""
     from quality.store import list_quarantined
 
+    _known_dataset(dataset)
     rows = list_quarantined(_engine(database_url), dataset, None if status == "all" else status, limit)
     if not rows:
-        click.echo("quarantine is empty")
+        click.echo(f"no {'' if status == 'all' else status + ' '}record{' of ' + dataset if dataset else ''}")
     for row in rows:
         click.echo(f"{row.id}\t{row.dataset}\t{row.record_key}\t{row.rule}\t{row.column}\t{row.value!r}\t"
                    f"page={row.page}\trun={row.run_id}\t{row.status}")
@@ -113,9 +140,10 @@ def show_command(quarantine_id: int, database_url: str | None) -> None:
     """One quarantined record with every failure and the raw record."""
     from quality.store import get_quarantined
 
-    row = get_quarantined(_engine(database_url), quarantine_id)
+    engine = _engine(database_url)
+    row = get_quarantined(engine, quarantine_id)
     if row is None:
-        raise click.ClickException(f"no quarantined record {quarantine_id}")
+        raise click.ClickException(f"no quarantined record {quarantine_id} ({_id_range(engine)})")
     for name in ("id", "status", "source", "dataset", "contract_version", "run_id", "page", "record_key",
                  "rule", "column", "value", "reason", "attempts", "created_at", "released_at"):
         click.echo(f"{name}: {getattr(row, name)}")
@@ -133,8 +161,19 @@ def replay_command(dataset: str | None, ids: tuple[int, ...], output_dir: Path |
                    database_url: str | None) -> None:
     """Run quarantined records through mapping and validation again; release those that pass."""
     from quality.replay import replay
+    from quality.store import list_quarantined
 
-    result = replay(_engine(database_url), dataset, list(ids) or None)
+    _known_dataset(dataset)
+    engine = _engine(database_url)
+    if ids:
+        found = {row.id: row.status for row in list_quarantined(engine, None, None, ids=ids)}
+        missing = [str(i) for i in ids if i not in found]
+        if missing:
+            raise click.ClickException(f"no quarantined record {', '.join(missing)} ({_id_range(engine)})")
+        released = [str(i) for i in ids if found[i] != "quarantined"]
+        if released:
+            raise click.ClickException(f"record {', '.join(released)} already released; nothing to replay")
+    result = replay(engine, dataset, list(ids) or None)
     click.echo(f"replay {result.run_id}: {len(result.released_ids)} released, "
                f"{len(result.still_quarantined)} still quarantined")
     if output_dir is not None:

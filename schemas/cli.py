@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from core.settings import get_settings
+from core.settings import check_database_url, get_settings
 
 
 @click.group()
@@ -20,7 +20,8 @@ def list_command(status: str | None, database_url: str | None) -> None:
     from schemas.db import engine_for
     from schemas.drift import list_drift
 
-    rows = list_drift(engine_for(database_url or get_settings().database_url), status)
+    url = check_database_url(database_url) if database_url else get_settings().database_url
+    rows = list_drift(engine_for(url), status)
     if not rows:
         click.echo("no drift recorded")
         return
@@ -36,8 +37,11 @@ def list_command(status: str | None, database_url: str | None) -> None:
 def approve_command(drift_id: int, database_url: str | None) -> None:
     """Approve drift DRIFT_ID: later batches carrying it pass under the contract."""
     from schemas.db import engine_for
-    from schemas.drift import approve_drift
+    from schemas.drift import approve_drift, list_drift
 
-    if not approve_drift(engine_for(database_url or get_settings().database_url), drift_id):
-        raise click.ClickException(f"no drift with id {drift_id}; see `lienthong drift list`")
+    engine = engine_for(check_database_url(database_url) if database_url else get_settings().database_url)
+    if not approve_drift(engine, drift_id):
+        open_ids = [str(row.id) for row in list_drift(engine, "open")]
+        known = f"open drift ids: {', '.join(open_ids[:20])}" if open_ids else "no drift is open"
+        raise click.ClickException(f"no open drift with id {drift_id} ({known}; see `lienthong drift list`)")
     click.echo(f"drift {drift_id} approved")

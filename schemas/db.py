@@ -6,13 +6,15 @@ from functools import cache
 
 import sqlalchemy as sa
 
-from core.settings import get_settings
+from core.settings import ensure_sqlite_dir, get_settings
 
 
 @cache
 def engine_for(url: str | None = None) -> sa.Engine:
     """An engine for `url` (default: LIENTHONG_DATABASE_URL), shared by the process."""
-    return sa.create_engine(url or get_settings().database_url, future=True)
+    url = url or get_settings().database_url
+    ensure_sqlite_dir(url)
+    return sa.create_engine(url, future=True)
 
 
 def ensure_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:

@@ -16,6 +16,15 @@ def datasets() -> None:
     """List published datasets and show their versions."""
 
 
+def _known_dataset(name: str, param: str = "NAME") -> None:
+    """An unknown dataset name is a usage error that lists the known ones."""
+    from schemas.contract import contracts
+
+    known = sorted(contracts())
+    if name not in known:
+        raise click.BadParameter(f"unknown dataset {name!r}; known: {', '.join(known)}", param_hint=param)
+
+
 def _age(seconds: float | None) -> str:
     if seconds is None:
         return "-"
@@ -68,11 +77,13 @@ def show_command(name: str, version: int | None, limit: int, as_json: bool) -> N
     """A dataset version's manifest and first rows, read from its Parquet snapshot."""
     from sharing import snapshots
 
+    _known_dataset(name)
     data_dir = get_settings().data_dir
     try:
         number = version if version is not None else snapshots.current_version(data_dir, name)
         if number is None:
-            raise FileNotFoundError(f"dataset {name} has no published version under {data_dir}")
+            raise FileNotFoundError(f"dataset {name} has no published version under {data_dir} yet; "
+                                    "run `lienthong sync SOURCE` or `make demo`")
         manifest = snapshots.read_manifest(data_dir, name, number)
         table = snapshots.read_version(data_dir, name, number)
     except FileNotFoundError as exc:
@@ -95,7 +106,11 @@ def versions_command(name: str) -> None:
     """Every version of one dataset with what it changed."""
     from sharing.catalog import list_versions
 
-    for v in list_versions(get_settings().database_url, name):
+    _known_dataset(name)
+    versions = list_versions(get_settings().database_url, name)
+    if not versions:
+        raise click.ClickException(f"dataset {name} has no published version yet; run `lienthong sync SOURCE`")
+    for v in versions:
         click.echo(f"v{v['version']}  {v['published_at']}  rows={v['rows']:,}  +{v['inserted']} ~{v['updated']} "
                    f"-{v['deleted']}  cursor={json.dumps(v['source_cursor'])}")
 
@@ -115,10 +130,16 @@ def sync(source: str, full_refresh: bool, streams: tuple[str, ...], reconcile: b
     from rich.console import Console
     from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
+    from connectors import load_source
     from core.errors import LienthongError
     from pipeline.sync import sync_source
 
     settings = get_settings()
+    declared = load_source(source)
+    unknown = [s for s in streams if s not in declared.streams]
+    if unknown:
+        raise click.BadParameter(f"{declared.name} has no stream {', '.join(map(repr, unknown))}; "
+                                 f"its streams: {', '.join(declared.streams)}", param_hint="--stream")
     console = Console(stderr=True)
     with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
                   transient=True) as progress:

@@ -16,6 +16,8 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core.settings import ensure_sqlite_dir
+
 metadata = sa.MetaData()
 
 datasets = sa.Table(
@@ -62,6 +64,7 @@ sync_state = sa.Table(
 def engine_for(url: str) -> Engine:
     """One engine per URL per process. SQLite waits for a writer instead of failing at once."""
     if url.startswith("sqlite"):
+        ensure_sqlite_dir(url)
         engine = sa.create_engine(url, connect_args={"timeout": 60})
 
         @sa.event.listens_for(engine, "connect")

@@ -29,6 +29,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from core.errors import Fatal
+from core.settings import positive_int
 from sharing import db, snapshots
 
 DELETED_COLUMN = "_deleted"
@@ -376,7 +377,7 @@ def _copy_into(conn: Connection, target: sa.Table, table: pa.Table, constants: M
     """
     constants = dict(constants or {})
     columns = [c.name for c in target.columns if c.name in table.column_names]
-    size = int(os.environ.get("LIENTHONG_COPY_CHUNK_ROWS") or COPY_CHUNK_ROWS)
+    size = positive_int("LIENTHONG_COPY_CHUNK_ROWS", COPY_CHUNK_ROWS)
     chunks = [table.slice(offset, size).select(columns) for offset in range(0, table.num_rows, size)]
     if conn.dialect.name != "postgresql":
         for number, chunk in enumerate(chunks):

@@ -114,10 +114,22 @@ class OpsState:
         return self.sign({"op": name, "csrf": secrets.token_hex(16), "exp": time.time() + SESSION_SECONDS})
 
 
-def main() -> None:
+def main(argv: list[str] | None = None) -> None:
+    """`python -m sharing.ops.auth [NAME]`: ask a password, print its hash (or a whole operators entry)."""
+    import argparse
     import getpass
 
-    print(hash_password(getpass.getpass("operator password: ")))
+    parser = argparse.ArgumentParser(
+        prog="python -m sharing.ops.auth",
+        description="Make a scrypt password hash for the dashboard's operators file (LIENTHONG_OPS_OPERATORS). "
+                    "Asks the password twice; nothing is stored.")
+    parser.add_argument("name", nargs="?", help="print a whole `operators:` entry for this operator name")
+    args = parser.parse_args(argv)
+    password = getpass.getpass("operator password: ")
+    if getpass.getpass("again: ") != password or not password:
+        parser.exit(1, "error: the passwords differ or are empty\n")
+    digest = hash_password(password)
+    print(f"operators:\n  {args.name}: {{password_hash: \"{digest}\"}}" if args.name else digest)
 
 
 if __name__ == "__main__":

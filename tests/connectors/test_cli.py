@@ -31,13 +31,14 @@ def test_extract_writes_parquet_and_state_then_continues(tmp_path: Path) -> None
         result = CliRunner().invoke(main, ["extract", "construction", "--stream", "permits", "--out", str(out)],
                                     env=env)
         assert result.exit_code == 0, result.output
-        second = pq.read_table(out / "permits.parquet")
+        second = pq.read_table(out / "permits.2.parquet")
         assert 0 < second.num_rows < first.num_rows  # only the changes, and the deletes
+        assert pq.read_table(out / "permits.parquet").equals(first)  # the earlier run's output is kept
         assert json.loads((out / "state.json").read_text())["permits"]["cursor"] > state["permits"]["cursor"]
 
         result = CliRunner().invoke(main, ["extract", "construction", "--full-refresh", "--out", str(out)], env=env)
         assert result.exit_code == 0, result.output
-        third = pq.read_table(out / "permits.parquet")
+        third = pq.read_table(out / "permits.3.parquet")
         assert third.num_rows == sum(1 for _ in handle.sim.store.all_rows("permits"))
         assert not any(third.column("_deleted").to_pylist())
 
