@@ -17,10 +17,13 @@ def datasets() -> None:
 
 
 def _known_dataset(name: str, param: str = "NAME") -> None:
-    """An unknown dataset name is a usage error that lists the known ones."""
+    """An unknown dataset name (no contract, nothing published) is a usage error listing the known ones."""
     from schemas.contract import contracts
+    from sharing.catalog import list_datasets
 
-    known = sorted(contracts())
+    if name in contracts():
+        return
+    known = sorted({*contracts(), *(e.name for e in list_datasets(get_settings().database_url))})
     if name not in known:
         raise click.BadParameter(f"unknown dataset {name!r}; known: {', '.join(known)}", param_hint=param)
 

@@ -79,4 +79,4 @@ def test_freeze_fails_the_run_and_writes_nothing(engine, db_url):
 
 def test_approving_an_unknown_id_is_an_error(sqlite_url):
     out = CliRunner().invoke(drift_cli, ["approve", "999", "--database-url", sqlite_url])
-    assert out.exit_code != 0 and "no drift with id 999" in out.output
+    assert out.exit_code != 0 and "no open drift with id 999" in out.output
