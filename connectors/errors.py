@@ -14,6 +14,11 @@ that reaches the caller has used up its attempts.
 | `AuthRefused` | Fatal | 401/403, a `Client.Authentication` or `Client.AccessDenied` Fault |
 | `RequestRejected` | Fatal | any other 4xx, any other `soap:Client` Fault |
 | `StateError` | Fatal | a state that does not fit the stream, a record without its cursor value |
+| `NotSoapReply` | Malformed | a 200 whose body is HTML, plain text, JSON or an XML document that is no SOAP envelope |
+| `EncodingError` | Malformed | invalid UTF-8 outside record values, an XML declaration or charset that lies |
+| `MissingResponseElement` | Malformed | an envelope whose Body holds neither the operation's response nor a Fault |
+| `RecordsNotFound` | Malformed | a non-empty response where the declared records path matches nothing |
+| `HeaderMismatch` | Fatal | the echoed X-Road `id` (or client/service) differs from the request's |
 """
 
 from __future__ import annotations
@@ -68,3 +73,23 @@ class RequestRejected(ConnectorError, Fatal):
 
 class StateError(ConnectorError, Fatal):
     pass
+
+
+class NotSoapReply(MalformedResponse):
+    """A 200 whose body is not a SOAP envelope: an HTML page, plain text, JSON, another XML document."""
+
+
+class EncodingError(MalformedResponse):
+    """A body that is not in the encoding it declares (invalid UTF-8, a lying XML declaration)."""
+
+
+class MissingResponseElement(MalformedResponse):
+    """A SOAP envelope whose Body holds neither the operation's response element nor a Fault."""
+
+
+class RecordsNotFound(MalformedResponse):
+    """A non-empty response in which the declared records path matches nothing."""
+
+
+class HeaderMismatch(ConnectorError, Fatal):
+    """The reply's echoed X-Road headers do not match the request (another request's answer)."""

@@ -215,7 +215,10 @@ def render_fault(faultcode: str, message: str, header: str = "") -> bytes:
 
 
 def xroad_header(values: Mapping[str, str]) -> str:
-    """The X-Road headers of a request, to echo in its response (and its Faults)."""
+    """The X-Road headers of a request, to echo in its response (and its Faults): as sent when known."""
+    if values.get("__echo__"):
+        return values["__echo__"]
     return "".join(
-        f'<xrd:{name} xmlns:xrd="{XROAD_NS}">{escape(value)}</xrd:{name}>' for name, value in values.items()
+        f'<xrd:{name} xmlns:xrd="{XROAD_NS}">{escape(value)}</xrd:{name}>'
+        for name, value in values.items() if name != "__echo__"
     )

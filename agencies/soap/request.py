@@ -108,13 +108,31 @@ def check_wsse(request: SoapRequest, credentials: Credentials) -> None:
         raise SoapFault("soap:Client.Authentication", "the username or password is wrong")
 
 
+ECHO_KEY = "__echo__"  # the request's X-Road header elements as sent, to echo verbatim
+
+
+def _xroad_value(header: etree._Element | None, name: str) -> str | None:
+    """A header's value: its text, or for a structured identifier (X-Road 4.x `client`, `service`) its
+    identifier parts joined with "/" (INSTANCE/CLASS/CODE/SUBSYSTEM[/SERVICE[/VERSION]])."""
+    found = None if header is None else header.find(f"{{{XROAD_NS}}}{name}")
+    if found is None:
+        return None
+    parts = [(c.text or "").strip() for c in found if isinstance(c.tag, str)]
+    return "/".join(parts) if parts else (found.text or "").strip()
+
+
 def check_xroad(request: SoapRequest, credentials: Credentials) -> dict[str, str]:
-    """The X-Road headers, when the client is on the allow-list; they are echoed in the response."""
+    """The X-Road headers, when the client is on the allow-list; they are echoed in the response.
+
+    Accepts the 4.x structured identifiers and, for older clients, identifiers written as text."""
     values: dict[str, str] = {}
     for name in XROAD_HEADERS:
-        text = _header_text(request.header, f"{{{XROAD_NS}}}{name}")
+        text = _xroad_value(request.header, name)
         if text is not None:
             values[name] = text
+    if request.header is not None:
+        values[ECHO_KEY] = "".join(etree.tostring(el, encoding="unicode") for el in request.header
+                                   if isinstance(el.tag, str) and etree.QName(el).namespace == XROAD_NS)
     missing = [name for name in XROAD_REQUIRED if not values.get(name)]
     if "client" in missing:
         raise SoapFault("soap:Client.AccessDenied", "the X-Road client header is missing", headers=values)
