@@ -76,6 +76,8 @@ class Store(Protocol):
 RequestFault = Literal[
     "http_500", "http_503", "slow", "rate_limit", "soap_fault", "truncated", "malformed",
     "xxe", "billion_laughs", "duplicate_page", "stale_cursor",
+    # SOAP replies that break the protocol behind a 200 (agencies/soap/hostile.py)
+    "html_200", "not_xml", "wrong_element", "records_renamed", "cp1258_body", "lying_encoding", "wrong_id",
 ]
 
 

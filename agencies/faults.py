@@ -21,7 +21,8 @@ from agencies.datasets import DatasetSpec, spec
 Protocol = Literal["soap", "rest"]
 VALUE_FAULTS = ("invalid_values", "invalid_utf8", "drift_new_field", "drift_renamed_field", "drift_type_change")
 REQUEST_FAULTS: tuple[str, ...] = get_args(RequestFault)
-SOAP_ONLY = frozenset({"soap_fault", "xxe"})
+SOAP_ONLY = frozenset({"soap_fault", "xxe", "html_200", "not_xml", "wrong_element", "records_renamed",
+                       "cp1258_body", "lying_encoding", "wrong_id"})
 ALL_FAULTS = frozenset(REQUEST_FAULTS) | frozenset(VALUE_FAULTS)
 _INVALID_UTF8 = b"\xff\xfe\xc3("  # not UTF-8 in any reading
 _INVALID_KINDS = ("bad_check_digit", "negative_value", "unknown_commune", "missing_required", "odd_date")

@@ -123,6 +123,21 @@ class SoapEndpoint:
             body = hostile.xxe(body)
         elif fault == "billion_laughs":
             body = hostile.billion_laughs(body)
+        elif fault == "html_200":
+            return Response(hostile.html_200(body), media_type="text/html; charset=utf-8")
+        elif fault == "not_xml":
+            return Response(hostile.not_xml(body), media_type="text/plain")
+        elif fault == "wrong_element":
+            body = hostile.wrong_element(body)
+        elif fault == "records_renamed":
+            body = hostile.records_renamed(body, op.item)
+        elif fault == "cp1258_body":
+            body = hostile.cp1258_body(body)
+        elif fault == "lying_encoding":
+            # no charset parameter to contradict it: the declaration alone lies
+            return Response(hostile.lying_encoding(body), headers={"Content-Type": "text/xml"})
+        elif fault == "wrong_id":
+            body = hostile.wrong_id(body)
         return _xml(body)
 
 

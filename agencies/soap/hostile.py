@@ -35,3 +35,42 @@ def xxe(body: bytes) -> bytes:
 def billion_laughs(body: bytes) -> bytes:
     """Nested entities whose expansion would take gigabytes, referenced in the Body."""
     return _with_doctype(body, _LAUGHS_DOCTYPE, b"&lol9;")
+
+
+def html_200(body: bytes) -> bytes:
+    return (b"<!DOCTYPE html>\n<html><head><title>502 Bad Gateway</title></head><body><h1>Bad Gateway</h1>"
+            b"<p>The upstream registry did not answer. Please try again later.</p></body></html>\n")
+
+
+def not_xml(body: bytes) -> bytes:
+    return b"Service temporarily unavailable: scheduled maintenance until 02:00.\n"
+
+
+def wrong_element(body: bytes) -> bytes:
+    """The Body's element swapped for another one (a gateway answering with its own message)."""
+    start = body.find(b"<soap:Body>") + len(b"<soap:Body>")
+    end = body.rfind(b"</soap:Body>")
+    return body[:start] + b'<gw:Notice xmlns:gw="urn:gateway:v1"><gw:text>queued</gw:text></gw:Notice>' + body[end:]
+
+
+def records_renamed(body: bytes, item: str) -> bytes:
+    old, new = item.encode(), b"doanhNghiep"
+    return body.replace(b"<" + old + b">", b"<" + new + b">").replace(b"</" + old + b">", b"</" + new + b">")
+
+
+def cp1258_body(body: bytes) -> bytes:
+    """The text re-encoded in Windows-1258 (Vietnamese letters outside it become '?'); the declaration
+    still says UTF-8."""
+    return body.decode("utf-8").encode("cp1258", "replace")
+
+
+def lying_encoding(body: bytes) -> bytes:
+    return body.replace(b'encoding="utf-8"', b'encoding="ISO-8859-1"', 1).replace(
+        b"encoding='utf-8'", b"encoding='ISO-8859-1'", 1)
+
+
+def wrong_id(body: bytes) -> bytes:
+    import re
+
+    pattern = rb"(<(?:[\w.-]+:)?id(?:\s[^>]*)?>)[^<]*(</(?:[\w.-]+:)?id>)"
+    return re.sub(pattern, rb"\g<1>0000aaaa0000aaaa0000aaaa0000aaaa\g<2>", body, count=1)
