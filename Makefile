@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null)
 
-.PHONY: install lock demo test lint typecheck pytest bench up clean
+.PHONY: install lock demo test lint typecheck pytest bench up clean json-schemas
 
 # Bytecode is compiled at install: the environment sets PYTHONDONTWRITEBYTECODE=1, so without it every
 # start (CLI, DAG parse) compiles Airflow and the rest again (`lienthong --help` 0.5 s instead of 0.1 s).
@@ -26,6 +26,9 @@ demo: install  ## the main job end to end on the embedded default (SQLite + Parq
 
 up: install  ## airflow standalone, the four simulators and the lookup API; prints URLs and the admin password's file
 	$(PY) -m lienthong.dev.up
+
+json-schemas: install  ## rewrite schemas/json/*.schema.json from the declaration models (a unit test checks them)
+	$(PY) -m lienthong.dev.json_schemas
 
 lint: install
 	$(VENV)/bin/ruff check .

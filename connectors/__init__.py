@@ -19,9 +19,11 @@ API
         ...
     new_state = extraction.state                    # JSON-able; commit it with the data, never before
 
-- `load_source(path_or_name, environ=None) -> SourceConfig`: loads `connectors/sources/<name>.yaml` (or a
-  path) and validates it; a bad key raises `ConfigError` naming the file and the key's path. The endpoint
-  is overridden by `LIENTHONG_AGENCY_<NAME>_URL`.
+- `load_source(path_or_name, environ=None) -> SourceConfig`: reads `connectors/sources/<name>.yaml` (or a
+  path) into the typed models of `connectors.declarations` (`connectors.config.read_source`, which never
+  reads the environment); a bad key raises `ConfigError` naming the file and the key's path. Then it
+  resolves the endpoint: `LIENTHONG_AGENCY_<NAME>_URL` overrides it (`connectors.config.resolve_endpoint`).
+  The JSON Schema of a source file is `schemas/json/source.schema.json` (`make json-schemas`).
 - `read(source, stream, state=None, *, full_refresh=False, client=None, known_keys=None) -> Extraction`.
   `client`: an `httpx.Client` to use instead of the one built from the source file (its auth is used as
   it is). `known_keys`: for reconciled streams, the keys the caller holds (default: the state's).

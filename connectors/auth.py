@@ -13,7 +13,7 @@ from typing import Any
 
 import httpx
 
-from connectors.config import SecretRef, SourceConfig
+from connectors.config import ApiKeyAuth, BasicAuth, BearerAuth, OAuth2Auth, SecretRef, SourceConfig
 from connectors.errors import AuthRefused, MalformedResponse, SourceUnavailable
 from connectors.secrets import Redactor, resolve
 
@@ -96,14 +96,14 @@ def build_auth(source: SourceConfig, redactor: Redactor,
                environ: Mapping[str, str] | None = None) -> httpx.Auth | None:
     """The httpx auth for a source (None for SOAP header-based auth, which zeep adds)."""
     auth = source.auth
-    secret = value_of(auth.secret, source, redactor, environ)
-    if auth.type == "api_key":
+    secret = value_of(getattr(auth, "secret", None), source, redactor, environ)
+    if isinstance(auth, ApiKeyAuth):
         return HeaderAuth(auth.header, str(secret))
-    if auth.type == "bearer":
+    if isinstance(auth, BearerAuth):
         return HeaderAuth("Authorization", f"Bearer {secret}")
-    if auth.type == "basic":
+    if isinstance(auth, BasicAuth):
         return httpx.BasicAuth(value_of(auth.username, source, redactor, environ) or "", str(secret))
-    if auth.type == "oauth2_client_credentials":
+    if isinstance(auth, OAuth2Auth):
         token_url = str(auth.token_url)
         if token_url.startswith("/"):
             token_url = source.endpoint + token_url

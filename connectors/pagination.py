@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from connectors.config import Pagination
+from connectors.config import CursorPagination, OffsetPagination, Pagination, TokenPagination
 from connectors.errors import MalformedResponse, PaginationLoop
 
 
@@ -38,7 +38,8 @@ class Page:
 
 class Paginator:
     def __init__(self, config: Pagination, source: str, operation: str) -> None:
-        self.config, self.source, self.operation = config, source, operation
+        self.config: Pagination = config
+        self.source, self.operation = source, operation
 
     def first(self, url: str, params: Mapping[str, Any]) -> PageRequest:
         params = dict(params)
@@ -65,6 +66,8 @@ class OffsetPaginator(Paginator):
     The offset moves by the page size the server applied (its `limit` echo, else ours), not by the
     records it sent: a page that repeats records of the previous one must not push the window past
     records never served."""
+
+    config: OffsetPagination
 
     def first(self, url: str, params: Mapping[str, Any]) -> PageRequest:
         request = super().first(url, params)
@@ -96,9 +99,11 @@ class CursorPaginator(Paginator):
     Also serves SOAP page tokens (style `token`): the token goes back as an operation argument.
     """
 
+    config: CursorPagination | TokenPagination
+
     def next(self, request: PageRequest, page: Page, followed: Set[str]) -> PageRequest | None:
         c = self.config
-        if c.next_link_field:
+        if isinstance(c, CursorPagination) and c.next_link_field:
             link = page.body.get(c.next_link_field)
             if not link:
                 return None

@@ -36,7 +36,7 @@ from connectors.bulk import (
     body_children,
     record_path,
 )
-from connectors.config import Pagination, SourceConfig, StreamConfig
+from connectors.config import Pagination, SourceConfig, StreamConfig, WsseUsernameAuth, XRoadAuth
 from connectors.errors import (
     AuthRefused,
     ConnectorError,
@@ -158,7 +158,7 @@ class SoapReader:
         self.source, self.caller, self.redactor = source, caller, redactor
         auth = source.auth
         wsse = None
-        if auth.type == "wsse_username":
+        if isinstance(auth, WsseUsernameAuth):
             user = value_of(auth.username, source, redactor, environ) or ""
             wsse = UsernameToken(user, value_of(auth.secret, source, redactor, environ))  # type: ignore[no-untyped-call]
         where = source.path.name
@@ -174,7 +174,7 @@ class SoapReader:
 
     def _xroad_identifiers(self) -> tuple[xroad.Identifier, xroad.Identifier] | None:
         auth = self.source.auth
-        if auth.type != "xroad":
+        if not isinstance(auth, XRoadAuth):
             return None
         try:
             return (xroad.Identifier.parse(str(auth.xroad_client), "auth.xroad_client"),
@@ -191,6 +191,7 @@ class SoapReader:
         if self._xroad is None:
             return []
         auth = self.source.auth
+        assert isinstance(auth, XRoadAuth)
         client, service = self._xroad
         return xroad.headers_v4(client, service, operation, request_id=request_id,
                                 user_id=auth.xroad_user_id or "lienthong", issue=None,
@@ -370,16 +371,17 @@ class SoapReader:
         strategy = paginator(pagination, self.source.name, operation)
         request: PageRequest | None = strategy.first(operation, args)
         followed: set[str] = set()
+        token_field: str | None = getattr(pagination, "cursor_field", None)  # token and cursor styles only
         while request is not None:
             current = request
 
             def then(items: list[Any], token: str | None, bad_utf8: bool, current: PageRequest = current
                      ) -> tuple[list[Any], bool, PageRequest | None]:
-                body = {pagination.cursor_field: token} if pagination.cursor_field else {}
+                body = {token_field: token} if token_field else {}
                 return items, bad_utf8, strategy.next(current, Page(body, None, len(items)), followed)
 
             items, bad_utf8, request = self.call(operation, current.params, current.label, bulk, records,
-                                                 pagination.cursor_field, then)
+                                                 token_field, then)
             followed.add(current.label)
             yield current, items, bad_utf8
 

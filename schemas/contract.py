@@ -2,22 +2,25 @@
 
 A contract names the published columns (Arrow type, nullability, PII class, descriptions in Vietnamese
 and English), the primary key and cursor, the source stream and its wire fields, how each column is
-made from those fields, the drift policy and the failure-rate threshold. A wrong file fails at load
-with the path of the bad key: `parcels.yaml: columns[3].type: unknown type 'strin'`.
+made from those fields, the drift policy and the failure-rate threshold. The models below are the
+file's schema, every default written once; `schemas/json/contract.schema.json` is generated from
+them. A wrong file fails at load with the path of the bad key: `parcels.yaml: columns[3].type: unknown
+type 'strin'`.
 """
 
 from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import Any, Literal, cast, get_args
+from typing import Annotated, Any, Literal
 
 import pyarrow as pa
-import yaml
+from pydantic import BeforeValidator, PlainValidator, WithJsonSchema
+from pydantic.dataclasses import dataclass
 
+from core.declarations import FORBID, Bool, Float, Int, Invalid, Str, read_yaml, validate
 from core.errors import ConfigError
 
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
@@ -57,48 +60,136 @@ def type_name(dtype: pa.DataType) -> str:
     return str(dtype)
 
 
-@dataclass(frozen=True, slots=True)
+def _arrow_type(value: Any) -> pa.DataType:
+    if isinstance(value, pa.DataType):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"expected str, got {type(value).__name__} {value!r}")
+    return parse_type(value)
+
+
+ArrowType = Annotated[pa.DataType, PlainValidator(_arrow_type), WithJsonSchema(
+    {"type": "string", "pattern": r"^(string|int32|int64|float64|bool|date32|timestamp\[us, UTC\]"
+                                  r"|decimal128\(\d+,\s*\d+\))$"})]
+
+
+def _strings(value: Any) -> Any:
+    return [value] if isinstance(value, str) else value
+
+
+# one name, or a list of names
+Names = Annotated[tuple[Str, ...], BeforeValidator(_strings), WithJsonSchema(
+    {"anyOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]})]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
 class Text:
-    vi: str
-    en: str
+    vi: Str
+    en: Str
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
 class Step:
     """A transform computed once per batch whose named outputs several columns use (admin-unit recoding)."""
 
-    name: str
-    function: str
-    inputs: tuple[str, ...]
+    name: Str
+    function: Str  # a name in schemas.transforms.STEP_FUNCTIONS
+    inputs: Names
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
 class Column:
-    name: str
-    type: pa.DataType
-    nullable: bool
-    pii: PiiClass
+    name: Str
+    type: ArrowType
     description: Text
-    source: tuple[str, ...]  # wire fields this column is made from (empty when from a step)
-    transform: str  # a name in schemas.transforms.TRANSFORMS, or "step"
-    step: str | None = None  # "step_name.output" when made by a step
+    nullable: Bool = True
+    pii: PiiClass = "public"
+    source: Names = ()  # wire fields this column is made from (empty when from a step)
+    transform: Str = "copy"  # a name in schemas.transforms.TRANSFORMS; "step" when made by a step
+    step: Str | None = None  # "step_name.output" when made by a step
+
+    def __post_init__(self) -> None:
+        if self.step is not None:
+            object.__setattr__(self, "transform", "step")
+        elif not self.source:
+            raise Invalid("source", "required key is missing (or give step)")
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
+class ContractSource:
+    """The connector stream a dataset is read from, and its wire fields with their wire types."""
+
+    agency: Literal["land", "business", "construction", "tax"]
+    stream: Str
+    fields: Mapping[str, WireType]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
 class Contract:
-    dataset: str
-    version: int
+    dataset: Str
+    version: Int
     description: Text
-    agency: str
-    stream: str
-    wire_fields: Mapping[str, WireType]  # the source stream's fields and their wire types
-    primary_key: tuple[str, ...]
-    cursor: str
-    tombstone: str | None  # the column that marks a delete, where the source sends tombstones
+    source: ContractSource
+    primary_key: Names
+    cursor: Str
     drift_policy: DriftPolicy
-    failure_threshold: float  # the share of failing rows above which the run fails
-    steps: tuple[Step, ...]
+    failure_threshold: Float  # the share of failing rows above which the run fails
     columns: tuple[Column, ...]
+    tombstone: Str | None = None  # the column that marks a delete, where the source sends tombstones
+    steps: tuple[Step, ...] = ()
+
+    def __post_init__(self) -> None:
+        from schemas.transforms import STEP_FUNCTIONS, TRANSFORMS
+
+        wire = self.source.fields
+        for i, step in enumerate(self.steps):
+            if step.function not in STEP_FUNCTIONS:
+                raise Invalid(("steps", i, "function"),
+                              f"{step.function!r} is not one of {', '.join(STEP_FUNCTIONS)}")
+            for j, field in enumerate(step.inputs):
+                if field not in wire:
+                    raise Invalid(("steps", i, "inputs", j), f"{field!r} is not a field of source.fields")
+        outputs = {f"{s.name}.{out}" for s in self.steps for out in STEP_FUNCTIONS[s.function]}
+        for i, col in enumerate(self.columns):
+            if col.step is not None:
+                if col.step not in outputs:
+                    raise Invalid(("columns", i, "step"),
+                                  f"{col.step!r} is not a step output ({', '.join(sorted(outputs))})")
+                continue
+            if col.transform not in TRANSFORMS:
+                raise Invalid(("columns", i, "transform"), f"{col.transform!r} is not one of {', '.join(TRANSFORMS)}")
+            for j, field in enumerate(col.source):
+                if field not in wire:
+                    at: tuple[str | int, ...] = ("columns", i, "source") + ((j,) if len(col.source) > 1 else ())
+                    raise Invalid(at, f"{field!r} is not a field of source.fields")
+        names = [c.name for c in self.columns]
+        for i, name in enumerate(names):
+            if names.index(name) != i:
+                raise Invalid(("columns", i, "name"), f"duplicate column {name!r}")
+        for i, key in enumerate(self.primary_key):
+            if key not in names:
+                raise Invalid(("primary_key", i), f"{key!r} is not a column")
+        if self.cursor not in names:
+            raise Invalid("cursor", f"{self.cursor!r} is not a column")
+        if self.tombstone is not None and self.tombstone not in names:
+            raise Invalid("tombstone", f"{self.tombstone!r} is not a column")
+        if not 0.0 <= self.failure_threshold <= 1.0:
+            raise Invalid("failure_threshold", f"{self.failure_threshold} is not a share between 0 and 1")
+        if self.version < 1:
+            raise Invalid("version", "must be a positive integer")
+
+    @property
+    def agency(self) -> str:
+        return self.source.agency
+
+    @property
+    def stream(self) -> str:
+        return self.source.stream
+
+    @property
+    def wire_fields(self) -> Mapping[str, WireType]:
+        """The source stream's fields and their wire types."""
+        return self.source.fields
 
     @property
     def column_names(self) -> tuple[str, ...]:
@@ -123,163 +214,14 @@ class Contract:
         return tuple(fields)
 
 
-# --- loading, with the path of the bad key --------------------------------------------------------
-
-class _Reader:
-    """Walks a parsed YAML document and raises ConfigError naming `file: path.to[3].key`."""
-
-    def __init__(self, origin: str) -> None:
-        self.origin = origin
-
-    def fail(self, path: str, message: str) -> ConfigError:
-        return ConfigError(f"{self.origin}: {path}: {message}")
-
-    def mapping(self, node: Any, path: str) -> Mapping[str, Any]:
-        if not isinstance(node, Mapping):
-            raise self.fail(path, f"expected a mapping, got {type(node).__name__}")
-        return node
-
-    def get(self, node: Mapping[str, Any], key: str, path: str, kind: type | tuple[type, ...],
-            default: Any = ...) -> Any:
-        where = f"{path}.{key}" if path else key
-        if key not in node:
-            if default is ...:
-                raise self.fail(where, "required key is missing")
-            return default
-        value = node[key]
-        if kind is float and isinstance(value, int) and not isinstance(value, bool):
-            value = float(value)
-        if not isinstance(value, kind) or (kind is int and isinstance(value, bool)):
-            names = kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
-            raise self.fail(where, f"expected {names}, got {type(value).__name__} {value!r}")
-        return value
-
-    def choice(self, node: Mapping[str, Any], key: str, path: str, allowed: tuple[str, ...],
-               default: Any = ...) -> str:
-        value = self.get(node, key, path, str, default)
-        if value not in allowed:
-            raise self.fail(f"{path}.{key}" if path else key, f"{value!r} is not one of {', '.join(allowed)}")
-        return cast(str, value)
-
-    def unknown_keys(self, node: Mapping[str, Any], path: str, known: set[str]) -> None:
-        extra = sorted(set(node) - known)
-        if extra:
-            raise self.fail(f"{path}.{extra[0]}" if path else extra[0],
-                            f"unknown key (expected one of {', '.join(sorted(known))})")
-
-    def text(self, node: Mapping[str, Any], key: str, path: str) -> Text:
-        where = f"{path}.{key}" if path else key
-        value = self.mapping(self.get(node, key, path, dict), where)
-        self.unknown_keys(value, where, {"vi", "en"})
-        return Text(vi=self.get(value, "vi", where, str), en=self.get(value, "en", where, str))
-
-
-def _strings(reader: _Reader, node: Mapping[str, Any], key: str, path: str, default: Any = ...) -> tuple[str, ...]:
-    value = reader.get(node, key, path, (list, str), default)
-    items = [value] if isinstance(value, str) else list(value)
-    for i, item in enumerate(items):
-        if not isinstance(item, str):
-            raise reader.fail(f"{path}.{key}[{i}]", f"expected str, got {type(item).__name__}")
-    return tuple(items)
-
-
 def contract_from_dict(document: Any, origin: str = "<contract>") -> Contract:
     """Build and check a contract from a parsed document; errors name `origin: path`."""
-    from schemas.transforms import STEP_FUNCTIONS, TRANSFORMS
-
-    r = _Reader(origin)
-    doc = r.mapping(document, "(top)")
-    r.unknown_keys(doc, "", {"dataset", "version", "description", "source", "primary_key", "cursor",
-                             "tombstone", "drift_policy", "failure_threshold", "steps", "columns"})
-    source = r.mapping(r.get(doc, "source", "", dict), "source")
-    r.unknown_keys(source, "source", {"agency", "stream", "fields"})
-    fields_node = r.mapping(r.get(source, "fields", "source", dict), "source.fields")
-    wire_fields: dict[str, WireType] = {}
-    for name, kind in fields_node.items():
-        if kind not in get_args(WireType):
-            raise r.fail(f"source.fields.{name}", f"{kind!r} is not one of {', '.join(get_args(WireType))}")
-        wire_fields[str(name)] = cast(WireType, kind)
-
-    steps: list[Step] = []
-    for i, node in enumerate(r.get(doc, "steps", "", list, [])):
-        path = f"steps[{i}]"
-        node = r.mapping(node, path)
-        r.unknown_keys(node, path, {"name", "function", "inputs"})
-        step = Step(name=r.get(node, "name", path, str),
-                    function=r.choice(node, "function", path, tuple(STEP_FUNCTIONS)),
-                    inputs=_strings(r, node, "inputs", path))
-        for j, field in enumerate(step.inputs):
-            if field not in wire_fields:
-                raise r.fail(f"{path}.inputs[{j}]", f"{field!r} is not a field of source.fields")
-        steps.append(step)
-    step_outputs = {f"{s.name}.{out}" for s in steps for out in STEP_FUNCTIONS[s.function]}
-
-    columns: list[Column] = []
-    for i, node in enumerate(r.get(doc, "columns", "", list)):
-        path = f"columns[{i}]"
-        node = r.mapping(node, path)
-        r.unknown_keys(node, path, {"name", "type", "nullable", "pii", "description", "source", "transform", "step"})
-        name = r.get(node, "name", path, str)
-        try:
-            dtype = parse_type(r.get(node, "type", path, str))
-        except ValueError as exc:
-            raise r.fail(f"{path}.type", str(exc)) from None
-        step_ref = r.get(node, "step", path, str, None)
-        sources = _strings(r, node, "source", path, ())
-        if step_ref is not None:
-            if step_ref not in step_outputs:
-                raise r.fail(f"{path}.step", f"{step_ref!r} is not a step output ({', '.join(sorted(step_outputs))})")
-            transform = "step"
-        else:
-            if not sources:
-                raise r.fail(f"{path}.source", "required key is missing (or give step)")
-            transform = r.choice(node, "transform", path, tuple(TRANSFORMS), "copy")
-            for j, field in enumerate(sources):
-                if field not in wire_fields:
-                    raise r.fail(f"{path}.source[{j}]" if len(sources) > 1 else f"{path}.source",
-                                 f"{field!r} is not a field of source.fields")
-        columns.append(Column(
-            name=name, type=dtype, nullable=r.get(node, "nullable", path, bool, True),
-            pii=cast(PiiClass, r.choice(node, "pii", path, get_args(PiiClass), "public")),
-            description=r.text(node, "description", path), source=sources, transform=transform, step=step_ref,
-        ))
-    names = [c.name for c in columns]
-    for i, name in enumerate(names):
-        if names.index(name) != i:
-            raise r.fail(f"columns[{i}].name", f"duplicate column {name!r}")
-
-    primary_key = _strings(r, doc, "primary_key", "")
-    for i, key in enumerate(primary_key):
-        if key not in names:
-            raise r.fail(f"primary_key[{i}]", f"{key!r} is not a column")
-    cursor = r.get(doc, "cursor", "", str)
-    if cursor not in names:
-        raise r.fail("cursor", f"{cursor!r} is not a column")
-    tombstone = r.get(doc, "tombstone", "", str, None)
-    if tombstone is not None and tombstone not in names:
-        raise r.fail("tombstone", f"{tombstone!r} is not a column")
-    threshold = r.get(doc, "failure_threshold", "", float)
-    if not 0.0 <= threshold <= 1.0:
-        raise r.fail("failure_threshold", f"{threshold} is not a share between 0 and 1")
-    version = r.get(doc, "version", "", int)
-    if version < 1:
-        raise r.fail("version", "must be a positive integer")
-    return Contract(
-        dataset=r.get(doc, "dataset", "", str), version=version, description=r.text(doc, "description", ""),
-        agency=r.choice(source, "agency", "source", ("land", "business", "construction", "tax")),
-        stream=r.get(source, "stream", "source", str), wire_fields=wire_fields, primary_key=primary_key,
-        cursor=cursor, tombstone=tombstone,
-        drift_policy=cast(DriftPolicy, r.choice(doc, "drift_policy", "", get_args(DriftPolicy))),
-        failure_threshold=threshold, steps=tuple(steps), columns=tuple(columns),
-    )
+    contract: Contract = validate(Contract, document, origin)
+    return contract
 
 
 def load_contract_file(path: Path) -> Contract:
-    try:
-        document = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as exc:
-        raise ConfigError(f"{path.name}: not valid YAML: {exc}") from None
-    contract = contract_from_dict(document, path.name)
+    contract = contract_from_dict(read_yaml(path, path.name), path.name)
     if contract.dataset != path.stem:
         raise ConfigError(f"{path.name}: dataset: {contract.dataset!r} does not match the file name")
     return contract

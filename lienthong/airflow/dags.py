@@ -18,7 +18,7 @@ from typing import Any
 from airflow.sdk import DAG, Asset, dag, task
 from airflow.sdk.definitions.asset import AssetAny
 
-from connectors.config import SOURCES_DIR
+from connectors.paths import SOURCES_DIR
 from lienthong.airflow.registry import SourceEntry, sources
 
 OWNER = "lienthong-data-eng"

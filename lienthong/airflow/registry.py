@@ -15,7 +15,7 @@ from typing import Any
 
 import yaml
 
-from connectors.config import SOURCES_DIR
+from connectors.paths import SOURCES_DIR
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "contracts"
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)

@@ -85,7 +85,7 @@ def _link_source(url: str) -> Any:
         "source": "gh", "protocol": "rest", "endpoint": url,
         "streams": {"items": {"path": "/items", "records": "items", "primary_key": "id",
                               "pagination": {"style": "link_header", "limit_param": "per_page", "page_size": 2},
-                              "fields": {"id": "string", "n": "int64"}}}}, "test", Path("gh.yaml"), environ={}),
+                              "fields": {"id": "string", "n": "int64"}}}}, "test", Path("gh.yaml")),
         attempts=2)
 
 
@@ -108,6 +108,6 @@ def test_mutual_tls_is_configured_from_the_source_file(tmp_path: Path) -> None:
         "source": "x", "protocol": "rest", "endpoint": "https://127.0.0.1:1",
         "tls": {"client_cert": str(cert), "client_key": {"env": "X_KEY_PATH"}},
         "streams": {"s": {"path": "/s", "records": "items", "primary_key": "id", "fields": {"id": "string"}}},
-    }, "test", Path("x.yaml"), environ={})
+    }, "test", Path("x.yaml"))
     options = tls_options(source, Redactor(), environ={"X_KEY_PATH": str(key)})
     assert isinstance(options["verify"], ssl.SSLContext)
