@@ -118,20 +118,21 @@ def pick_binding(client: Any, where: str, service: str | None, port: str | None,
     from zeep.wsdl.bindings.soap import Soap12Binding, SoapBinding
 
     found = []
+    notes = [] if notes is None else notes
     for sname, pname, binding in soap_ports(client):
         if (service and sname != service) or (port and pname != port):
             continue
         if not isinstance(binding, SoapBinding):
-            if notes is not None:
-                notes.append(f"skipped port {sname}/{pname}: {type(binding).__name__} is not a SOAP binding")
+            notes.append(f"skipped port {sname}/{pname}: {type(binding).__name__} is not a SOAP binding")
             continue
         found.append((sname, pname, binding))
     for sname, pname, binding in found:
         if isinstance(binding, Soap12Binding) == (version == "1.2"):
             return sname, pname, binding
     have = ", ".join(f"{s}/{p} ({'1.2' if isinstance(b, Soap12Binding) else '1.1'})" for s, p, b in found)
+    skipped = "".join(f"; {n}" for n in (notes or []))
     raise ConfigError(f"{where}: soap.version: the WSDL has no SOAP {version} port"
-                      + (f" (SOAP ports: {have})" if have else " (it has no SOAP port at all)"))
+                      + (f" (SOAP ports: {have})" if have else " (it has no SOAP port at all)") + skipped)
 
 
 def at_path(data: Any, steps: list[Step]) -> list[Any]:

@@ -27,6 +27,8 @@ from connectors.config import SourceConfig
 from core.errors import ConfigError
 
 _REF_ATTRS = ("schemaLocation", "location")
+SOAP_ENC = "http://schemas.xmlsoap.org/soap/encoding/"
+XSD = "http://www.w3.org/2001/XMLSchema"
 _IMPORTS = ("import", "include", "redefine")  # wsdl:import, xsd:import/include/redefine
 
 
@@ -127,8 +129,23 @@ class WsdlLocaliser:
                 local = self.localise(absolute, imported_by=_short(location))
                 if local is not None:
                     element.set(attr, str(local))
+        if SOAP_ENC.encode() in data:
+            self._import_soap_encoding(root)
         target.write_bytes(etree.tostring(root, xml_declaration=True, encoding="utf-8"))
         return target
+
+    def _import_soap_encoding(self, root: etree._Element) -> None:
+        """An explicit import of the built-in SOAP encoding schema in every schema that lacks one.
+
+        zeep imports that namespace by itself when a type refers to it (rpc/encoded arrays), by its
+        remote URL, which `forbid_external` refuses; an explicit local import comes first."""
+        local = self.localise(SOAP_ENC, imported_by="zeep's automatic import")
+        # The encoding schema itself too: zeep does not count a schema's own namespace as imported.
+        for schema in root.iter(f"{{{XSD}}}schema"):
+            if any(i.get("namespace") == SOAP_ENC for i in schema.iterchildren(f"{{{XSD}}}import")):
+                continue
+            element = etree.Element(f"{{{XSD}}}import", namespace=SOAP_ENC, schemaLocation=str(local))
+            schema.insert(0, element)
 
 
 def _short(location: str) -> str:
