@@ -100,6 +100,8 @@ def check_command(file: str, catalogs: tuple[Path, ...], soap_version: str) -> N
     """Load FILE offline through the catalogs; list missing imports, the binding, operations, record paths."""
     from core.errors import LienthongError
 
+    if "://" not in file and not Path(file).is_file():
+        raise click.ClickException(f"{file}: no such file")
     try:
         report = check(file, list(catalogs), soap_version)
     except LienthongError as exc:
