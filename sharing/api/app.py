@@ -1,20 +1,31 @@
-"""The FastAPI application: state, the audit middleware, error shapes, JSON rendering.
+"""The FastAPI application: state, the gateway middleware, error shapes, JSON rendering.
 
-`create_app(url, policy, data_dir)` builds one app; `lienthong serve` runs it under uvicorn. The audit
-middleware wraps every HTTP request: the handlers fill in the request's `Entry` (client, purpose, keys of
-the rows returned), and the middleware appends it to the chain before the response starts, so no answer
-leaves without its record (an audit failure fails the request).
+`create_app(url, policy, data_dir)` builds one app; `lienthong serve` runs it under uvicorn. The gateway
+middleware wraps every HTTP request, before any routing:
+
+1. it gives the request an id (`X-Request-Id`, on the response and in the audit entry);
+2. it refuses what no handler should see: NUL bytes or invalid UTF-8 in the URL, a URL over
+   `MAX_URL_BYTES`, a body on a GET (each a problem+json 4xx, audited with the URL stored escaped);
+3. it identifies the caller (API key, or the X-Road client behind a trusted security server) and takes
+   from its rate-limit bucket (an unknown caller draws on its address's bucket), adding the
+   `X-RateLimit-*` headers to whatever the answer is;
+4. it appends the request's audit entry (the handlers fill in purpose and row keys) before the response
+   starts, so no answer leaves without its record; if that entry cannot be written the request alone is
+   answered 503 instead, and other requests are untouched.
 """
 
 from __future__ import annotations
 
+import re
 import threading
 import time
-from collections.abc import Mapping
+import uuid
 from dataclasses import dataclass, field
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import orjson
 import sqlalchemy as sa
@@ -25,28 +36,41 @@ from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sharing import db
+from sharing.api import problems
 from sharing.api.audit import AuditWriter, Entry
-from sharing.api.policy import Policy
+from sharing.api.auth import KEY_HEADER, authenticate
+from sharing.api.policy import Client, Policy
+from sharing.api.problems import Problem
 from sharing.api.queries import Published
-from sharing.api.ratelimit import RateLimiter
+from sharing.api.ratelimit import Limiter, RateLimiter
+from sharing.api.server import URL_BYTES_KEY
 
 AUDIT_SCOPE_KEY = "lienthong.audit"
+CLIENT_SCOPE_KEY = "lienthong.client"
+HEADERS_SCOPE_KEY = "lienthong.headers"
+REQUEST_ID_HEADER = "X-Request-Id"
 PUBLISHED_TTL_SECONDS = 5.0
+MAX_URL_BYTES = 8192  # path and query, as sent (percent-encoded); the busiest lookup needs under 200
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
 
 
 def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):
-        return str(value)
+    if isinstance(value, Decimal):  # numbers are numbers: amounts and areas fit a double exactly enough
+        return int(value) if value == value.to_integral_value() else float(value)
     raise TypeError(f"cannot render {type(value).__name__}")
 
 
 class JSONResponse(Response):
-    """orjson: dates and datetimes as ISO-8601, decimals as exact strings."""
+    """orjson: dates and datetimes as ISO-8601 (naive datetimes are UTC), decimals as numbers."""
 
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, default=_default)
+        return orjson.dumps(content, default=_default, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z)
+
+
+class ProblemResponse(JSONResponse):
+    media_type = problems.MEDIA_TYPE
 
 
 def api_engine(url: str) -> sa.Engine:
@@ -64,7 +88,7 @@ class ApiState:
     data_dir: Path
     writer: AuditWriter
     engine: sa.Engine
-    limiter: RateLimiter = field(default_factory=RateLimiter)
+    limiter: Limiter = field(default_factory=RateLimiter)
     _published: tuple[float, Published] | None = None
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
@@ -87,61 +111,161 @@ def state_of(request: Request) -> ApiState:
     return state
 
 
-class AuditMiddleware:
-    def __init__(self, app: ASGIApp, writer: AuditWriter) -> None:
+def client_of(request: Request) -> Client | None:
+    client: Client | None = request.scope.get(CLIENT_SCOPE_KEY)
+    return client
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope["headers"]:
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+def screen(scope: Scope) -> Problem | None:
+    """What is refused before routing: the URL's size and bytes, a body on a GET."""
+    raw_path: bytes = scope.get("raw_path") or scope["path"].encode("utf-8", "surrogateescape")
+    query: bytes = scope.get("query_string", b"")
+    size = scope.get(URL_BYTES_KEY) or len(raw_path) + len(query)
+    if size > MAX_URL_BYTES:
+        return Problem("uri-too-long", f"the URL has {size} bytes; at most {MAX_URL_BYTES}")
+    for part, name in ((raw_path, "path"), (query.replace(b"+", b" "), "query")):
+        decoded = unquote_to_bytes(part)
+        if b"\x00" in decoded:
+            return Problem("nul-byte", f"the URL's {name} contains a NUL byte (%00)")
+        try:
+            decoded.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            return Problem("invalid-utf8", f"the URL's {name} is not valid UTF-8 (byte {exc.start})")
+    if scope["method"] in ("GET", "HEAD"):
+        length = _header(scope, b"content-length")
+        if _header(scope, b"transfer-encoding") is not None or (length is not None and length.strip() != "0"):
+            return Problem("body-not-allowed", f"a {scope['method']} request carries no body; send the inputs "
+                                               "in the path and query")
+    return None
+
+
+def _outcome(status: int) -> Any:
+    return "allowed" if status < 400 else "not_found" if status == 404 else "denied" if status < 500 else "error"
+
+
+def problem_response(problem: Problem, request_id: str, path: str, accept_language: str | None) -> ProblemResponse:
+    lang = "vi" if problems.wants_vietnamese(accept_language) else "en"
+    return ProblemResponse(problems.body(problem, request_id, path[:120], lang), status_code=problem.status,
+                           headers=problem.headers)
+
+
+class Gateway:
+    """Request id, screening, identification and rate limit, and the audit entry of every request."""
+
+    def __init__(self, app: ASGIApp, state: ApiState) -> None:
         self.app = app
-        self.writer = writer
+        self.state = state
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        entry = Entry(method=scope["method"], endpoint=scope["path"])
-        scope[AUDIT_SCOPE_KEY] = entry
-        written = False
+        given = _header(scope, b"x-request-id")
+        request_id = given if given is not None and _REQUEST_ID.match(given) else uuid.uuid4().hex
+        entry = Entry(method=scope["method"], endpoint=scope["path"], context={"request_id": request_id})
+        extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
+        scope[AUDIT_SCOPE_KEY], scope[HEADERS_SCOPE_KEY] = entry, extra
+        started = replaced = False
 
         async def audited_send(message: Message) -> None:
-            nonlocal written
-            if message["type"] == "http.response.start" and not written:
-                written = True
+            nonlocal started, replaced
+            if replaced:
+                return  # the original answer is dropped: its audit entry could not be written
+            if message["type"] == "http.response.start" and not started:
+                started = True
                 status = int(message["status"])
-                entry.status = status
-                entry.outcome = ("allowed" if status < 400 else "not_found" if status == 404
-                                 else "denied" if status < 500 else "error")
-                await self.writer.write(entry)
+                entry.status, entry.outcome = status, _outcome(status)
+                try:
+                    await self.state.writer.write(entry)
+                except Exception as exc:  # this request's record failed: it is not answered, others are
+                    replaced = True
+                    response = problem_response(
+                        Problem("audit-unavailable", f"the audit entry could not be written ({type(exc).__name__})"),
+                        request_id, problems_path(scope), None)
+                    response.raw_headers.extend(extra)
+                    await response(scope, receive, send)
+                    return
+                message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
+        problem = await self._identify(scope, entry, extra)
+        if problem is None:
+            problem = screen(scope)
+            if problem is not None:  # the URL as sent (percent-encoded ASCII), not as decoded
+                entry.endpoint = problems_path(scope)
+        if problem is not None:
+            entry.detail = problem.detail
+            await problem_response(problem, request_id, problems_path(scope),
+                                   _header(scope, b"accept-language"))(scope, receive, audited_send)
+            return
         try:
             await self.app(scope, receive, audited_send)
         except Exception:
-            if not written:
-                entry.status, entry.outcome, entry.detail = 500, "error", entry.detail or "internal error"
-                await self.writer.write(entry)
+            if not started:
+                entry.detail = entry.detail or "internal error"
+                await problem_response(Problem("internal-error", "internal error; the request id names it in "
+                                                                 "the server's log"), request_id,
+                                       problems_path(scope), None)(scope, receive, audited_send)
             raise
 
+    async def _identify(self, scope: Scope, entry: Entry, extra: list[tuple[bytes, bytes]]) -> Problem | None:
+        client = authenticate(self.state.policy, _header(scope, KEY_HEADER.lower().encode()))
+        scope[CLIENT_SCOPE_KEY] = client
+        if client is not None:
+            entry.client = client.name
+            bucket, rate = "client:" + client.name, client.rate
+        else:
+            peer = scope.get("client") or ("unknown", 0)
+            bucket, rate = f"address:{peer[0]}", self.state.policy.anonymous_rate
+        decision = await self.state.limiter.take(bucket, rate)
+        extra.extend((k.lower().encode(), v.encode()) for k, v in decision.headers().items())
+        if decision.allowed:
+            return None
+        who = f"client {client.name}" if client is not None else "requests without a known key from this address"
+        return Problem("rate-limited", f"{who}: over {rate.per_second:g} requests/s (bursts of {rate.burst})")
 
-def _error(status: int, code: str, message: str, headers: Mapping[str, str] | None = None) -> JSONResponse:
-    return JSONResponse({"error": code, "message": message}, status_code=status, headers=headers)
+
+def problems_path(scope: Scope) -> str:
+    """The request's path for a problem's `instance`: as sent, so nothing undecodable is echoed raw."""
+    raw = scope.get("raw_path")
+    text = bytes(raw).decode("ascii", "backslashreplace") if raw else str(scope["path"])
+    return text[:300]
 
 
-_CODES = {400: "bad_request", 401: "unauthenticated", 403: "forbidden", 404: "not_found",
-          405: "method_not_allowed", 422: "invalid_input", 429: "rate_limited"}
+def _request_problem(request: Request, problem: Problem) -> Response:
+    entry_of(request).detail = problem.detail
+    request_id = entry_of(request).context.get("request_id", "")
+    return problem_response(problem, request_id, problems_path(request.scope), request.headers.get("accept-language"))
+
+
+async def _problem(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, Problem)
+    return _request_problem(request, exc)
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
-    message = str(exc.detail)
-    entry_of(request).detail = message
-    return _error(exc.status_code, _CODES.get(exc.status_code, "error"), message, exc.headers)
+    slug = problems.BY_STATUS.get(exc.status_code, "bad-request" if exc.status_code < 500 else "internal-error")
+    problem = Problem(slug, str(exc.detail), headers=exc.headers)
+    if problem.status != exc.status_code:
+        problem = Problem("bad-request", str(exc.detail), headers=exc.headers)
+    return _request_problem(request, problem)
 
 
 async def _validation_error(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
     # Name the field and the rule; never echo the input back (it may be huge, or someone's ID).
-    problems = [f"{'.'.join(str(p) for p in e.get('loc', ()))}: {e.get('msg', 'invalid')}" for e in exc.errors()]
-    message = "; ".join(problems)[:500]
-    entry_of(request).detail = message
-    return _error(422, "invalid_input", message)
+    errors = [{"field": ".".join(str(p) for p in e.get("loc", ())), "rule": str(e.get("msg", "invalid"))[:200]}
+              for e in exc.errors()][:20]
+    message = "; ".join(f"{e['field']}: {e['rule']}" for e in errors)[:500]
+    return _request_problem(request, Problem("invalid-input", message, errors=errors))
 
 
 class _NoAudit(AuditWriter):
@@ -157,8 +281,9 @@ class _NoAudit(AuditWriter):
         pass
 
 
-def create_app(url: str, policy: Policy, data_dir: Path, *, audit: bool = True) -> FastAPI:
-    from sharing.api import routes
+def create_app(url: str, policy: Policy, data_dir: Path, *, audit: bool = True,
+               limiter: Limiter | None = None) -> FastAPI:
+    from sharing.api import contract, routes
     from sharing.ops.routes import mount as mount_ops
 
     engine = db.engine_for(url)
@@ -167,18 +292,25 @@ def create_app(url: str, policy: Policy, data_dir: Path, *, audit: bool = True) 
     app = FastAPI(
         title="lienthong lookup API",
         version="1",
-        description=(
-            "Shared records of the province's agencies, for agencies. Every request carries an API key "
-            "(`X-API-Key`) and the purpose it is made for (`X-Purpose`); what a client may read, and what it "
-            "sees unmasked, is its grant in the policy file. Every request is written to the audit log."
-        ),
+        description=contract.DESCRIPTION,
         default_response_class=JSONResponse,
+        docs_url=None, redoc_url=None,  # served from the package by `contract.mount_docs`, not from a CDN
     )
-    app.state.lienthong = ApiState(url=url, policy=policy, data_dir=data_dir, writer=writer,
-                                   engine=api_engine(url))
+    state = ApiState(url=url, policy=policy, data_dir=data_dir, writer=writer, engine=api_engine(url),
+                     limiter=limiter or RateLimiter())
+    app.state.lienthong = state
+    app.add_exception_handler(Problem, _problem)
     app.add_exception_handler(HTTPException, _http_error)
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_middleware(AuditMiddleware, writer=writer)
+    app.add_middleware(Gateway, state=state)
     app.include_router(routes.router)
+    contract.install(app)
     mount_ops(app)  # the operations dashboard under /ops
     return app
+
+
+def iso(value: datetime | None) -> str | None:
+    """A timestamp with its zone (naive ones are UTC, as the pipeline writes them)."""
+    if value is None:
+        return None
+    return orjson.dumps(value, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z).decode()[1:-1]

@@ -6,10 +6,16 @@ the entry and prev_hash)`. Changing an entry breaks its hash; deleting one leave
 `prev_hash` that points at nothing); deleting the newest ones leaves the chain short of `lt_audit_head`,
 which holds the last seq and hash. `verify` walks the chain and names each broken entry.
 
-Appends are serialised: in one process by a single writer thread, which also batches the entries that
-arrive while it writes (one transaction for many requests); across processes by the row lock that the
+Appends are serialised: in one process by a single writer thread doing group commit (the entries that
+arrive while one transaction commits go together in the next: one commit for many requests, and no entry
+waits for more than the one commit ahead of it); across processes by the row lock that the
 `UPDATE lt_audit_head` at the start of each transaction takes (PostgreSQL row lock, SQLite write lock).
-Entries never hold a secret: the API key is not part of a request's record.
+If a group's transaction fails, its entries are retried one per transaction, so an entry that cannot be
+written fails its own request only. Every text is stored escaped (NUL and unpaired surrogates, which
+PostgreSQL cannot store, as `\\x00` / `\\udcff`), and hashed as stored.
+Entries never hold a secret: the API key is not part of a request's record. `context` holds the request id
+and, behind an X-Road security server, the X-Road message id and request hash; it is hashed when present
+(entries written before it existed have none, and keep their hash).
 """
 
 from __future__ import annotations
@@ -33,6 +39,7 @@ from sharing import db
 Outcome = Literal["allowed", "not_found", "denied", "error"]
 GENESIS = "0" * 64
 BATCH_MAX = 500
+DURABLE_TIMEOUT = 10.0  # seconds a request waits for its entry's commit before it is refused
 
 audit_metadata = sa.MetaData()
 
@@ -51,6 +58,7 @@ audit_log = sa.Table(
     sa.Column("row_keys", sa.Text, nullable=False),  # JSON: {dataset: [key, ...]}
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
+    sa.Column("context", sa.Text),  # JSON: request id, X-Road ids
 )
 
 audit_head = sa.Table(
@@ -82,16 +90,27 @@ class Entry:
     status: int = 0
     detail: str = ""
     at: str = field(default_factory=now_text)
+    context: dict[str, Any] = field(default_factory=dict)
 
     def row(self, seq: int, prev_hash: str) -> dict[str, Any]:
         row = {
-            "seq": seq, "at": self.at, "client": self.client, "purpose": self.purpose, "method": self.method,
-            "endpoint": self.endpoint[:300], "params": _json(self.params), "outcome": self.outcome,
-            "status": self.status, "detail": self.detail[:300], "row_keys": _json(self.row_keys),
-            "prev_hash": prev_hash,
+            "seq": seq, "at": self.at, "client": safe(self.client), "purpose": safe(self.purpose),
+            "method": safe(self.method)[:10], "endpoint": safe(self.endpoint)[:300],
+            "params": safe(_json(self.params)), "outcome": self.outcome, "status": self.status,
+            "detail": safe(self.detail)[:300], "row_keys": safe(_json(self.row_keys)), "prev_hash": prev_hash,
+            "context": safe(_json(self.context)) if self.context else None,
         }
         row["hash"] = entry_hash(row)
         return row
+
+
+def safe(text: Any) -> Any:
+    """Text any database stores: NUL and unpaired surrogates (from invalid UTF-8) as backslash escapes."""
+    if not isinstance(text, str):
+        return text
+    if text.isascii():
+        return text.replace("\x00", "\\x00")
+    return text.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
 
 
 def _json(value: Any) -> str:
@@ -99,12 +118,18 @@ def _json(value: Any) -> str:
 
 
 def entry_hash(row: Any) -> str:
-    """sha256 over the hashed fields of a stored row (a mapping), in a fixed order."""
-    return hashlib.sha256(_json([row[k] for k in HASHED]).encode()).hexdigest()
+    """sha256 over the hashed fields of a stored row (a mapping), in a fixed order; `context` when present."""
+    fields = [row[k] for k in HASHED]
+    if row.get("context") is not None:
+        fields.append(row["context"])
+    return hashlib.sha256(_json(fields).encode()).hexdigest()
 
 
 def create_tables(engine: Engine) -> None:
     audit_metadata.create_all(engine)
+    if "context" not in {c["name"] for c in sa.inspect(engine).get_columns("lt_audit_log")}:
+        with engine.begin() as conn:  # a log created before the column existed
+            conn.execute(sa.text("ALTER TABLE lt_audit_log ADD COLUMN context TEXT"))
     with engine.begin() as conn:
         if conn.execute(sa.select(audit_head.c.id)).first() is None:
             try:
@@ -148,8 +173,8 @@ class AuditWriter:
         return done
 
     async def write(self, entry: Entry) -> int:
-        """Append `entry` and wait until it is committed; its seq."""
-        return await asyncio.wrap_future(self.submit(entry))
+        """Append `entry` and wait until it is committed (at most DURABLE_TIMEOUT); its seq."""
+        return await asyncio.wait_for(asyncio.wrap_future(self.submit(entry)), DURABLE_TIMEOUT)
 
     def close(self) -> None:
         self._queue.put(None)
@@ -172,15 +197,22 @@ class AuditWriter:
                     self._queue.put(None)  # finish this batch, then stop
                     break
                 batch.append(nxt)
-            try:
-                with self.engine.begin() as conn:
-                    seqs = append(conn, [e for e, _ in batch])
-            except Exception as exc:  # every waiter must hear of the failure
-                for _, done in batch:
-                    done.set_exception(exc)
-                continue
-            for (_, done), seq in zip(batch, seqs, strict=True):
-                done.set_result(seq)
+            self._commit(batch)
+
+    def _commit(self, batch: list[tuple[Entry, Future[int]]]) -> None:
+        """One transaction for the group; if it fails, one each, so only the entries that fail fail."""
+        try:
+            with self.engine.begin() as conn:
+                seqs = append(conn, [e for e, _ in batch])
+        except Exception as exc:
+            if len(batch) == 1:
+                batch[0][1].set_exception(exc)
+                return
+            for item in batch:
+                self._commit([item])
+            return
+        for (_, done), seq in zip(batch, seqs, strict=True):
+            done.set_result(seq)
 
 
 # --- reading and verifying ----------------------------------------------------------------------

@@ -55,8 +55,10 @@ def serve(policy: Path | None, host: str, port: int, workers: int, new_key: bool
 
     load_policy(policy)  # fail here, with the path of the bad entry, rather than in each worker
     os.environ[POLICY_ENV] = str(policy.resolve())
+    from sharing.api.server import PROTOCOL
+
     uvicorn.run("sharing.api.cli:app_from_env", factory=True, host=host, port=port, workers=workers,
-                access_log=False, log_level="warning")
+                access_log=False, log_level="warning", http=PROTOCOL)
 
 
 @click.group()

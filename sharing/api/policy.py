@@ -53,6 +53,16 @@ def column_classes(dataset: str) -> dict[str, PiiClass]:
     return classes
 
 
+def source_of(dataset: str, column: str) -> str | None:
+    """The dataset a view's column is copied from (None for a dataset's own or a view-only column)."""
+    from schemas.contract import contracts
+
+    for source in _VIEW_SOURCES.get(dataset, ()):
+        if column in {c.name for c in contracts()[source].columns}:
+            return source
+    return None
+
+
 def pii_class(dataset: str, column: str) -> PiiClass:
     return column_classes(dataset).get(column, "public")
 
@@ -86,15 +96,25 @@ class Client:
     def grant(self, dataset: str) -> Grant | None:
         return self.grants.get(dataset)
 
+    @property
+    def purposes(self) -> list[str]:
+        """Every purpose any of its grants allows, sorted."""
+        return sorted({p for g in self.grants.values() for p in g.purposes})
+
+
+# Requests without a known key share one bucket per address: generous, it is there to slow key guessing.
+ANONYMOUS_RATE = RateLimit(100.0, 1000)
+
 
 @dataclass(frozen=True, slots=True)
 class Policy:
     clients: Mapping[str, Client]
     by_key_hash: Mapping[str, Client]
+    anonymous_rate: RateLimit = ANONYMOUS_RATE
 
     @classmethod
-    def of(cls, clients: list[Client]) -> Policy:
-        return cls({c.name: c for c in clients}, {c.key_sha256: c for c in clients})
+    def of(cls, clients: list[Client], anonymous_rate: RateLimit = ANONYMOUS_RATE) -> Policy:
+        return cls({c.name: c for c in clients}, {c.key_sha256: c for c in clients}, anonymous_rate)
 
 
 def _fail(origin: str, path: str, message: str) -> ConfigError:
@@ -129,6 +149,15 @@ def _grant(node: Any, origin: str, path: str) -> Grant:
     )
 
 
+def _rate(node: Any, origin: str, path: str, default: RateLimit) -> RateLimit:
+    if not isinstance(node, Mapping):
+        raise _fail(origin, path, "expected {per_second: N, burst: N}")
+    per_second, burst = node.get("per_second", default.per_second), node.get("burst", default.burst)
+    if not isinstance(per_second, (int, float)) or per_second <= 0 or not isinstance(burst, int) or burst < 1:
+        raise _fail(origin, path, "per_second must be > 0 and burst an integer >= 1")
+    return RateLimit(float(per_second), burst)
+
+
 def _client(name: Any, node: Any, origin: str) -> Client:
     path = f"clients.{name}"
     if not isinstance(name, str) or not CLIENT_PATTERN.match(name):
@@ -142,12 +171,7 @@ def _client(name: Any, node: Any, origin: str) -> Client:
     if not isinstance(key_hash, str) or not _SHA256.match(key_hash):
         raise _fail(origin, f"{path}.key_sha256",
                     "expected the SHA-256 hex digest of the key (lienthong serve --new-key prints one)")
-    rate = node.get("rate", {})
-    if not isinstance(rate, Mapping):
-        raise _fail(origin, f"{path}.rate", "expected {per_second: N, burst: N}")
-    per_second, burst = rate.get("per_second", 50), rate.get("burst", 100)
-    if not isinstance(per_second, (int, float)) or per_second <= 0 or not isinstance(burst, int) or burst < 1:
-        raise _fail(origin, f"{path}.rate", "per_second must be > 0 and burst an integer >= 1")
+    rate = _rate(node.get("rate", {}), origin, f"{path}.rate", RateLimit(50, 100))
     grants_node = node.get("grants", [])
     if not isinstance(grants_node, list):
         raise _fail(origin, f"{path}.grants", "expected a list")
@@ -159,20 +183,24 @@ def _client(name: Any, node: Any, origin: str) -> Client:
         grants[grant.dataset] = grant
     return Client(
         name=name, agency=str(node.get("agency", name)), key_sha256=key_hash,
-        rate=RateLimit(float(per_second), burst), auditor=bool(node.get("auditor", False)), grants=grants,
+        rate=rate, auditor=bool(node.get("auditor", False)), grants=grants,
     )
 
 
 def policy_from_dict(document: Any, origin: str = "<policy>") -> Policy:
     if not isinstance(document, Mapping) or not isinstance(document.get("clients"), Mapping):
         raise _fail(origin, "clients", "a policy is a mapping with a `clients` mapping")
+    unknown = set(document) - {"clients", "anonymous_rate"}
+    if unknown:
+        raise _fail(origin, sorted(unknown)[0], "unknown key")
+    anonymous = _rate(document.get("anonymous_rate", {}), origin, "anonymous_rate", ANONYMOUS_RATE)
     clients = [_client(name, node, origin) for name, node in document["clients"].items()]
     seen: dict[str, str] = {}
     for c in clients:
         if c.key_sha256 in seen:
             raise _fail(origin, f"clients.{c.name}.key_sha256", f"same key as {seen[c.key_sha256]}")
         seen[c.key_sha256] = c.name
-    return Policy.of(clients)
+    return Policy.of(clients, anonymous)
 
 
 def load_policy(path: Path) -> Policy:

@@ -74,6 +74,26 @@ class Published:
         return cls(frozenset(names))
 
 
+@dataclass(frozen=True, slots=True)
+class VersionRead:
+    """The version of a dataset a lookup read, and when it was published (its data's as-of time)."""
+
+    version: int | None
+    as_of: Any
+
+    def json(self) -> dict[str, Any]:
+        return {"version": self.version, "as_of": self.as_of}
+
+
+def versions(conn: Connection, names: Sequence[str]) -> dict[str, VersionRead]:
+    """The current version of each of `names` that is published, with its publication time."""
+    d, v = db.datasets, db.dataset_versions
+    query = (sa.select(d.c.name, d.c.current_version, v.c.published_at)
+             .join(v, sa.and_(v.c.dataset == d.c.name, v.c.version == d.c.current_version))
+             .where(d.c.name.in_(list(names)), d.c.current_version > 0))
+    return {name: VersionRead(int(version), at) for name, version, at in conn.execute(query)}
+
+
 def _rows(conn: Connection, query: sa.Select[Any]) -> list[Row]:
     return [dict(r) for r in conn.execute(query).mappings()]
 

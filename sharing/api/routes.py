@@ -9,14 +9,16 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Depends, Header, HTTPException, Path, Query, Request
+from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from sharing.api import cursor as cursors
-from sharing.api import masking, queries
-from sharing.api.app import ApiState, entry_of, state_of
-from sharing.api.auth import KEY_HEADER, PURPOSE_HEADER, authenticate
+from sharing.api import labels, masking, queries
+from sharing.api.app import ApiState, client_of, entry_of, state_of
+from sharing.api.auth import KEY_HEADER, PURPOSE_HEADER
+from sharing.api.contract import lookup_schema
 from sharing.api.policy import PURPOSE_PATTERN, Client, Grant, pii_class
+from sharing.api.problems import Problem
 
 router = APIRouter(prefix="/v1")
 
@@ -26,6 +28,8 @@ PARTY_ID = r"^[0-9A-Za-z .\-]{9,24}$"
 MAX_PAGE = 200
 # What enterprise names are made of; quotes, wildcards and the like are refused, not searched for.
 NAME_TEXT = re.compile(r"^[^\W_](?:[^\W_]|[\s.,&()/-])*$")
+# path -> (200 schema, example), for the contract
+SHAPES: dict[str, tuple[dict[str, Any], Any]] = {}
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,58 +39,75 @@ class Caller:
 
     def grants(self, datasets: Sequence[str]) -> dict[str, Grant]:
         """The grants covering `datasets` for the stated purpose; 403 when there is none."""
-        found = {}
+        found: dict[str, Grant] = {}
+        other_purposes: set[str] = set()
         for name in datasets:
             grant = self.client.grant(name)
-            if grant is not None and self.purpose in grant.purposes:
+            if grant is None:
+                continue
+            if self.purpose in grant.purposes:
                 found[name] = grant
-        if not found:
-            raise HTTPException(403, f"client {self.client.name} has no grant on {', '.join(datasets)} "
-                                     f"for purpose {self.purpose}")
-        return found
+            else:
+                other_purposes |= grant.purposes
+        if found:
+            return found
+        if other_purposes:
+            raise Problem("purpose-not-allowed",
+                          f"client {self.client.name} may read {', '.join(datasets)} for "
+                          f"{', '.join(sorted(other_purposes))}, not for {self.purpose}",
+                          allowed_purposes=sorted(other_purposes))
+        raise Problem("not-permitted", f"client {self.client.name} has no grant on {', '.join(datasets)}")
 
 
-async def caller(
-    request: Request,
-    api_key: Annotated[str | None, Header(alias=KEY_HEADER, description="The client's API key")] = None,
-    purpose: Annotated[str | None, Header(alias=PURPOSE_HEADER, description="Why this request is made",
-                                          examples=["tax_assessment"])] = None,
-) -> Caller:
-    """Who is asking and why: 401 without a known key, 429 over the rate, 400 without a purpose."""
+def _known(request: Request) -> Client:
     entry = entry_of(request)
     route = request.scope.get("route")
     if route is not None:
         entry.endpoint = route.path
     entry.params = {**request.path_params, **{k: v[:200] for k, v in request.query_params.items() if k != "cursor"}}
-    state = state_of(request)
-    client = authenticate(state.policy, api_key)
+    client = client_of(request)
     if client is None:
-        raise HTTPException(401, f"missing or unknown {KEY_HEADER}", headers={"WWW-Authenticate": "ApiKey"})
-    entry.client = client.name
-    wait = state.limiter.take(client.name, client.rate)
-    if wait > 0:
-        raise HTTPException(429, f"client {client.name}: over {client.rate.per_second:g} requests/s",
-                            headers={"Retry-After": str(max(1, round(wait)))})
+        raise Problem("unauthenticated", f"missing or unknown {KEY_HEADER}", headers={"WWW-Authenticate": "ApiKey"})
+    return client
+
+
+async def caller(request: Request) -> Caller:
+    """Who is asking (the gateway identified the key) and why: 401, 400 without a purpose, 403 for a
+    purpose the client is not granted at all."""
+    client = _known(request)
+    purpose = request.headers.get(PURPOSE_HEADER)
     if purpose is None or not PURPOSE_PATTERN.match(purpose):
-        raise HTTPException(400, f"header {PURPOSE_HEADER} is required: a purpose like tax_assessment")
-    entry.purpose = purpose
+        raise Problem("purpose-required", f"header {PURPOSE_HEADER} is required: a purpose like tax_assessment",
+                      allowed_purposes=client.purposes)
+    entry_of(request).purpose = purpose
+    if not client.grants and not client.auditor:
+        raise Problem("not-permitted", f"client {client.name} has no grant on any dataset")
+    if purpose not in client.purposes and not client.auditor:
+        raise Problem("purpose-not-allowed", f"client {client.name} is not granted purpose {purpose}",
+                      allowed_purposes=client.purposes)
     return Caller(client, purpose)
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
 
 
-def _answer(request: Request, grants: dict[str, Grant], found: dict[str, list[queries.Row]],
-            next_cursor: str | None = None) -> dict[str, Any]:
-    """Rows as each grant shows them; the keys of every row returned go to the audit log."""
+def _answer(request: Request, who: Caller, grants: dict[str, Grant], found: dict[str, list[queries.Row]],
+            read: dict[str, queries.VersionRead], next_cursor: str | None = None,
+            paged: bool = False) -> dict[str, Any]:
+    """Rows as each grant shows them, with the version each dataset was read at; the keys of every row
+    returned go to the audit log."""
     entry = entry_of(request)
     data = {}
     for name, grant in grants.items():
         rows = found.get(name, [])
         entry.row_keys[name] = [queries.key_of(name, r) for r in rows]
-        data[name] = [masking.apply(name, grant, r) for r in rows]
-    body: dict[str, Any] = {"data": data}
-    if next_cursor is not None or request.query_params.get("cursor") is not None or "limit" in request.query_params:
+        data[name] = [labels.add_labels(name, masking.apply(name, grant, r, who.client)) for r in rows]
+    body: dict[str, Any] = {
+        "data": data,
+        "datasets": {name: read.get(name, queries.VersionRead(None, None)).json() for name in grants},
+        "has_more": next_cursor is not None,
+    }
+    if paged:
         body["next_cursor"] = next_cursor
     return body
 
@@ -98,7 +119,8 @@ def _tax_code(raw: str) -> tuple[str, str | None]:
     try:
         code = mst.validate(raw)
     except ValidationError as exc:
-        raise HTTPException(422, f"tax code {raw[:30]!r}: {exc}") from exc
+        raise Problem("invalid-input", f"tax code: {exc}",
+                      errors=[{"field": "path.tax_code", "rule": str(exc)}]) from exc
     return code[:10], code if len(code) == 13 else None
 
 
@@ -108,30 +130,43 @@ def _page_cursor(scope: str, value: str | None, shape: Sequence[type]) -> list[A
     try:
         position = cursors.decode(scope, value)
     except cursors.BadCursor as exc:
-        raise HTTPException(400, f"cursor: {exc}") from exc
+        raise Problem("bad-cursor", f"cursor: {exc}") from exc
     if len(position) != len(shape) or not all(isinstance(p, t) for p, t in zip(position, shape, strict=True)):
-        raise HTTPException(400, "cursor: malformed cursor")
+        raise Problem("bad-cursor", "cursor: malformed cursor")
     return position
 
 
 ENTERPRISE_SETS = ("enterprises", "enterprise_profile", "branches", "taxpayers")
-
+_AS_OF = {"version": 3, "as_of": "2026-11-30T02:00:00.123456Z"}
 _ENTERPRISE_EXAMPLE = {"data": {
     "enterprises": [{"enterprise_code": "0100109106", "name": "Công ty TNHH Hòa Bình", "status": "active",
+                     "charter_capital_vnd": 5000000000, "updated_at": "2026-11-29T08:15:00Z",
                      "legal_rep_name": "N*** V*** A***", "legal_rep_id": "*********345"}],
     "enterprise_profile": [{"enterprise_code": "0100109106", "branches": 2, "parcels_held": 1,
-                            "permits_granted": 3, "tax_status_code": "00"}],
-    "branches": [], "taxpayers": []}}
+                            "parcel_area_m2": 152.4, "permits_granted": 3, "tax_status_code": "06",
+                            "tax_status_code_label": {"vi": "Không hoạt động tại địa chỉ đã đăng ký",
+                                                      "en": "Not operating at the registered address"}}],
+    "branches": [], "taxpayers": []},
+    "datasets": dict.fromkeys(ENTERPRISE_SETS, _AS_OF), "has_more": False}
+SHAPES["/v1/enterprises/{tax_code}"] = (lookup_schema(ENTERPRISE_SETS, False), _ENTERPRISE_EXAMPLE)
+
+
+def _read(state: ApiState, names: Sequence[str],
+          lookup: Any) -> tuple[dict[str, queries.VersionRead], Any]:
+    """The versions of `names`, then the rows (in that order: a version published in between is newer than
+    the one named, never older)."""
+    present = state.published()  # before taking a connection: it may need one of its own
+    with state.engine.connect() as conn:
+        read = queries.versions(conn, names)
+        return read, lookup(conn, present)
 
 
 @router.get(
-    "/enterprises/{tax_code}",
+    "/enterprises/{tax_code}", operation_id="enterprise",
     summary="Enterprise profile by tax code",
     description="A 10-digit tax code (or a 13-digit branch code), written with or without separators. "
                 "Returns the enterprise, its cross-agency profile, its branches and its tax record, as far "
-                "as the caller's grants reach.",
-    responses={200: {"content": {"application/json": {"example": _ENTERPRISE_EXAMPLE}}},
-               404: {"description": "no enterprise with this code"}},
+                "as the caller's grants reach. 404 when none of them holds the code.",
 )
 def enterprise(
     request: Request, who: CallerDep,
@@ -139,29 +174,29 @@ def enterprise(
 ) -> dict[str, Any]:
     grants = who.grants(ENTERPRISE_SETS)
     code10, code13 = _tax_code(tax_code)
-    state = state_of(request)
-    present = state.published()  # before taking a connection: it may need one of its own
-    with state.engine.connect() as conn:
-        found = queries.enterprise(conn, present, code10, code13, list(grants))
+    read, found = _read(state_of(request), list(grants),
+                        lambda conn, present: queries.enterprise(conn, present, code10, code13, list(grants)))
     if not any(found.values()):
-        raise HTTPException(404, f"no enterprise with tax code {code13 or code10}")
-    return _answer(request, grants, found)
+        raise Problem("not-found", f"no enterprise with tax code {code13 or code10}")
+    return _answer(request, who, grants, found, read)
 
 
 PARCEL_SETS = ("parcels", "parcel_profile", "land_certificates")
+SHAPES["/v1/parcels/{commune_code}/{map_sheet}/{parcel_number}"] = (lookup_schema(PARCEL_SETS, False), {
+    "data": {
+        "parcels": [{"commune_code_source": "00004", "map_sheet": 12, "parcel_number": 345,
+                     "commune_code": "00004", "area_m2": 152.4, "holder_name": "T*** T*** B***"}],
+        "parcel_profile": [{"commune_code_source": "00004", "map_sheet": 12, "parcel_number": 345,
+                            "holder_name": "T*** T*** B***", "certificates": 1, "permits": 1, "tax_notices": 2}],
+        "land_certificates": []},
+    "datasets": dict.fromkeys(PARCEL_SETS, _AS_OF), "has_more": False})
 
 
 @router.get(
-    "/parcels/{commune_code}/{map_sheet}/{parcel_number}",
+    "/parcels/{commune_code}/{map_sheet}/{parcel_number}", operation_id="parcel",
     summary="Parcel profile by commune, map sheet and parcel number",
     description="The commune code may be the pre-2025 one or the current (2025) one: a parcel filed under an "
                 "old commune is found by the code of the commune it went to, and the other way round.",
-    responses={200: {"content": {"application/json": {"example": {"data": {
-        "parcels": [{"commune_code_source": "00004", "map_sheet": 12, "parcel_number": 345,
-                     "commune_code": "00004", "area_m2": "152.40", "holder_name": "T*** T*** B***"}],
-        "parcel_profile": [{"commune_code_source": "00004", "map_sheet": 12, "parcel_number": 345,
-                            "certificates": 1, "permits": 1, "tax_notices": 2}],
-        "land_certificates": []}}}}}},
 )
 def parcel(
     request: Request, who: CallerDep,
@@ -170,29 +205,30 @@ def parcel(
     parcel_number: Annotated[int, Path(ge=0, le=10_000_000, examples=[345])],
 ) -> dict[str, Any]:
     grants = who.grants(PARCEL_SETS)
-    state = state_of(request)
-    present = state.published()  # before taking a connection: it may need one of its own
-    with state.engine.connect() as conn:
-        found = queries.parcel(conn, present, commune_code, map_sheet, parcel_number, list(grants))
+    read, found = _read(state_of(request), list(grants), lambda conn, present: queries.parcel(
+        conn, present, commune_code, map_sheet, parcel_number, list(grants)))
     if not found.get("parcels"):
-        raise HTTPException(404, f"no parcel {commune_code}/{map_sheet}/{parcel_number}")
-    return _answer(request, grants, found)
+        raise Problem("not-found", f"no parcel {commune_code}/{map_sheet}/{parcel_number}")
+    return _answer(request, who, grants, found, read)
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page")]
 Cursor = Annotated[str | None, Query(max_length=cursors.MAX_CURSOR_LENGTH,
                                      description="`next_cursor` of the previous page, as given")]
+SHAPES["/v1/permits"] = (lookup_schema(("permits",), True), {
+    "data": {"permits": [
+        {"permit_no": "GPXD-2024-000123", "investor_id": "*******106", "investor_name": "C*** T*** H***",
+         "map_sheet": 12, "parcel_number": 345, "floors": 5, "floor_area_m2": 410.5, "status": "issued",
+         "issued_date": "2024-03-05"}]},
+    "datasets": {"permits": _AS_OF}, "has_more": True, "next_cursor": "WyJHUFhELTIwMjQtMDAwMTIzIl0.3q2-7w"})
 
 
 @router.get(
-    "/permits",
+    "/permits", operation_id="permits",
     summary="Permits by investor or by parcel",
     description="Either `investor_id` (a tax code or citizen ID) or all of `commune_code`, `map_sheet`, "
-                "`parcel_number`. Pages of `limit` permits by permit number; follow `next_cursor`.",
-    responses={200: {"content": {"application/json": {"example": {"data": {"permits": [
-        {"permit_no": "GPXD-2024-000123", "investor_id": "*******106", "investor_name": "C*** T*** H***",
-         "map_sheet": 12, "parcel_number": 345, "floors": 5, "status": "issued"}]},
-        "next_cursor": "WyJHUFhELTIwMjQtMDAwMTIzIl0.3q2-7w"}}}}},
+                "`parcel_number`. Pages of `limit` permits by permit number; `has_more` says whether "
+                "another follows, fetched with `cursor=next_cursor`. No permit: an empty page, not 404.",
 )
 def permits(
     request: Request, who: CallerDep,
@@ -207,30 +243,32 @@ def permits(
     if (investor_id is None) == all(v is None for v in by_parcel) or (
         investor_id is None and any(v is None for v in by_parcel)
     ):
-        raise HTTPException(422, "give investor_id, or commune_code with map_sheet and parcel_number")
+        raise Problem("invalid-input", "give investor_id, or commune_code with map_sheet and parcel_number",
+                      errors=[{"field": "query", "rule": "investor_id, or commune_code + map_sheet + parcel_number"}])
     investor = re.sub(r"[\s.\-]", "", investor_id) if investor_id is not None else None
     parcel_at = None if investor is not None else (str(commune_code), int(map_sheet or 0), int(parcel_number or 0))
     scope = f"permits|{investor}|{parcel_at}"
     after = _page_cursor(scope, cursor, (str,))
-    state = state_of(request)
-    present = state.published()  # before taking a connection: it may need one of its own
-    with state.engine.connect() as conn:
-        rows = queries.permits(conn, present, investor_id=investor, parcel_at=parcel_at,
-                               after=after[0] if after else None, limit=limit + 1)
+    read, rows = _read(state_of(request), ["permits"], lambda conn, present: queries.permits(
+        conn, present, investor_id=investor, parcel_at=parcel_at, after=after[0] if after else None,
+        limit=limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = cursors.encode(scope, [rows[-1]["permit_no"]]) if more else None
-    return _answer(request, grants, {"permits": rows}, nxt)
+    return _answer(request, who, grants, {"permits": rows}, read, nxt, paged=True)
+
+
+SHAPES["/v1/enterprises"] = (lookup_schema(("enterprises",), True), {
+    "data": {"enterprises": [{"enterprise_code": "0100109106", "name": "Công ty TNHH Hòa Bình",
+                              "name_search": "cong ty tnhh hoa binh"}]},
+    "datasets": {"enterprises": _AS_OF}, "has_more": False, "next_cursor": None})
 
 
 @router.get(
-    "/enterprises",
+    "/enterprises", operation_id="search_enterprises",
     summary="Search enterprises by name",
     description="Case and diacritics do not matter (`cong ty hoa binh` finds `Công ty Hòa Bình`). Every word "
                 "must appear; the whole name first, then names starting with the query, then the rest.",
-    responses={200: {"content": {"application/json": {"example": {"data": {"enterprises": [
-        {"enterprise_code": "0100109106", "name": "Công ty TNHH Hòa Bình", "name_search": "cong ty tnhh hoa binh"}]},
-        "next_cursor": None}}}}},
 )
 def search(
     request: Request, who: CallerDep,
@@ -241,26 +279,48 @@ def search(
 
     grants = who.grants(("enterprises",))
     if not NAME_TEXT.match(name):
-        raise HTTPException(422, "name: letters, digits, spaces and . , & ( ) - / only")
+        raise Problem("invalid-input", "name: letters, digits, spaces and . , & ( ) - / only",
+                      errors=[{"field": "query.name", "rule": "letters, digits, spaces and . , & ( ) - /"}])
     key = search_key_scalar(name)
     if len(key) < 2 or len(key.split()) > 10:
-        raise HTTPException(422, "name: between 2 characters and 10 words")
+        raise Problem("invalid-input", "name: between 2 characters and 10 words",
+                      errors=[{"field": "query.name", "rule": "between 2 characters and 10 words"}])
     scope = f"search|{key}"
     after = _page_cursor(scope, cursor, (int, str))
-    state = state_of(request)
-    present = state.published()  # before taking a connection: it may need one of its own
-    with state.engine.connect() as conn:
-        rows = queries.search_enterprises(conn, present, key,
-                                          after=(after[0], after[1]) if after else None, limit=limit + 1)
+    read, rows = _read(state_of(request), ["enterprises"], lambda conn, present: queries.search_enterprises(
+        conn, present, key, after=(after[0], after[1]) if after else None, limit=limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = cursors.encode(scope, [rows[-1]["rank"], rows[-1]["enterprise_code"]]) if more else None
     for r in rows:
         del r["rank"]
-    return _answer(request, grants, {"enterprises": rows}, nxt)
+    return _answer(request, who, grants, {"enterprises": rows}, read, nxt, paged=True)
 
 
-@router.get("/datasets", summary="The dataset catalog",
+_CATALOG_ENTRY = {
+    "type": "object", "additionalProperties": False,
+    "required": ["name", "owner_agency", "version", "rows", "published_at", "contract_version", "quality_score",
+                 "primary_key", "description", "freshness_seconds"],
+    "properties": {
+        "name": {"type": "string"}, "owner_agency": {"type": "string", "nullable": True},
+        "version": {"type": "integer"}, "rows": {"type": "integer", "nullable": True},
+        "published_at": {"type": "string", "format": "date-time", "nullable": True},
+        "contract_version": {"type": "string", "nullable": True},
+        "quality_score": {"type": "number", "nullable": True},
+        "primary_key": {"type": "array", "items": {"type": "string"}},
+        "description": {"type": "string", "nullable": True},
+        "freshness_seconds": {"type": "number", "nullable": True}}}
+SHAPES["/v1/datasets"] = ({"type": "object", "required": ["datasets"], "additionalProperties": False,
+                           "properties": {"datasets": {"type": "array", "items": _CATALOG_ENTRY}}},
+                          {"datasets": [{"name": "enterprises", "owner_agency": "business_registry", "version": 3,
+                                         "rows": 20000, "published_at": "2026-11-30T02:00:00.123456Z",
+                                         "contract_version": "1", "quality_score": 0.998,
+                                         "primary_key": ["enterprise_code"],
+                                         "description": "Enterprises registered in the province",
+                                         "freshness_seconds": 3600.5}]})
+
+
+@router.get("/datasets", operation_id="catalog", summary="The dataset catalog",
             description="The published datasets this client may read for the stated purpose.")
 def catalog(request: Request, who: CallerDep) -> dict[str, Any]:
     from sharing.catalog import list_datasets
@@ -282,11 +342,23 @@ DatasetName = Annotated[str, Path(pattern=DATASET_NAME, examples=["enterprises"]
 
 def _dataset_grant(who: Caller, name: str) -> Grant:
     if name not in queries.specs():
-        raise HTTPException(404, f"no dataset {name}")
+        raise Problem("no-such-resource", f"no dataset {name}")
     return who.grants((name,))[name]
 
 
-@router.get("/datasets/{name}/versions", summary="The versions of one dataset")
+_VERSION = {"type": "object", "additionalProperties": False, "properties": {
+    "version": {"type": "integer"}, "published_at": {"type": "string", "format": "date-time"},
+    **{k: {"type": "integer", "nullable": True} for k in ("rows", "inserted", "updated", "deleted", "unchanged")},
+    "content_hash": {"type": "string"}, "contract_version": {"type": "string", "nullable": True}}}
+SHAPES["/v1/datasets/{name}/versions"] = (
+    {"type": "object", "required": ["dataset", "versions"], "additionalProperties": False,
+     "properties": {"dataset": {"type": "string"}, "versions": {"type": "array", "items": _VERSION}}},
+    {"dataset": "permits", "versions": [{"version": 1, "published_at": "2026-11-30T02:00:00.123456Z", "rows": 300,
+                                         "inserted": 300, "updated": 0, "deleted": 0, "unchanged": 0,
+                                         "content_hash": "9f2c...", "contract_version": "1"}]})
+
+
+@router.get("/datasets/{name}/versions", operation_id="versions", summary="The versions of one dataset")
 def versions(request: Request, who: CallerDep, name: DatasetName) -> dict[str, Any]:
     from sharing.catalog import list_versions
 
@@ -320,13 +392,13 @@ class _Sink:
         return out
 
 
-def _masked_batches(state: ApiState, name: str, version: int, grant: Grant) -> Iterator[Any]:
+def _masked_batches(state: ApiState, name: str, version: int, grant: Grant, client: Client) -> Iterator[Any]:
     import pyarrow as pa
 
     from sharing.snapshots import read_version
 
     table = read_version(state.data_dir, name, version)
-    shown = masking.visible_columns(name, grant, table.column_names)
+    shown = masking.visible_columns(name, grant, table.column_names, client)
     for batch in table.to_batches(max_chunksize=20_000):
         arrays, fields = [], []
         for column, masked in shown:
@@ -367,10 +439,11 @@ def _csv(batches: Iterator[Any]) -> Iterator[bytes]:
 
 
 @router.get(
-    "/datasets/{name}/versions/{version}/export",
+    "/datasets/{name}/versions/{version}/export", operation_id="export",
     summary="Export one version of a dataset (Parquet or CSV, streamed)",
     description="The rows of that version, with the columns the grant allows, masked as it says.",
-    responses={200: {"content": {"application/vnd.apache.parquet": {}, "text/csv": {}}}},
+    responses={200: {"content": {"application/vnd.apache.parquet": {"schema": {"type": "string", "format": "binary"}},
+                                 "text/csv": {"schema": {"type": "string"}}}}},
 )
 def export(
     request: Request, who: CallerDep, name: DatasetName,
@@ -384,10 +457,10 @@ def export(
     try:
         manifest = read_manifest(state.data_dir, name, version)
     except FileNotFoundError as exc:
-        raise HTTPException(404, f"dataset {name} has no version {version}") from exc
+        raise Problem("no-such-resource", f"dataset {name} has no version {version}") from exc
     # An export's rows are the whole version: the log names the version and the count, not each key.
     entry_of(request).row_keys[name] = [{"version": version, "rows": manifest.get("rows")}]
-    batches = _masked_batches(state, name, version, grant)
+    batches = _masked_batches(state, name, version, grant, who.client)
     body, media = (_parquet(batches), "application/vnd.apache.parquet") if format == "parquet" else (
         _csv(batches), "text/csv")
     filename = f"{name}-v{version}.{format}"
@@ -395,8 +468,20 @@ def export(
                              headers={"Content-Disposition": f'attachment; filename="{filename}"'})
 
 
+SHAPES["/v1/audit"] = (
+    {"type": "object", "required": ["entries", "has_more", "next_cursor"], "additionalProperties": False,
+     "properties": {"entries": {"type": "array", "items": {"type": "object"}}, "has_more": {"type": "boolean"},
+                    "next_cursor": {"type": "string", "nullable": True}}},
+    {"entries": [{"seq": 1, "at": "2026-11-30T02:00:00.123456+00:00", "client": "tax_office",
+                  "purpose": "tax_assessment", "method": "GET", "endpoint": "/v1/enterprises/{tax_code}",
+                  "params": "{\"tax_code\":\"0100109106\"}", "outcome": "allowed", "status": 200, "detail": "",
+                  "row_keys": "{\"enterprises\":[\"0100109106\"]}", "prev_hash": "0" * 64,
+                  "hash": "5d41402abc4b2a76b9719d911017c592", "context": "{\"request_id\":\"3f2b8c1e\"}"}],
+     "has_more": False, "next_cursor": None})
+
+
 @router.get(
-    "/audit",
+    "/audit", operation_id="audit",
     summary="The audit log (auditors only)",
     description="Entries in chain order, `limit` at a time after the cursor; optionally one client's.",
 )
@@ -407,11 +492,55 @@ def audit(
     from sharing.api import audit as log
 
     if not who.client.auditor:
-        raise HTTPException(403, f"client {who.client.name} is not an auditor")
+        raise Problem("not-permitted", f"client {who.client.name} is not an auditor")
     scope = f"audit|{client}"
     after = _page_cursor(scope, cursor, (int,))
     rows = log.read(state_of(request).url, after=after[0] if after else 0, limit=limit + 1, client=client)
     more = len(rows) > limit
     rows = rows[:limit]
     entry_of(request).row_keys["lt_audit_log"] = [r["seq"] for r in rows]
-    return {"entries": rows, "next_cursor": cursors.encode(scope, [rows[-1]["seq"]]) if more else None}
+    return {"entries": rows, "has_more": more,
+            "next_cursor": cursors.encode(scope, [rows[-1]["seq"]]) if more else None}
+
+
+_ME = {"type": "object", "additionalProperties": False,
+       "required": ["client", "agency", "auditor", "purposes", "rate_limit", "datasets"],
+       "properties": {
+           "client": {"type": "string"}, "agency": {"type": "string"}, "auditor": {"type": "boolean"},
+           "purposes": {"type": "array", "items": {"type": "string"}},
+           "rate_limit": {"type": "object", "required": ["per_second", "burst"], "additionalProperties": False,
+                          "properties": {"per_second": {"type": "number"}, "burst": {"type": "integer"}}},
+           "datasets": {"type": "array", "items": {
+               "type": "object", "additionalProperties": False, "required": ["name", "purposes", "columns"],
+               "properties": {
+                   "name": {"type": "string"}, "purposes": {"type": "array", "items": {"type": "string"}},
+                   "columns": {"type": "array", "items": {
+                       "type": "object", "additionalProperties": False, "required": ["name", "pii", "masked"],
+                       "properties": {"name": {"type": "string"},
+                                      "pii": {"type": "string", "enum": ["public", "personal", "sensitive"]},
+                                      "masked": {"type": "boolean"}}}}}}}}}
+SHAPES["/v1/me"] = (_ME, {
+    "client": "tax_office", "agency": "tax", "auditor": False, "purposes": ["land_use_tax", "tax_assessment"],
+    "rate_limit": {"per_second": 100, "burst": 200},
+    "datasets": [{"name": "enterprises", "purposes": ["tax_assessment"], "columns": [
+        {"name": "enterprise_code", "pii": "public", "masked": False},
+        {"name": "legal_rep_id", "pii": "sensitive", "masked": True}]}]})
+
+
+@router.get("/me", operation_id="me", summary="Who the caller is and what it may read",
+            description="The calling client, its agency, the purposes it may state, its rate limit, and each "
+                        "dataset it may read: for which purposes, which columns, which of them masked (as "
+                        "X-Road's allowedMethods). Needs the API key only, no purpose.")
+def me(request: Request) -> dict[str, Any]:
+    client = _known(request)
+    entry_of(request).row_keys["lt_policy"] = [client.name]
+    known = queries.specs()
+    datasets = []
+    for name, grant in sorted(client.grants.items()):
+        columns = queries.columns(name) if name in known else sorted(grant.columns or ())
+        datasets.append({"name": name, "purposes": sorted(grant.purposes), "columns": [
+            {"name": c, "pii": pii_class(name, c), "masked": masking.masked(name, c, grant, client)}
+            for c in columns if grant.readable(c)]})
+    return {"client": client.name, "agency": client.agency, "auditor": client.auditor, "purposes": client.purposes,
+            "rate_limit": {"per_second": client.rate.per_second, "burst": client.rate.burst},
+            "datasets": datasets}

@@ -22,6 +22,7 @@ from pipeline.sync import sync_source
 from sharing.api.app import create_app
 from sharing.api.auth import hash_key
 from sharing.api.policy import Policy, policy_from_dict
+from sharing.api.ratelimit import RateLimiter
 from sharing.views import build_views
 from tests.conftest import _admin_execute
 
@@ -52,9 +53,26 @@ CLIENTS: dict[str, dict[str, Any]] = {
 }
 
 
+# Limits that cannot trip in a test session; the one test of rate limits holds the clock (CLOCK) itself.
+UNLIMITED = {"per_second": 1_000_000, "burst": 1_000_000}
+
+
+class FakeClock:
+    """The rate limiter's clock in the tests: still until a test moves it."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+CLOCK = FakeClock()
+
+
 def make_policy() -> Policy:
-    return policy_from_dict({"clients": {
-        name: {"key_sha256": hash_key(key(name)), **spec} for name, spec in CLIENTS.items()
+    return policy_from_dict({"anonymous_rate": UNLIMITED, "clients": {
+        name: {"key_sha256": hash_key(key(name)), "rate": UNLIMITED, **spec} for name, spec in CLIENTS.items()
     }})
 
 
@@ -98,10 +116,11 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 @contextmanager
 def running_api(app: Any) -> Iterator[str]:
     """The app under uvicorn on a free loopback port, in a thread; its base URL."""
+    from sharing.api.server import PROTOCOL
     from tests.conftest import free_port
 
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning",
-                                           access_log=False, lifespan="off"))
+                                           access_log=False, lifespan="off", http=PROTOCOL))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20
@@ -118,7 +137,7 @@ def running_api(app: Any) -> Iterator[str]:
 
 @pytest.fixture(scope="session")
 def api(served: Served) -> Iterator[httpx.Client]:
-    app = create_app(served.url, make_policy(), served.data_dir)
+    app = create_app(served.url, make_policy(), served.data_dir, limiter=RateLimiter(clock=CLOCK))
     with running_api(app) as base, httpx.Client(base_url=base, timeout=30) as client:
         yield client
     app.state.lienthong.writer.close()

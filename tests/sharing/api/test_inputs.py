@@ -78,7 +78,8 @@ def test_bad_inputs_get_4xx_and_change_nothing(api: httpx.Client, served: Served
         assert 400 <= response.status_code < 500, (label, response.status_code, response.text[:300])
         if response.status_code != 404 or label.startswith(("export", "unknown")):
             body = response.json()
-            assert body["error"] and body["message"], label
+            assert body["type"].startswith("urn:lienthong:problem:") and body["detail"], label
+            assert response.headers["content-type"] == "application/problem+json", label
             assert BIG not in response.text  # inputs are not echoed back
     assert fingerprint(served.url) == before
     from sharing.api.audit import verify
