@@ -21,7 +21,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sharing import db
-from sharing.publish import DELETED_COLUMN, DatasetSpec, PublishResult, StateCommit, publish, read_state
+from sharing.publish import (
+    DELETED_COLUMN,
+    DatasetSpec,
+    PublishResult,
+    StateCommit,
+    publish,
+    read_state,
+    repair_snapshots,
+)
 
 if TYPE_CHECKING:
     from schemas.contract import Contract
@@ -162,6 +170,7 @@ def sync_stream(
     from quality.store import metadata as quality_metadata
 
     ensure_tables(engine, quality_metadata)
+    repair_snapshots(url, data_dir, contract.dataset)
     previous = read_state(url, source.name, stream_name)
     extraction = read(source, stream_name, state=None if full_refresh else previous, full_refresh=full_refresh,
                       environ=environ, reconcile=reconcile)

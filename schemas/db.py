@@ -6,6 +6,7 @@ from functools import cache
 
 import sqlalchemy as sa
 
+from core.ddl import create_tables
 from core.settings import ensure_sqlite_dir, get_settings
 
 
@@ -18,4 +19,4 @@ def engine_for(url: str | None = None) -> sa.Engine:
 
 
 def ensure_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:
-    metadata.create_all(engine, checkfirst=True)
+    create_tables(engine, metadata)

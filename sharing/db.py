@@ -16,6 +16,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core.ddl import create_tables
 from core.settings import ensure_sqlite_dir
 
 metadata = sa.MetaData()
@@ -79,7 +80,7 @@ def engine_for(url: str) -> Engine:
 
 
 def create_system_tables(engine: Engine) -> None:
-    metadata.create_all(engine, tables=[datasets, dataset_versions, sync_state])
+    create_tables(engine, metadata, [datasets, dataset_versions, sync_state])
 
 
 class DecimalText(sa.types.TypeDecorator[Decimal]):

@@ -28,6 +28,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from core.ddl import create_tables
 from core.errors import Fatal
 from core.settings import positive_int
 from sharing import db, snapshots
@@ -148,13 +149,14 @@ def publish(
     engine = db.engine_for(url)
     db.create_system_tables(engine)
     table = db.serving_table(spec.name, spec.schema, spec.primary_key)
-    table.metadata.create_all(engine)
+    create_tables(engine, table.metadata)
     _add_new_columns(engine, table)
     now = datetime.now(UTC)
     staged = _prepare_all(spec, batches, deleted_keys)
 
     with engine.begin() as conn, ThreadPoolExecutor(max_workers=1) as pool:
         current_version = _lock_dataset(conn, spec, now)
+        snapshots.tidy(data_dir, spec.name, current_version)  # what a killed run left, under the lock
         if state is not None:
             _check_state(conn, state)
         version = current_version + 1
@@ -209,6 +211,21 @@ def publish(
     return result
 
 
+def repair_snapshots(url: str, data_dir: Path, dataset: str) -> None:
+    """At a run's start: clear a killed run's leftovers and point `CURRENT` at the catalog's version.
+
+    Under the dataset's lock, so no publisher is writing its files meanwhile; readers of the snapshot
+    see the committed version from here on, not only after the next publish.
+    """
+    engine = db.engine_for(url)
+    db.create_system_tables(engine)
+    t = db.datasets
+    with engine.begin() as conn:
+        conn.execute(sa.update(t).where(t.c.name == dataset).values(name=t.c.name))
+        row = conn.execute(sa.select(t.c.current_version).where(t.c.name == dataset).with_for_update()).first()
+        snapshots.tidy(data_dir, dataset, int(row[0]) if row else 0)
+
+
 def _add_new_columns(engine: sa.Engine, table: sa.Table) -> None:
     """A contract that evolved (drift policy `evolve`) adds nullable columns to its serving table."""
     existing = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
@@ -257,32 +274,66 @@ def _next_snapshot(
 
 
 def _lock_dataset(conn: Connection, spec: DatasetSpec, now: datetime) -> int:
-    """The dataset's current version, with its catalog row locked until commit (one publisher at a time)."""
+    """The dataset's current version, with its catalog row locked until commit (one publisher at a time).
+
+    A write comes first: it takes the row's lock on PostgreSQL and the write lock on SQLite before
+    anything is read, so the snapshot files of the dataset belong to one publisher at a time. Two
+    first-ever publishes both find no row: `ON CONFLICT DO NOTHING` makes the second wait for the
+    first's commit and then read its row (its state check then refuses it by name), never a raw
+    unique violation on `lt_datasets`.
+    """
     t = db.datasets
+    conn.execute(sa.update(t).where(t.c.name == spec.name).values(name=t.c.name))
     row = conn.execute(sa.select(t.c.current_version).where(t.c.name == spec.name).with_for_update()).first()
     if row is None:
-        conn.execute(sa.insert(t).values(
+        values = dict(
             name=spec.name, current_version=0, owner_agency=spec.owner_agency,
             contract_version=spec.contract_version, primary_key=",".join(spec.primary_key),
             description=spec.description, updated_at=now,
-        ))
-        return 0
+        )
+        conn.execute(_insert(conn)(t).values(**values).on_conflict_do_nothing(index_elements=[t.c.name]))
+        row = conn.execute(sa.select(t.c.current_version).where(t.c.name == spec.name).with_for_update()).one()
     return int(row[0])
+
+
+def _insert(conn: Connection) -> Any:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    if conn.dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert
 
 
 def _check_state(conn: Connection, state: StateCommit) -> None:
     t = db.sync_state
     row = conn.execute(
-        sa.select(t.c.state).where(t.c.source == state.source, t.c.stream == state.stream)
+        sa.select(t.c.state, t.c.version).where(t.c.source == state.source, t.c.stream == state.stream)
     ).first()
     stored = dict(row[0]) if row else None
     expected = dict(state.expected) if state.expected is not None else None
     if stored != expected:
         raise StateConflict(
-            f"stream {state.stream}: stored state {stored} is not the state this run started from {expected}; "
-            "another run published in between. Nothing was published; run the sync again.",
+            f"stream {state.stream}: another run published in between: the stored state is "
+            f"{describe_state(stored, row[1] if row else None)}, this run started from {describe_state(expected)}. "
+            "Nothing was published; run the sync again.",
             source=state.source,
         )
+
+
+def describe_state(state: Mapping[str, Any] | None, version: int | None = None) -> str:
+    """A state in one short phrase: its cursor and tie keys counted, never the stored key set itself."""
+    if state is None:
+        return "none (a first sync)"
+    ties = state.get("tie_keys")
+    parts = [f"cursor {state.get('cursor')!r}"]
+    if isinstance(ties, list) and ties:
+        parts.append(f"{len(ties)} tie key(s)")
+    if version is not None:
+        parts.append(f"dataset version {version}")
+    return ", ".join(parts)
 
 
 def _prepare_all(

@@ -3,7 +3,13 @@
 Layout under the data dir: `datasets/<name>/v000007/` holds the Parquet files (hive-partitioned by
 province where the contract says so) and `manifest.json`; `datasets/<name>/CURRENT` names the newest
 committed version. A version directory appears by one rename once complete; a crash before that leaves
-only a `.tmp-` directory, which the next write of that version clears away.
+only a `.tmp-` directory. A write that fails (no space, a read-only directory) removes its temporary
+directory and raises `SnapshotWriteFailed` before the database commits anything.
+
+What a killed run can leave behind is cleared by the next publisher (or a sync's start) under the
+dataset's lock, by one rule (`tidy`): every `.v*.tmp-*` directory, and every version directory above
+the catalog's current version (renamed into place, never committed), is removed; `CURRENT` is set to
+the catalog's version when a kill came between the commit and the pointer.
 """
 
 from __future__ import annotations
@@ -11,8 +17,11 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import logging
 import os
+import re
 import shutil
+import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -24,8 +33,17 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from core.errors import Fatal
+
 if TYPE_CHECKING:
     from sharing.publish import DatasetSpec
+
+log = logging.getLogger(__name__)
+_VERSION_DIR = re.compile(r"v(\d{6})")
+
+
+class SnapshotWriteFailed(Fatal):
+    """The Parquet snapshot of a version could not be written; nothing was published."""
 
 def dataset_dir(data_dir: Path, name: str) -> Path:
     return data_dir / "datasets" / name
@@ -146,12 +164,28 @@ def write_version(
     presorted: bool = False,
 ) -> PendingVersion:
     """Write `rows` as version `version` in a temporary directory; with `commit`, make it visible."""
+    final = version_dir(data_dir, spec.name, version)
+    temp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        pending = _write(temp, final, spec, version, rows, now, source_cursor, quality, presorted)
+    except OSError as exc:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise SnapshotWriteFailed(
+            f"dataset {spec.name} version {version}: writing the Parquet snapshot under {final.parent} failed "
+            f"({exc.strerror or exc}); nothing was published", source=spec.owner_agency) from exc
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return commit_version(pending) if commit else pending
+
+
+def _write(temp: Path, final: Path, spec: DatasetSpec, version: int, rows: pa.Table, now: datetime,
+           source_cursor: Mapping[str, Any] | None, quality: Mapping[str, Any] | None,
+           presorted: bool) -> PendingVersion:
     import pyarrow.parquet as pq
 
     from sharing.publish import failpoint
 
-    final = version_dir(data_dir, spec.name, version)
-    temp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
     temp.mkdir(parents=True)
     table = rows.select(spec.schema.names)
     if not presorted:
@@ -178,15 +212,19 @@ def write_version(
         "content_hash": digest,
     }
     (temp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
-    pending = PendingVersion(temp, final, table.num_rows, digest)
-    return commit_version(pending) if commit else pending
+    return PendingVersion(temp, final, table.num_rows, digest)
 
 
 def commit_version(pending: PendingVersion) -> PendingVersion:
     """Make a written version visible with one rename (still invisible to readers until its catalog commit)."""
-    if pending.path.exists():  # left by a run that crashed before its commit: never committed, never read
-        shutil.rmtree(pending.path)
-    os.replace(pending.temp, pending.path)
+    try:
+        if pending.path.exists():  # left by a run that crashed before its commit: never committed, never read
+            shutil.rmtree(pending.path)
+        os.replace(pending.temp, pending.path)
+    except OSError as exc:
+        shutil.rmtree(pending.temp, ignore_errors=True)
+        raise SnapshotWriteFailed(f"moving the snapshot into {pending.path} failed ({exc.strerror or exc}); "
+                                  "nothing was published") from exc
     for stale in pending.path.parent.glob(f".{pending.path.name}.tmp-*"):
         shutil.rmtree(stale, ignore_errors=True)
     return pending
@@ -238,3 +276,32 @@ def read_version(data_dir: Path, name: str, version: int | None = None, *, sort:
     dataset = pads.dataset(folder, format="parquet", partitioning=partitioning, exclude_invalid_files=True)
     table = dataset.to_table().select(schema.names).cast(schema)
     return table.sort_by([(k, "ascending") for k in manifest["primary_key"]]) if sort else table
+
+
+def tidy(data_dir: Path, name: str, committed: int) -> list[Path]:
+    """Clear what interrupted runs left of dataset `name`, whose catalog says version `committed`.
+
+    Call it only while holding the dataset's lock (no publisher is writing then). Removes every
+    temporary version directory and every version directory above `committed`, and points `CURRENT`
+    at `committed` when a kill after the commit left it behind. Returns what it removed.
+    """
+    folder = dataset_dir(data_dir, name)
+    if not folder.is_dir():
+        return []
+    removed: list[Path] = []
+    for entry in folder.iterdir():
+        numbered = _VERSION_DIR.fullmatch(entry.name)
+        if (entry.name.startswith(".v") and ".tmp-" in entry.name) or (numbered and int(numbered[1]) > committed):
+            shutil.rmtree(entry, ignore_errors=True)
+            removed.append(entry)
+        elif entry.name.startswith(".CURRENT.tmp-") and time.time() - entry.stat().st_mtime > 60:
+            entry.unlink(missing_ok=True)  # young ones may be a publisher's pointer being written after commit
+            removed.append(entry)
+    if removed:
+        log.warning("dataset %s: removed %d leftover(s) of interrupted runs: %s", name, len(removed),
+                    ", ".join(p.name for p in removed))
+    if committed and current_version(data_dir, name) != committed and version_dir(data_dir, name, committed).is_dir():
+        log.warning("dataset %s: CURRENT pointed at v%s, the catalog's version is %d: repaired", name,
+                    current_version(data_dir, name), committed)
+        point_current(data_dir, name, committed)
+    return removed
