@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import socket
+import sys
 from dataclasses import asdict, dataclass
 from importlib import metadata
 from pathlib import Path
@@ -92,20 +93,45 @@ def check_endpoint(agency: str, url: str) -> Check:
         return Check(f"agency:{agency}", False, True, f"unreachable: {exc.strerror or exc}", mask_url(url))
 
 
+def check_sources(environ: dict[str, str] | None = None) -> list[Check]:
+    """Every declared source (connectors/sources/*.yaml) with the endpoint a sync would call.
+
+    An endpoint set by LIENTHONG_AGENCY_<NAME>_URL is required to answer; a source file's own endpoint
+    (the loopback simulators of `make up` by default) is reported, a warning when it does not answer.
+    """
+    from connectors.config import SOURCES_DIR, load_source
+    from core.errors import LienthongError
+
+    env = dict(os.environ if environ is None else environ)
+    checks = []
+    for path in sorted(SOURCES_DIR.glob("*.yaml")):
+        variable = f"LIENTHONG_AGENCY_{path.stem.upper()}_URL"
+        try:
+            source = load_source(path, environ=env)
+        except LienthongError as exc:
+            checks.append(Check(f"agency:{path.stem}", False, True, f"source file invalid: {exc}", str(path.name)))
+            continue
+        check = check_endpoint(source.name, source.endpoint)
+        check.required = bool(env.get(variable))
+        origin = variable if check.required else f"{path.name}; {variable} overrides"
+        check.detail = f"{source.protocol}, {check.detail} ({origin})"
+        checks.append(check)
+    return checks
+
+
 def run_checks(settings: Settings) -> list[Check]:
     checks = [
         check_database(settings.database_url),
         check_data_dir(settings.data_dir),
         check_airflow(settings.airflow_home),
     ]
-    checks += [check_endpoint(agency, url) for agency, url in settings.agency_urls.items()]
-    return checks
+    return checks + check_sources()
 
 
 @click.command()
 @click.option("--json", "as_json", is_flag=True, help="Print the report as JSON.")
 def doctor(as_json: bool) -> None:
-    """Check the database, data dir, Airflow and the configured agency endpoints.
+    """Check the database, data dir, Airflow and every declared source's endpoint.
 
     Exits 1 when a required part is unreachable, 2 when the settings themselves are wrong.
     """
@@ -116,8 +142,6 @@ def doctor(as_json: bool) -> None:
         click.echo(json.dumps({"ok": not failed, "checks": [asdict(c) for c in checks]}, indent=2))
     else:
         _print_table(checks)
-        if not settings.agency_urls:
-            click.echo("no agency endpoint configured (LIENTHONG_AGENCY_<NAME>_URL)")
     raise SystemExit(1 if failed else 0)
 
 
@@ -131,4 +155,5 @@ def _print_table(checks: list[Check]) -> None:
     for c in checks:
         status = "[green]ok[/]" if c.ok else ("[red]FAIL[/]" if c.required else "[yellow]warn[/]")
         table.add_row(c.name, status, c.target, c.detail)
-    Console(width=max(100, int(os.environ.get("COLUMNS", "0") or 0))).print(table)
+    # the terminal's width; piped, wide enough that URLs stay on one line
+    Console(width=None if sys.stdout.isatty() else max(140, int(os.environ.get("COLUMNS", "0") or 0))).print(table)

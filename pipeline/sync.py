@@ -56,9 +56,26 @@ class StreamSummary:
         p = self.published
         version = f"v{p.version}{'' if p.new_version else ' (unchanged)'}" if p else "-"
         changes = f"+{p.inserted} ~{p.updated} -{p.deleted}" if p else ""
+        published = "not published (dry run)" if self.extra.get("dry_run") else f"published {version} {changes}"
+        drift = self.extra.get("drift_open") or []
+        seen = f", open drift {', '.join(drift)} (`lienthong drift list`)" if drift else ""
         return (f"{self.source}/{self.stream} -> {self.dataset}: fetched {self.fetched}, valid {self.valid}, "
-                f"quarantined {self.quarantined}, published {version} {changes}, cursor {self.cursor}, "
+                f"quarantined {self.quarantined}, {published}, cursor {self.cursor}{seen}, "
                 f"{self.seconds:.1f}s")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready values (`lienthong sync --json`)."""
+        p = self.published
+        return {
+            "stream": f"{self.source}/{self.stream}", "source": self.source, "dataset": self.dataset,
+            "run_id": self.run_id, "ok": self.error is None, "error": self.error, "fetched": self.fetched,
+            "valid": self.valid, "quarantined": self.quarantined, "dry_run": bool(self.extra.get("dry_run")),
+            "published": None if p is None else {"version": p.version, "new_version": p.new_version,
+                                                 "inserted": p.inserted, "updated": p.updated,
+                                                 "deleted": p.deleted},
+            "cursor": self.cursor, "open_drift": list(self.extra.get("drift_open") or []),
+            "seconds": round(self.seconds, 3),
+        }
 
 
 def dataset_spec(contract: Contract) -> DatasetSpec:
@@ -152,8 +169,12 @@ def sync_stream(
     on_batch: Callable[[int, int], None] | None = None,
     environ: dict[str, str] | None = None,
     reconcile: bool | None = None,
+    dry_run: bool = False,
 ) -> StreamSummary:
-    """Extract, validate and publish one stream; the summary says what happened, errors included."""
+    """Extract, validate and publish one stream; the summary says what happened, errors included.
+
+    `dry_run`: read and validate, publish nothing (no rows, no quarantine, no state; drift is still logged).
+    """
     import time
 
     from connectors import load_source, read
@@ -195,13 +216,20 @@ def sync_stream(
     except ValidationFailed as exc:
         from quality.store import save
 
-        save(engine, exc.stats, None, contract.version)  # the failed run is seen on the dashboard
+        if not dry_run:
+            save(engine, exc.stats, None, contract.version)  # the failed run is seen on the dashboard
         summary.error = str(exc)
         summary.seconds = time.perf_counter() - started
         return summary
     new_state = extraction.state
     summary.extra["reconciled"] = extraction.reconciled
     summary.cursor = new_state.get("cursor")
+    summary.extra["drift_open"] = sorted({d.rsplit(":", 1)[0] for st in stats for d in st.get("drift", [])
+                                          if d.endswith(":open")})
+    if dry_run:
+        summary.extra["dry_run"] = True
+        summary.seconds = time.perf_counter() - started
+        return summary
     quality = {"valid": summary.valid, "quarantined": summary.quarantined, "fetched": summary.fetched,
                "run_id": run_id}
     summary.published = publish(
@@ -223,6 +251,7 @@ def sync_source(
     on_batch: Callable[[str, int, int], None] | None = None,
     environ: dict[str, str] | None = None,
     reconcile: bool | None = None,
+    dry_run: bool = False,
 ) -> list[StreamSummary]:
     """Every stream of a source in turn; one stream's failure does not stop the others."""
     from connectors import load_source
@@ -238,7 +267,7 @@ def sync_source(
         try:
             summaries.append(sync_stream(source_name, stream, url=url, data_dir=data_dir,
                                          full_refresh=full_refresh, on_batch=progress, environ=environ,
-                                         reconcile=reconcile))
+                                         reconcile=reconcile, dry_run=dry_run))
         except LienthongError as exc:
             summaries.append(StreamSummary(source.name, stream, stream, "-", error=str(exc)))
     return summaries

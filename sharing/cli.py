@@ -122,19 +122,19 @@ def versions_command(name: str) -> None:
 @click.argument("source")
 @click.option("--full-refresh", is_flag=True, help="Read everything again; rows the source no longer has are deleted.")
 @click.option("--stream", "streams", multiple=True, help="Only this stream (repeatable); default all.")
-@click.option("--reconcile", is_flag=True,
-              help="Reconcile key sets now (deletes seen as absence), whatever the source's schedule says.")
-def sync(source: str, full_refresh: bool, streams: tuple[str, ...], reconcile: bool) -> None:
+@click.option("--dry-run", is_flag=True, help="Read and validate, publish nothing (no rows, quarantine or cursor).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per stream instead of lines.")
+def sync(source: str, full_refresh: bool, streams: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
     """Extract, validate and publish one source, without Airflow.
 
-    Prints one line per stream: fetched, valid, quarantined, published version, cursor. Exits 1 when a
-    stream failed (its data is not published and its cursor does not move; the other streams go on).
+    Prints one line per stream (SOURCE/STREAM -> dataset: fetched, valid, quarantined, published version,
+    cursor, open drift). Progress goes to stderr on a terminal only. Exits 1 when a stream failed (its
+    data is not published and its cursor does not move; the other streams go on).
     """
     from rich.console import Console
-    from rich.progress import Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from connectors import load_source
-    from core.errors import LienthongError
     from pipeline.sync import sync_source
 
     settings = get_settings()
@@ -144,20 +144,17 @@ def sync(source: str, full_refresh: bool, streams: tuple[str, ...], reconcile: b
         raise click.BadParameter(f"{declared.name} has no stream {', '.join(map(repr, unknown))}; "
                                  f"its streams: {', '.join(declared.streams)}", param_hint="--stream")
     console = Console(stderr=True)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), TimeElapsedColumn(), console=console,
-                  transient=True) as progress:
-        task = progress.add_task(f"{source}: starting", total=None)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(f"{declared.name}: connecting", total=None)
 
         def on_batch(stream: str, fetched: int, quarantined: int) -> None:
-            progress.update(task, description=f"{source}/{stream}: {fetched:,} fetched, {quarantined:,} bad")
+            progress.update(task, description=f"{declared.name}/{stream}: {fetched:,} fetched, {quarantined:,} bad")
 
-        try:
-            summaries = sync_source(source, url=settings.database_url, data_dir=settings.data_dir,
-                                    full_refresh=full_refresh, streams=streams or None, on_batch=on_batch,
-                                    reconcile=True if reconcile else None)
-        except LienthongError as exc:
-            raise click.ClickException(str(exc)) from None
+        summaries = sync_source(source, url=settings.database_url, data_dir=settings.data_dir,
+                                full_refresh=full_refresh, streams=streams or None, on_batch=on_batch,
+                                dry_run=dry_run)
     for summary in summaries:
-        click.echo(summary.line())
+        click.echo(json.dumps(summary.as_dict(), default=str, ensure_ascii=False) if as_json else summary.line())
     if any(s.error for s in summaries):
         raise SystemExit(1)

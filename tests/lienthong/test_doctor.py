@@ -64,9 +64,15 @@ def test_sqlite_default_and_agency_endpoints(tmp_path: Path) -> None:
     checks = by_name(report)
     assert checks["database"]["ok"] and checks["database"]["detail"].startswith("SQLite")
     assert checks["data_dir"]["ok"] and (tmp_path / "data").is_dir()
-    assert checks["agency:tax"]["ok"]
-    assert not checks["agency:land"]["ok"]
+    assert checks["agency:tax"]["ok"] and checks["agency:tax"]["target"] == f"http://127.0.0.1:{live}/api"
+    assert not checks["agency:land"]["ok"] and checks["agency:land"]["required"]
     assert code == 1  # a configured endpoint that does not answer is a failure
+    # every declared source is listed with the endpoint a sync would call, even when no variable names it
+    declared = {p.stem for p in Path("connectors/sources").glob("*.yaml")}
+    assert {name.removeprefix("agency:") for name in checks if name.startswith("agency:")} == declared
+    business = checks["agency:business"]
+    assert business["target"] == "http://127.0.0.1:8802/ws/business" and not business["required"]
+    assert "LIENTHONG_AGENCY_BUSINESS_URL overrides" in business["detail"]
 
 
 def test_bad_settings_exit_2_without_the_password(tmp_path: Path) -> None:

@@ -46,3 +46,27 @@ def test_catalog_and_time_travel(tmp_path: Path) -> None:
 
     missing = lienthong(env, "datasets", "show", SPEC.name, "--version", "9")
     assert missing.returncode != 0 and "has no version 9" in missing.stderr
+
+
+def test_sync_dry_run_publishes_nothing_and_json_names_source_stream(tmp_path: Path) -> None:
+    from agencies.testing import running_simulator
+
+    url, data_dir = f"sqlite:///{tmp_path / 'lt.db'}", tmp_path / "data"
+    with running_simulator("tax", records=200, seed=4, tmp_dir=tmp_path / "sim") as sim:
+        env = {"LIENTHONG_DATABASE_URL": url, "LIENTHONG_DATA_DIR": str(data_dir), "LIENTHONG_AGENCY_TAX_URL": sim.url}
+        dry = lienthong(env, "sync", "tax", "--dry-run", "--json")
+        assert dry.returncode == 0, dry.stderr
+        assert dry.stderr == ""  # no progress bar when not a terminal
+        report, notices = [json.loads(line) for line in dry.stdout.splitlines()]
+        assert (report["stream"], notices["stream"]) == ("tax/taxpayers", "tax/land_tax_notices")
+        assert report["dry_run"] and report["published"] is None
+        assert report["fetched"] > 0 and report["fetched"] == report["valid"] + report["quarantined"]
+        assert json.loads(lienthong(env, "datasets", "list", "--json").stdout) == []
+        quarantined = lienthong(env, "quarantine", "list", "--dataset", "taxpayers")
+        assert "no quarantined record of taxpayers" in quarantined.stdout
+
+        real = lienthong(env, "sync", "tax")
+        assert real.returncode == 0, real.stderr
+        assert real.stdout.startswith("tax/taxpayers -> taxpayers: fetched ") and "published v1" in real.stdout
+    entries = {e["name"]: e for e in json.loads(lienthong(env, "datasets", "list", "--json").stdout)}
+    assert entries["taxpayers"]["rows"] == report["valid"] and entries["tax_notices"]["version"] == 1
