@@ -31,7 +31,7 @@ from sqlalchemy.engine import Connection
 from core.ddl import create_tables
 from core.errors import Fatal
 from core.settings import positive_int
-from sharing import db, snapshots
+from sharing import db, snapshots, subscriptions
 
 DELETED_COLUMN = "_deleted"
 COPY_CHUNK_ROWS = 200_000  # LIENTHONG_COPY_CHUNK_ROWS overrides (smaller chunks: less memory per COPY)
@@ -195,6 +195,9 @@ def publish(
                 written.path
             )
             _record_version(conn, spec, result, now, state, quality, run_id)
+            # The subscribers' notifications commit with the version, or not at all.
+            subscriptions.notify(conn, spec.name, version, table, now, {
+                "inserted": result.inserted, "updated": result.updated, "deleted": result.deleted})
         elif written is not None:
             snapshots.discard(written)
         if state is not None:
