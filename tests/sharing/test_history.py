@@ -61,7 +61,7 @@ def test_as_of_every_version_and_time_equals_what_was_published(db_url: str, tmp
             point = at.published_at if at.published_at.tzinfo else at.published_at.replace(tzinfo=dt.UTC)
             assert history.resolve(conn, SPEC.name, point + dt.timedelta(microseconds=1)).version == version
         assert history.resolve(conn, SPEC.name, None).version == len(states)
-        with pytest.raises(history.NoSuchVersion, match="versions 1..5, not 9"):
+        with pytest.raises(history.NoSuchVersion, match=r"versions 1\.\.5, not 9"):
             history.resolve(conn, SPEC.name, 9)
         with pytest.raises(history.NoSuchVersion, match="had no version yet"):
             history.resolve(conn, SPEC.name, dt.datetime(2001, 1, 1, tzinfo=dt.UTC))

@@ -39,7 +39,7 @@ class Subscriber:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - the http.server API
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers["content-length"]))
                 with outer.lock:
                     n = len(outer.received) + 1
