@@ -13,6 +13,9 @@ $(PY): requirements.lock setup.cfg pyproject.toml Makefile
 	uv venv -q --allow-existing -p 3.11 $(VENV)
 	uv pip sync -q --compile-bytecode --python $(PY) requirements.lock
 	uv pip install -q --compile-bytecode --python $(PY) --no-deps -e .
+	@# setuptools leaves lienthong.egg-info in the tree: with the repo on PYTHONPATH (Airflow's processes) it is
+	@# a second `lienthong` distribution, and Airflow reports "Plugin 'lienthong_ops' already registered"
+	rm -rf lienthong.egg-info
 	$(PY) -m compileall -q -j 0 core pipeline lienthong connectors schemas quality sharing agencies dags >/dev/null
 	@touch $(PY)
 
