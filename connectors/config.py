@@ -33,6 +33,7 @@ from connectors.declarations.pagination import (
     LinkHeaderPagination,
     NoPagination,
     OffsetPagination,
+    PagePagination,
     Pagination,
     PaginationStyle,
     TokenPagination,
@@ -46,7 +47,7 @@ from core.errors import ConfigError
 __all__ = [
     "SOURCES_DIR", "ApiKeyAuth", "Auth", "AuthType", "BasicAuth", "BearerAuth", "CursorPagination", "DeleteMode",
     "Deletes", "FieldType", "Incremental", "Limits", "LinkHeaderPagination", "NoAuth", "NoPagination",
-    "OAuth2Auth", "OffsetPagination", "Pagination", "PaginationStyle", "Protocol", "RetryConfig",
+    "OAuth2Auth", "OffsetPagination", "PagePagination", "Pagination", "PaginationStyle", "Protocol", "RetryConfig",
     "SecretRef", "SoapConfig", "SourceConfig", "StreamConfig", "TlsConfig", "TokenPagination", "WsseUsernameAuth",
     "XRoadAuth", "load_source", "parse_source", "read_source", "resolve_endpoint",
 ]

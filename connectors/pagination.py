@@ -14,7 +14,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
-from connectors.config import CursorPagination, OffsetPagination, Pagination, TokenPagination
+from connectors.config import CursorPagination, OffsetPagination, PagePagination, Pagination, TokenPagination
 from connectors.errors import MalformedResponse, PaginationLoop
 
 
@@ -138,9 +138,51 @@ def _link_request(link: str) -> PageRequest:
     return PageRequest(url, dict(parse_qsl(parts.query, keep_blank_values=True)), link)
 
 
+def body_path(body: Mapping[str, Any], path: str) -> Any:
+    """A value at a dotted path of nested objects (`data.total_pages`, `response.keha.tongSoTrang`)."""
+    value: Any = body
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
+
+
+class PagePaginator(Paginator):
+    """A page number (`page=1, 2, ...`): stops at an empty page, a short one, or the declared total pages.
+
+    A page number counted by us, not the server, so a server that repeats a page cannot loop us."""
+
+    config: PagePagination
+
+    def first(self, url: str, params: Mapping[str, Any]) -> PageRequest:
+        request = super().first(url, params)
+        first = self.config.first_page
+        return PageRequest(url, {**request.params, self.config.page_param: first}, f"page={first}")
+
+    def next(self, request: PageRequest, page: Page, followed: Set[str]) -> PageRequest | None:
+        c = self.config
+        number = int(request.params[c.page_param])
+        if page.count == 0:
+            return None
+        if c.total_pages_field:
+            total = body_path(page.body, c.total_pages_field)
+            if isinstance(total, str) and total.isdigit():
+                total = int(total)
+            if not isinstance(total, int) or isinstance(total, bool):
+                raise MalformedResponse(f"{c.total_pages_field} is not a page count: {total!r}",
+                                        source=self.source, operation=self.operation, page=request.label)
+            if number - c.first_page + 1 >= total:
+                return None
+        elif page.count < c.page_size:
+            return None
+        params = {**request.params, c.page_param: number + 1}
+        return self._checked(PageRequest(request.url, params, f"page={number + 1}"), request, followed)
+
+
 def paginator(config: Pagination, source: str, operation: str) -> Paginator:
     kinds: dict[str, type[Paginator]] = {
         "none": Paginator, "offset": OffsetPaginator, "cursor": CursorPaginator, "token": CursorPaginator,
-        "link_header": LinkHeaderPaginator,
+        "link_header": LinkHeaderPaginator, "page": PagePaginator,
     }
     return kinds[config.style](config, source, operation)

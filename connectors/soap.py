@@ -194,9 +194,15 @@ class SoapReader:
         auth = self.source.auth
         assert isinstance(auth, XRoadAuth)
         client, service = self._xroad
+        if auth.xroad_headers == "5":
+            name = f"{service.subsystem or service.member_code}.{operation}.{auth.xroad_service_version or 'v1'}"
+            return xroad.headers_v5({"asutus": client.member_code, "andmekogu": service.subsystem,
+                                     "isikukood": auth.xroad_user_id, "nimi": name, "toimik": auth.xroad_issue},
+                                    request_id)
         return xroad.headers_v4(client, service, operation, request_id=request_id,
-                                user_id=auth.xroad_user_id or "lienthong", issue=None,
-                                protocol_version=auth.xroad_protocol_version)
+                                user_id=auth.xroad_user_id, issue=auth.xroad_issue,
+                                protocol_version=auth.xroad_protocol_version,
+                                service_version=auth.xroad_service_version)
 
     def envelope(self, operation: str, args: Mapping[str, Any],
                  request_id: str | None = None) -> tuple[bytes, dict[str, str]]:
@@ -372,17 +378,18 @@ class SoapReader:
         strategy = paginator(pagination, self.source.name, operation)
         request: PageRequest | None = strategy.first(operation, args)
         followed: set[str] = set()
-        token_field: str | None = getattr(pagination, "cursor_field", None)  # token and cursor styles only
+        # What the next page depends on, read from the reply: a token, or the declared total pages.
+        meta: str | None = getattr(pagination, "cursor_field", None) or getattr(pagination, "total_pages_field", None)
         while request is not None:
             current = request
 
             def then(items: list[Any], token: str | None, bad_utf8: bool, current: PageRequest = current
                      ) -> tuple[list[Any], bool, PageRequest | None]:
-                body = {token_field: token} if token_field else {}
+                body = _nest({meta: token}) if meta else {}
                 return items, bad_utf8, strategy.next(current, Page(body, None, len(items)), followed)
 
             items, bad_utf8, request = self.call(operation, current.params, current.label, bulk, records,
-                                                 token_field, then)
+                                                 meta.replace(".", "/") if meta else None, then)
             followed.add(current.label)
             yield current, items, bad_utf8
 
@@ -391,8 +398,13 @@ class SoapReader:
         args: dict[str, Any] = dict(stream.params)
         if stream.incremental is not None and since is not None:
             args[stream.incremental.param] = since
+        dotted = [name for name in stream.fields if "." in name]
         for request, items, bad_utf8 in self._walk(stream.operation, args, stream.records, stream.pagination,
                                                    stream.bulk):
+            if dotted:  # nested fields declared by path (`diaChi.maXa`) as flat columns
+                for record in items:
+                    for name in dotted:
+                        record[name] = _dig(record, name)
             yield RawPage(request.label, items, bad_utf8)
 
     def keys(self, stream: StreamConfig) -> Iterator[list[str]]:
@@ -400,6 +412,15 @@ class SoapReader:
         assert d.operation is not None and d.records is not None
         for _, items, _ in self._walk(d.operation, {}, d.records, d.pagination, stream.bulk):
             yield [str(k) for k in items]
+
+
+def _dig(record: Mapping[str, Any], path: str) -> Any:
+    value: Any = record
+    for part in path.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
 
 
 def _nest(args: Mapping[str, Any]) -> dict[str, Any]:

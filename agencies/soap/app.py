@@ -146,7 +146,12 @@ def routes(sim: Simulator) -> list[BaseRoute]:
     if sim.agency not in SERVICES:
         raise ValueError(f"{sim.agency} does not speak SOAP; the SOAP simulators are {', '.join(SERVICES)}")
     service = SERVICES[sim.agency]  # type: ignore[index]
-    return [Route(service.path, SoapEndpoint(sim, service).handle, methods=["GET", "POST"])]
+    out: list[BaseRoute] = [Route(service.path, SoapEndpoint(sim, service).handle, methods=["GET", "POST"])]
+    if sim.agency == "business":  # the same register as an X-Road 4.x provider (agencies/soap/xroad_business.py)
+        from agencies.soap import xroad_business
+
+        out.extend(xroad_business.routes(sim))
+    return out
 
 
 def build_app(sim: Simulator) -> Starlette:

@@ -97,10 +97,14 @@ class XRoadAuth:
     """X-Road message headers (SOAP): who calls (client) and which service; the operation is appended."""
 
     type: Literal["xroad"]
-    xroad_client: Str
-    xroad_service_prefix: Str  # PREFIX/Operation
+    xroad_client: Str  # INSTANCE/CLASS/MEMBER[/SUBSYSTEM], sent as a structured identifier
+    xroad_service_prefix: Str  # INSTANCE/CLASS/MEMBER/SUBSYSTEM of the provider; serviceCode = the operation
+    xroad_service_version: Str | None = None  # serviceVersion, e.g. v1
     xroad_user_id: Str | None = None
+    xroad_issue: Str | None = None  # the `issue` header (a case or decision number), when the provider asks
     xroad_protocol_version: Str = "4.0"
+    # "4": message protocol 4.x headers; "5": the older X-Road 5 set (asutus, andmekogu, isikukood, nimi, id, toimik)
+    xroad_headers: Literal["4", "5"] = "4"
 
 
 def type_(value: Any) -> str:

@@ -67,6 +67,17 @@ class LinkHeaderPagination(_Paged):
     style: Literal["link_header"]
 
 
+@dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
+class PagePagination(_Paged):
+    """A page number (`page=1, 2, ...`, or `keha.trang` inside a SOAP body): stops at an empty page, a
+    short one, or the total pages the reply declares at `total_pages_field` (a dotted path)."""
+
+    style: Literal["page"]
+    page_param: Str = "page"
+    first_page: Int = 1
+    total_pages_field: Str | None = None
+
+
 def style(value: Any) -> str:
     if isinstance(value, dict):
         return str(value.get("style", "none"))
@@ -76,7 +87,7 @@ def style(value: Any) -> str:
 Pagination = Annotated[
     Annotated[NoPagination, Tag("none")] | Annotated[OffsetPagination, Tag("offset")]
     | Annotated[CursorPagination, Tag("cursor")] | Annotated[TokenPagination, Tag("token")]
-    | Annotated[LinkHeaderPagination, Tag("link_header")],
+    | Annotated[LinkHeaderPagination, Tag("link_header")] | Annotated[PagePagination, Tag("page")],
     Discriminator(style),
 ]
-PaginationStyle = Literal["none", "offset", "cursor", "token", "link_header"]
+PaginationStyle = Literal["none", "offset", "cursor", "token", "link_header", "page"]
