@@ -67,6 +67,8 @@ class Extraction:
         self.reconciled = False
         self._done = False
         self.stats = Stats()
+        self.request_ids: list[str] = []
+        self.warnings: list[str] = []
         self.redactor = Redactor()
         self.coercer = Coercer(source.name, stream.name, stream.fields)
 
@@ -93,6 +95,13 @@ class Extraction:
                 yield from self._reconcile(reader)
             finally:
                 self.stats.requests, self.stats.retries = caller.requests, caller.retries
+                # X-Road message ids sent (SOAP), kept with the run; each page's id is in its `_page`
+                self.request_ids = list(getattr(reader, "request_ids", []))
+        if self._old.cursor is None and self._old.known_keys is None and self.stats.records == 0:
+            message = (f"[{self.source.name}] {self.stream.name}: the first sync read 0 records; check the "
+                       "records path, the parameters and the credentials before trusting an empty dataset")
+            self.warnings.append(message)
+            log.warning(message)
         self._done = True
 
     def _feed(self, reader: Reader) -> Iterator[pa.RecordBatch]:

@@ -374,7 +374,7 @@ class SoapReader:
     # --- streams ----------------------------------------------------------------------------------
 
     def _walk(self, operation: str, args: Mapping[str, Any], records: str, pagination: Pagination,
-              bulk: bool) -> Iterator[tuple[PageRequest, list[Any], bool]]:
+              bulk: bool) -> Iterator[tuple[PageRequest, list[Any], bool, str | None]]:
         strategy = paginator(pagination, self.source.name, operation)
         request: PageRequest | None = strategy.first(operation, args)
         followed: set[str] = set()
@@ -391,7 +391,7 @@ class SoapReader:
             items, bad_utf8, request = self.call(operation, current.params, current.label, bulk, records,
                                                  meta.replace(".", "/") if meta else None, then)
             followed.add(current.label)
-            yield current, items, bad_utf8
+            yield current, items, bad_utf8, self.request_ids[-1] if self._xroad else None
 
     def pages(self, stream: StreamConfig, since: datetime | None) -> Iterator[RawPage]:
         assert stream.operation is not None
@@ -399,18 +399,20 @@ class SoapReader:
         if stream.incremental is not None and since is not None:
             args[stream.incremental.param] = since
         dotted = [name for name in stream.fields if "." in name]
-        for request, items, bad_utf8 in self._walk(stream.operation, args, stream.records, stream.pagination,
-                                                   stream.bulk):
+        for request, items, bad_utf8, request_id in self._walk(stream.operation, args, stream.records,
+                                                               stream.pagination, stream.bulk):
             if dotted:  # nested fields declared by path (`diaChi.maXa`) as flat columns
                 for record in items:
                     for name in dotted:
                         record[name] = _dig(record, name)
-            yield RawPage(request.label, items, bad_utf8)
+            # The X-Road message id travels with the page label into `_page` and the quarantine's provenance.
+            label = f"{request.label} xroad-id={request_id}" if request_id else request.label
+            yield RawPage(label, items, bad_utf8)
 
     def keys(self, stream: StreamConfig) -> Iterator[list[str]]:
         d = stream.deletes
         assert d.operation is not None and d.records is not None
-        for _, items, _ in self._walk(d.operation, {}, d.records, d.pagination, stream.bulk):
+        for _, items, _, _ in self._walk(d.operation, {}, d.records, d.pagination, stream.bulk):
             yield [str(k) for k in items]
 
 

@@ -223,6 +223,8 @@ def sync_stream(
         return summary
     new_state = extraction.state
     summary.extra["reconciled"] = extraction.reconciled
+    summary.extra["xroad_request_ids"] = extraction.request_ids  # X-Road message ids sent, in order
+    summary.extra["warnings"] = extraction.warnings
     summary.cursor = new_state.get("cursor")
     summary.extra["drift_open"] = sorted({d.rsplit(":", 1)[0] for st in stats for d in st.get("drift", [])
                                           if d.endswith(":open")})

@@ -68,3 +68,22 @@ def test_a_hostile_reply_fails_the_sync_and_publishes_nothing(fault: str, messag
         assert re.search(message, again[0].error), again[0].error
         assert again[0].error.startswith("[business] operation GetEnterpriseChanges page first:"), again[0].error
         assert published_keys(sqlite_url, "enterprises", ("enterprise_code",)) == before
+
+
+def test_the_xroad_request_id_is_kept_with_the_run_and_in_quarantine(tmp_path: Path, sqlite_url: str) -> None:
+    import sqlalchemy as sa
+
+    from quality.store import quarantine
+    from sharing import db
+
+    with running_simulator("business", records=300, seed=3, tmp_dir=tmp_path / "sim",
+                           faults={"invalid_values": 0.1}) as sim:
+        env = {**os.environ, "LIENTHONG_AGENCY_BUSINESS_URL": sim.url}
+        summary = sync_source(str(_fast_source(tmp_path)), url=sqlite_url, data_dir=tmp_path / "data", environ=env,
+                              streams=["enterprises"])[0]
+    assert summary.error is None and summary.quarantined > 0, summary.line()
+    ids = summary.extra["xroad_request_ids"]
+    assert ids and len(ids) == len(set(ids))
+    with db.engine_for(sqlite_url).connect() as conn:
+        pages = [p for (p,) in conn.execute(sa.select(quarantine.c.page).where(quarantine.c.source == "business"))]
+    assert pages and all(p.split(" xroad-id=")[1] in ids for p in pages)

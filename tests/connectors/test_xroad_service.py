@@ -142,8 +142,12 @@ def test_the_server_validates_headers_and_the_client_checks_the_echoed_id() -> N
             assert broken != body
             refused = httpx.post(source.endpoint, content=broken, headers=headers)
             assert refused.status_code == 500 and b"does not validate against xroad.xsd" in refused.content
-            # the request ids of a run are unique and kept
-            list(read(source, "enterprises"))
+            # the request ids of a run are unique, kept with it, and each page names its own
+            extraction = read(source, "enterprises")
+            pages = {row["_page"] for batch in extraction for row in batch.to_pylist()}
+            ids = extraction.request_ids
+            assert len(ids) == len(set(ids)) == extraction.stats.requests - 1  # all but the WSDL's GET
+            assert {p.split(" xroad-id=")[1] for p in pages} <= set(ids) and len(pages) == 1  # 100 records: one page
         handle.sim.faults.set_rates({"wrong_id": 1.0})
         with pytest.raises(HeaderMismatch, match=r"^\[business_xroad\] operation layThayDoiDoanhNghiep page page=1: "
                                                  r"the reply's X-Road id"):
@@ -173,3 +177,16 @@ def test_the_xroad_5_header_set_is_selectable() -> None:
     assert {etree.QName(e).localname: e.text for e in header} == {
         "asutus": "000.00.00.H01", "andmekogu": "dkkd", "isikukood": "VN0123456789",
         "nimi": "dkkd.layThayDoiDoanhNghiep.v2", "id": "r-5", "toimik": "LT-2025-001"}
+
+
+def test_a_first_sync_of_zero_records_warns_loudly(caplog: pytest.LogCaptureFixture) -> None:
+    with running_simulator("business", records=50, seed=13) as handle:
+        source = _source(handle.base_url)
+        stream = source.stream("enterprises")
+        assert stream.incremental is not None
+        late = dataclasses.replace(stream, incremental=dataclasses.replace(
+            stream.incremental, initial_value="2100-01-01T00:00:00Z"))
+        extraction = read(dataclasses.replace(source, streams={"enterprises": late}), "enterprises")
+        assert sum(b.num_rows for b in extraction) == 0
+    assert extraction.warnings and "the first sync read 0 records" in extraction.warnings[0]
+    assert any("first sync read 0 records" in r.message and r.levelname == "WARNING" for r in caplog.records)
