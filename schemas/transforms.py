@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Callable, Mapping, Sequence
 
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from schemas.normalize import admin_units, dates, ids, numbers, text
 from schemas.normalize.result import Normalized, as_array
@@ -56,12 +58,41 @@ def _admin_units_current(inputs: Sequence[pa.Array]) -> Normalized:
     return admin_units.recode(province, None, commune)
 
 
+def _generation(generation: admin_units.Generation) -> Transform:
+    """Inputs ([province,] commune) from a system that writes one declared generation, or a mix."""
+
+    def apply(inputs: Sequence[pa.Array]) -> Normalized:
+        province = inputs[0] if len(inputs) > 1 else None
+        return admin_units.recode(province, None, inputs[-1], generation=generation)
+
+    return apply
+
+
+SWITCH_DATE = pa.scalar(datetime.date(2025, 7, 1), pa.date32())  # the two-level units took effect
+
+
+def _admin_units_by_date(inputs: Sequence[pa.Array]) -> Normalized:
+    """Inputs (record date, [province,] commune): pre-2025 codes on records dated before 1 July 2025.
+
+    A record without a readable date is read as from a mixed source (flagged where its code could be either).
+    """
+    when = dates.parse_date(as_array(inputs[0])).values
+    province = inputs[1] if len(inputs) > 2 else None
+    return admin_units.recode(province, None, inputs[-1], legacy=pc.less(when, SWITCH_DATE))
+
+
 # multi-output transforms a contract runs as a step; name -> (outputs, function)
 STEP_FUNCTIONS: Mapping[str, tuple[str, ...]] = {
     "admin_units": _ADMIN_OUTPUTS,
     "admin_units_current": _ADMIN_OUTPUTS,
+    "admin_units_pre2025": _ADMIN_OUTPUTS,
+    "admin_units_mixed": _ADMIN_OUTPUTS,
+    "admin_units_by_date": _ADMIN_OUTPUTS,
 }
 STEP_IMPLEMENTATIONS: Mapping[str, Transform] = {
     "admin_units": _admin_units,
     "admin_units_current": _admin_units_current,
+    "admin_units_pre2025": _generation("pre2025"),
+    "admin_units_mixed": _generation("mixed"),
+    "admin_units_by_date": _admin_units_by_date,
 }
