@@ -31,11 +31,11 @@ from pathlib import Path
 import httpx
 import psutil
 
+from agencies.base import AGENCY_NAMES as AGENCIES
 from agencies.base import FeedPosition
 from agencies.simulator import AgencySimulator, open_simulator
 from agencies.soap.render import render_response
 from agencies.soap.services import SERVICES
-from core.settings import AGENCIES
 
 PAGE = 1000
 SEED = 1

@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, tzinfo
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
@@ -45,6 +45,18 @@ def schema_for(fields: Mapping[str, str]) -> pa.Schema:
 
 class CoercionError(ValueError):
     pass
+
+
+def field_value(record: Mapping[str, Any], name: str) -> Any:
+    """A declared field's value: a plain key, else a dotted path into nested objects (`thua_dat.ma_xa`)."""
+    if name in record or "." not in name:
+        return record.get(name)
+    value: Any = record
+    for part in name.split("."):
+        if not isinstance(value, Mapping):
+            return None
+        value = value.get(part)
+    return value
 
 
 def _to_int(v: Any) -> int:
@@ -92,18 +104,29 @@ def _to_str(v: Any) -> str:
     raise CoercionError(f"expected a string, got {type(v).__name__}")
 
 
-def _to_ts(v: Any) -> datetime:
-    if isinstance(v, datetime):
-        return v.astimezone(UTC) if v.tzinfo else v.replace(tzinfo=UTC)
-    if isinstance(v, str):
-        try:
-            parsed = datetime.fromisoformat(v)
-        except ValueError:
-            raise CoercionError(f"expected an ISO 8601 timestamp, got {v!r}") from None
+def _timestamp_in(zone: tzinfo | None) -> Callable[[Any], datetime]:
+    """Timestamps; one written without a zone is read in `zone` (the source's declared zone), or refused."""
+
+    def convert(v: Any) -> datetime:
+        if isinstance(v, datetime):
+            parsed = v
+        elif isinstance(v, str):
+            try:
+                parsed = datetime.fromisoformat(v)
+            except ValueError:
+                raise CoercionError(f"expected an ISO 8601 timestamp, got {v!r}") from None
+        else:
+            raise CoercionError(f"expected a timestamp, got {v!r}")
         if parsed.tzinfo is None:
-            raise CoercionError(f"timestamp without a zone: {v!r}")
+            if zone is None:
+                raise CoercionError(f"timestamp without a zone: {v!r}")
+            parsed = parsed.replace(tzinfo=zone)
         return parsed.astimezone(UTC)
-    raise CoercionError(f"expected a timestamp, got {v!r}")
+
+    return convert
+
+
+_to_ts = _timestamp_in(None)
 
 
 def _decimal_converter(scale: int, precision: int) -> Callable[[Any], Decimal]:
@@ -124,11 +147,11 @@ def _decimal_converter(scale: int, precision: int) -> Callable[[Any], Decimal]:
     return convert
 
 
-def _converter(t: pa.DataType) -> Callable[[Any], Any]:
+def _converter(t: pa.DataType, zone: tzinfo | None = None) -> Callable[[Any], Any]:
     if pa.types.is_decimal(t):
         return _decimal_converter(t.scale, t.precision)
     return {pa.int64(): _to_int, pa.float64(): _to_float, pa.bool_(): _to_bool, pa.string(): _to_str,
-            TIMESTAMP: _to_ts}[t]
+            TIMESTAMP: _timestamp_in(zone)}[t]
 
 
 def _has_surrogates(value: str) -> bool:
@@ -161,11 +184,12 @@ def _note(errors: list[list[str] | None], i: int, problem: str) -> None:
 class Coercer:
     """Builds the RecordBatches of one stream."""
 
-    def __init__(self, source: str, stream: str, fields: Mapping[str, str]) -> None:
+    def __init__(self, source: str, stream: str, fields: Mapping[str, str], zone: tzinfo | None = None) -> None:
         self.source, self.stream = source, stream
         self.schema = schema_for(fields)
         self.fields = [(name, arrow_type(kind)) for name, kind in fields.items()]
-        self._convert = {name: _converter(t) for name, t in self.fields}
+        self._convert = {name: _converter(t, zone) for name, t in self.fields}
+        self._nested = any("." in name for name in fields)
 
     def _column(self, name: str, t: pa.DataType, values: list[Any], errors: list[list[str] | None]) -> pa.Array:
         try:
@@ -208,7 +232,7 @@ class Coercer:
             json.dumps(r, ensure_ascii=False, default=_json_default) for r in records]
         columns: list[pa.Array] = []
         for name, t in self.fields:
-            values = [r.get(name) for r in records]
+            values = [field_value(r, name) for r in records] if self._nested else [r.get(name) for r in records]
             if bad_utf8 and pa.types.is_string(t):
                 for i, v in enumerate(values):
                     if isinstance(v, str) and _has_surrogates(v):

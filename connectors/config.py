@@ -43,6 +43,7 @@ from connectors.declarations.stream import DeleteMode, Deletes, FieldType, Incre
 from connectors.paths import SOURCES_DIR
 from core.declarations import read_yaml, validate
 from core.errors import ConfigError
+from core.registry import registry_dirs
 
 __all__ = [
     "SOURCES_DIR", "ApiKeyAuth", "Auth", "AuthType", "BasicAuth", "BearerAuth", "CursorPagination", "DeleteMode",
@@ -59,11 +60,28 @@ def parse_source(data: object, where: str, path: Path) -> SourceConfig:
     return source
 
 
+def source_dirs(environ: Mapping[str, str] | None = None) -> tuple[Path, ...]:
+    """`connectors/sources`, then the `sources/` of each registry `LIENTHONG_REGISTRY` names."""
+    return (SOURCES_DIR, *(d / "sources" for d in registry_dirs(environ)))
+
+
+def source_files(environ: Mapping[str, str] | None = None) -> dict[str, Path]:
+    """Every source file of every registry, by name; one name in two registries is an error."""
+    found: dict[str, Path] = {}
+    for directory in source_dirs(environ):
+        for path in sorted(directory.glob("*.yaml")):
+            if path.stem in found:
+                raise ConfigError(f"source {path.stem!r} is declared twice: {found[path.stem]} and {path}")
+            found[path.stem] = path
+    return found
+
+
 def source_path(path_or_name: str | Path) -> Path:
-    """A source file's path: a path, or the name of one in `connectors/sources/`."""
+    """A source file's path: a path, or the name of one in a registry (`connectors/sources/` and those
+    `LIENTHONG_REGISTRY` adds)."""
     path = Path(path_or_name)
     if not path.suffix and not path.exists():
-        path = SOURCES_DIR / f"{path_or_name}.yaml"
+        path = source_files().get(str(path_or_name), SOURCES_DIR / f"{path_or_name}.yaml")
     return path
 
 
@@ -72,7 +90,7 @@ def read_source(path_or_name: str | Path) -> SourceConfig:
     path = source_path(path_or_name)
     where = f"{path.parent.name}/{path.name}"
     if not path.exists():
-        known = ", ".join(sorted(p.stem for p in SOURCES_DIR.glob("*.yaml")))
+        known = ", ".join(sorted(source_files()))
         raise ConfigError(f"{where}: no such source file (known sources: {known})")
     return parse_source(read_yaml(path, where), where, path.resolve())
 

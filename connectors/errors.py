@@ -10,6 +10,7 @@ that reaches the caller has used up its attempts.
 | `MalformedResponse` | Retriable | truncated, not valid JSON/XML, not the declared media type or shape |
 | `PaginationLoop` | Retriable | a page hands back a token or link already followed |
 | `SoapServerFault` | Retriable | a `soap:Server` Fault |
+| `UnexpectedShape` | Fatal | valid JSON of another shape than declared (a retry will not fix it) |
 | `HostileResponse` | Fatal | XML with a DTD, entities or external references; a body over the size bound |
 | `AuthRefused` | Fatal | 401/403, a `Client.Authentication` or `Client.AccessDenied` Fault |
 | `RequestRejected` | Fatal | any other 4xx, any other `soap:Client` Fault |
@@ -56,6 +57,10 @@ class PaginationLoop(ConnectorError, Retriable):
 
 
 class SoapServerFault(ConnectorError, Retriable):
+    pass
+
+
+class UnexpectedShape(ConnectorError, Fatal):
     pass
 
 

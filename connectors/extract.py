@@ -12,12 +12,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.coerce import Coercer
+from connectors.coerce import Coercer, field_value
 from connectors.config import SourceConfig, StreamConfig, load_source
 from connectors.errors import StateError
 from connectors.secrets import Redactor
@@ -41,8 +42,8 @@ class Stats:
 def key_of(record: Mapping[str, Any], fields: tuple[str, ...]) -> str:
     """A record's key as the simulators write it: composite keys joined with "/"."""
     if len(fields) == 1:
-        return str(record.get(fields[0]))
-    return "/".join(str(record.get(f)) for f in fields)
+        return str(field_value(record, fields[0]))
+    return "/".join(str(field_value(record, f)) for f in fields)
 
 
 class Extraction:
@@ -70,7 +71,8 @@ class Extraction:
         self.request_ids: list[str] = []
         self.warnings: list[str] = []
         self.redactor = Redactor()
-        self.coercer = Coercer(source.name, stream.name, stream.fields)
+        self.zone = ZoneInfo(source.timezone)
+        self.coercer = Coercer(source.name, stream.name, stream.fields, zone=self.zone)
 
     @property
     def schema(self) -> pa.Schema:
@@ -116,7 +118,7 @@ class Extraction:
             deleted: list[bool] = []
             for record in page.records:
                 if inc is not None:
-                    ts = parse_ts(record.get(inc.cursor_field))
+                    ts = parse_ts(field_value(record, inc.cursor_field), self.zone)
                     if ts is None:
                         if inc.on_cursor_value_missing == "raise":
                             raise StateError(

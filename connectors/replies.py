@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from connectors.errors import MalformedResponse
+from connectors.errors import MalformedResponse, UnexpectedShape
 from connectors.http import Response
 from connectors.secrets import Redactor
 
@@ -62,21 +62,38 @@ def json_body(response: Response, *, source: str, operation: str, page: str, red
     return body, bad_utf8
 
 
+BARE_LIST = "$"  # `records: $`: the body itself is the list
+
+
 def list_at(body: Any, field: str, *, source: str, operation: str, page: str, redactor: Redactor,
             content: bytes = b"") -> list[Any]:
-    """`body[field]`, which must be a list: `null`, a missing field, an object or a bare value are errors."""
+    """The list at `field` of the body: a field, a dotted path (`data.items`), or `$` for a bare list.
+
+    `null`, a missing field, an object or a bare value are errors. They are permanent (`UnexpectedShape`,
+    fatal at once): a valid JSON reply of another shape will not be right on a retry.
+    """
+    if field == BARE_LIST:
+        if isinstance(body, list):
+            return body
+        raise UnexpectedShape(f"expected a bare JSON list, got a JSON {type(body).__name__}", source=source,
+                              operation=operation, page=page, excerpt=redactor.excerpt(content[:200]))
+    if "." in field and isinstance(body, dict) and field not in body:
+        head, rest = field.split(".", 1)
+        if isinstance(body.get(head), dict):
+            return list_at(body[head], rest, source=source, operation=operation, page=page, redactor=redactor,
+                           content=content)
     if not isinstance(body, dict):
-        raise MalformedResponse(
+        raise UnexpectedShape(
             f"expected an object with a list {field!r}, got a JSON {type(body).__name__}", source=source,
             operation=operation, page=page, excerpt=redactor.excerpt(content[:200]))
     if field not in body:
-        raise MalformedResponse(
+        raise UnexpectedShape(
             f"expected an object with a list {field!r}; the reply has no {field!r} (keys: {sorted(body)[:10]})",
             source=source, operation=operation, page=page, excerpt=redactor.excerpt(content[:200]))
     value = body[field]
     if not isinstance(value, list):
         shown = "null" if value is None else f"a JSON {type(value).__name__}"
-        raise MalformedResponse(
+        raise UnexpectedShape(
             f"expected a list at {field!r}, got {shown}", source=source, operation=operation, page=page,
             excerpt=redactor.excerpt(content[:200]))
     return value

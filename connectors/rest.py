@@ -5,13 +5,14 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from datetime import datetime
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from connectors.config import Pagination, SourceConfig, StreamConfig
 from connectors.errors import MalformedResponse
 from connectors.http import HttpCaller, Response
 from connectors.pagination import Page, PageRequest, paginator
 from connectors.replies import json_body, list_at
-from connectors.state import format_ts
+from connectors.state import format_local, format_ts
 from connectors.types import RawPage
 
 
@@ -20,16 +21,16 @@ class RestReader:
         self.source, self.caller = source, caller
 
     def _parse(self, response: Response, records_field: str, request: PageRequest,
-               strict_utf8: bool) -> tuple[dict[str, Any], bool]:
+               strict_utf8: bool) -> tuple[tuple[Any, list[Any]], bool]:
         source, operation, page, redactor = self.source.name, request.url, request.label, self.caller.redactor
         body, bad_utf8 = json_body(response, source=source, operation=operation, page=page, redactor=redactor,
                                    strict_utf8=strict_utf8)
-        list_at(body, records_field, source=source, operation=operation, page=page, redactor=redactor,
-                content=response.content)
-        return body, bad_utf8
+        records = list_at(body, records_field, source=source, operation=operation, page=page, redactor=redactor,
+                          content=response.content)
+        return (body, records), bad_utf8
 
     def _walk(self, url: str, params: Mapping[str, Any], records_field: str, pagination: Pagination,
-              strict_utf8: bool = False) -> Iterator[tuple[PageRequest, dict[str, Any], bool]]:
+              strict_utf8: bool = False) -> Iterator[tuple[PageRequest, list[Any], bool]]:
         strategy = paginator(pagination, self.source.name, url)
         request: PageRequest | None = strategy.first(url, params)
         followed: set[str] = set()
@@ -37,23 +38,25 @@ class RestReader:
             current = request
 
             def parse(response: Response, current: PageRequest = current) -> tuple[
-                    dict[str, Any], bool, PageRequest | None]:
-                body, bad_utf8 = self._parse(response, records_field, current, strict_utf8)
-                page = Page(body, response.headers, len(body[records_field]))
-                return body, bad_utf8, strategy.next(current, page, followed)
+                    list[Any], bool, PageRequest | None]:
+                (body, records), bad_utf8 = self._parse(response, records_field, current, strict_utf8)
+                # a bare list has no body fields: only headers (Link) or the count can say what is next
+                page = Page(body if isinstance(body, dict) else {}, response.headers, len(records))
+                return records, bad_utf8, strategy.next(current, page, followed)
 
-            body, bad_utf8, request = self.caller.call(
+            records, bad_utf8, request = self.caller.call(
                 "GET", current.url, operation=url, page=current.label, parse=parse, params=current.params)
             followed.add(current.label)
-            yield current, body, bad_utf8
+            yield current, records, bad_utf8
 
     def pages(self, stream: StreamConfig, since: datetime | None) -> Iterator[RawPage]:
         assert stream.path is not None
         params: dict[str, Any] = dict(stream.params)
         if stream.incremental is not None and since is not None:
-            params[stream.incremental.param] = format_ts(since)
-        for request, body, bad_utf8 in self._walk(stream.path, params, stream.records, stream.pagination):
-            records = body[stream.records]
+            params[stream.incremental.param] = (
+                format_local(since, ZoneInfo(self.source.timezone)) if stream.incremental.format == "local"
+                else format_ts(since))
+        for request, records, bad_utf8 in self._walk(stream.path, params, stream.records, stream.pagination):
             for record in records:
                 if not isinstance(record, dict):
                     raise MalformedResponse(f"a record is not an object: {str(record)[:80]!r}",
@@ -64,8 +67,7 @@ class RestReader:
         deletes = stream.deletes
         assert deletes.path is not None and deletes.records is not None
         # Strict: a key mangled by a bad byte, or a null, would read as the deletion of the real key.
-        for request, body, _ in self._walk(deletes.path, {}, deletes.records, deletes.pagination, strict_utf8=True):
-            keys = body[deletes.records]
+        for request, keys, _ in self._walk(deletes.path, {}, deletes.records, deletes.pagination, strict_utf8=True):
             bad = next((k for k in keys if isinstance(k, bool) or not isinstance(k, (str, int)) or k == ""), None)
             if any(k is None for k in keys) or bad is not None:
                 raise MalformedResponse(f"a listed key is not a string or number: {bad!r}", source=self.source.name,

@@ -15,7 +15,7 @@ import base64
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from typing import Any
 
 import pyarrow as pa
@@ -80,18 +80,25 @@ def missing_from(known: pa.Array, live: pa.Array) -> list[str]:
     return gone
 
 
-def parse_ts(value: object) -> datetime | None:
-    """A cursor value as an aware UTC datetime (wire strings end with Z; zeep gives datetimes)."""
+def parse_ts(value: object, zone: tzinfo = UTC) -> datetime | None:
+    """A cursor value as an aware UTC datetime (wire strings end with Z; zeep gives datetimes).
+
+    A value written without a zone is read in `zone` (the source's declared time zone)."""
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=UTC)
+        return value.astimezone(UTC) if value.tzinfo else value.replace(tzinfo=zone).astimezone(UTC)
     text = str(value)
     try:
         parsed = datetime.fromisoformat(text)
     except ValueError:
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=zone).astimezone(UTC)
+
+
+def format_local(value: datetime, zone: tzinfo) -> str:
+    """`since` for a system that knows no zones: `2025-06-01 07:00:00` in its zone."""
+    return value.astimezone(zone).strftime("%Y-%m-%d %H:%M:%S")
 
 
 def format_ts(value: datetime) -> str:

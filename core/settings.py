@@ -5,10 +5,7 @@
 | `LIENTHONG_DATABASE_URL` | `sqlite:///./var/lienthong.db` | serving tables, sync state, quarantine, audit |
 | `LIENTHONG_DATA_DIR` | `./var/data` | Parquet snapshots (a local path or a pyarrow.fs URL) |
 | `AIRFLOW_HOME` | `./var/airflow` | Airflow's home (config, SQLite metadata, logs) |
-| `LIENTHONG_AGENCY_LAND_URL` | (unset) | land registry SOAP endpoint |
-| `LIENTHONG_AGENCY_BUSINESS_URL` | (unset) | business registration SOAP endpoint |
-| `LIENTHONG_AGENCY_CONSTRUCTION_URL` | (unset) | construction permits REST base URL |
-| `LIENTHONG_AGENCY_TAX_URL` | (unset) | tax REST base URL |
+| `LIENTHONG_AGENCY_<SOURCE>_URL` | (unset) | source `<source>`'s endpoint (any source file, `LAND`, `TAX`, ...) |
 | `LIENTHONG_API_POLICY` | (unset; required) | the lookup API's client policy file (`lienthong serve`) |
 | `LIENTHONG_API_SECRET` | random per process | signs the API's pagination cursors; set it for several workers |
 | `LIENTHONG_COPY_CHUNK_ROWS` | 200000 | rows per COPY chunk when publishing |
@@ -23,6 +20,7 @@ variable and never print a password.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cache
@@ -31,7 +29,7 @@ from urllib.parse import urlsplit
 
 from core.errors import SettingsError
 
-AGENCIES = ("land", "business", "construction", "tax")
+_AGENCY_URL = re.compile(r"^LIENTHONG_AGENCY_([A-Z0-9_]+)_URL$")
 _SUPPORTED_DIALECTS = ("sqlite", "postgresql")
 
 
@@ -111,10 +109,10 @@ def load_settings(environ: Mapping[str, str] | None = None) -> Settings:
     """Read and validate settings from `environ` (default: the process environment)."""
     env = os.environ if environ is None else environ
     agency_urls = {}
-    for agency in AGENCIES:
-        var = f"LIENTHONG_AGENCY_{agency.upper()}_URL"
-        if env.get(var):
-            agency_urls[agency] = _check_agency_url(var, env[var])
+    for var in sorted(env):  # any source: the set of sources is whatever the source files declare
+        match = _AGENCY_URL.match(var)
+        if match and env[var]:
+            agency_urls[match.group(1).lower()] = _check_agency_url(var, env[var])
     positive_int("LIENTHONG_COPY_CHUNK_ROWS", 1, env)  # malformed: fail at start, not in the middle of a publish
     return Settings(
         database_url=check_database_url(env.get("LIENTHONG_DATABASE_URL") or "sqlite:///var/lienthong.db"),

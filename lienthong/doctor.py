@@ -94,17 +94,22 @@ def check_endpoint(agency: str, url: str) -> Check:
 
 
 def check_sources(environ: dict[str, str] | None = None) -> list[Check]:
-    """Every declared source (connectors/sources/*.yaml) with the endpoint a sync would call.
+    """Every declared source (connectors/sources/*.yaml and the registries LIENTHONG_REGISTRY adds) with
+    the endpoint a sync would call.
 
     An endpoint set by LIENTHONG_AGENCY_<NAME>_URL is required to answer; a source file's own endpoint
     (the loopback simulators of `make up` by default) is reported, a warning when it does not answer.
     """
-    from connectors.config import SOURCES_DIR, load_source
+    from connectors.config import load_source, source_files
     from core.errors import LienthongError
 
     env = dict(os.environ if environ is None else environ)
     checks = []
-    for path in sorted(SOURCES_DIR.glob("*.yaml")):
+    try:
+        files = source_files(env)
+    except LienthongError as exc:
+        return [Check("sources", False, True, str(exc), "")]
+    for path in files.values():
         variable = f"LIENTHONG_AGENCY_{path.stem.upper()}_URL"
         try:
             source = load_source(path, environ=env)

@@ -7,9 +7,12 @@ Regexes are anchored at both ends: GX matches from the start only, Arrow searche
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from quality.gx import gx_modules
+
+if TYPE_CHECKING:
+    from schemas.contract import Contract
 
 LAND_USE_CODES = (  # land-use purpose codes (Thông tư 08/2024/TT-BTNMT and its predecessors)
     "LUC", "LUK", "LUN", "BHK", "NHK", "CLN", "RSX", "RPH", "RDD", "NTS", "LMU", "NKH", "ONT", "ODT",
@@ -130,7 +133,40 @@ SUITES: dict[str, Callable[[Any], list[Any]]] = {
 }
 
 
+def contract_expectations(contract: Contract, gxe: Any) -> list[Any]:
+    """The expectations a contract declares: not-null for every non-nullable column, then each column's
+    `expect:` (unique, pattern anchored at both ends, allowed values, min/max)."""
+    out: list[Any] = []
+    for col in contract.columns:
+        if col.name == contract.tombstone:
+            continue
+        if not col.nullable:
+            out.append(gxe.ExpectColumnValuesToNotBeNull(column=col.name))
+        expect = col.expect
+        if expect.unique:
+            out.append(gxe.ExpectColumnValuesToBeUnique(column=col.name))
+        if expect.pattern is not None:
+            pattern = expect.pattern
+            anchored = ("" if pattern.startswith("^") else "^") + pattern + ("" if pattern.endswith("$") else "$")
+            out.append(gxe.ExpectColumnValuesToMatchRegex(column=col.name, regex=anchored))
+        if expect.values is not None:
+            out.append(gxe.ExpectColumnValuesToBeInSet(column=col.name, value_set=list(expect.values)))
+        if expect.min is not None or expect.max is not None:
+            out.append(gxe.ExpectColumnValuesToBeBetween(column=col.name, min_value=expect.min,
+                                                         max_value=expect.max))
+    return out
+
+
 def build_suite(dataset: str, version: int = 1) -> Any:
-    """The dataset's gx.ExpectationSuite, named `<dataset>.v<contract version>`."""
+    """The dataset's gx.ExpectationSuite, named `<dataset>.v<contract version>`.
+
+    A dataset without a Python suite (any dataset brought in by files alone) gets the suite its contract
+    declares."""
     gx, gxe = gx_modules()
-    return gx.ExpectationSuite(name=f"{dataset}.v{version}", expectations=SUITES[dataset](gxe))
+    if dataset in SUITES:
+        expectations = SUITES[dataset](gxe)
+    else:
+        from schemas.contract import get_contract
+
+        expectations = contract_expectations(get_contract(dataset), gxe)
+    return gx.ExpectationSuite(name=f"{dataset}.v{version}", expectations=expectations)

@@ -17,11 +17,12 @@ from pathlib import Path
 from typing import Annotated, Any, Literal
 
 import pyarrow as pa
-from pydantic import BeforeValidator, PlainValidator, WithJsonSchema
+from pydantic import BeforeValidator, Field, PlainValidator, StringConstraints, WithJsonSchema
 from pydantic.dataclasses import dataclass
 
 from core.declarations import FORBID, Bool, Float, Int, Invalid, Str, read_yaml, validate
 from core.errors import ConfigError
+from core.registry import registry_dirs
 
 CONTRACTS_DIR = Path(__file__).resolve().parent / "contracts"
 
@@ -98,6 +99,25 @@ class Step:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
+class Expect:
+    """A column's declared expectations (`expect:`); the GX suite of a dataset without a Python suite is
+    built from them (quality.suites.contract_expectations). Not-null is `nullable: false`."""
+
+    unique: Bool = False
+    pattern: Str | None = None  # a regular expression, anchored at both ends when checked
+    values: tuple[Str | Int | Bool, ...] | None = None  # the allowed values
+    min: Int | Float | None = None
+    max: Int | Float | None = None
+
+    def __post_init__(self) -> None:
+        if self.pattern is not None:
+            try:
+                re.compile(self.pattern)
+            except re.error as exc:
+                raise Invalid("pattern", f"not a regular expression: {exc}") from None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
 class Column:
     name: Str
     type: ArrowType
@@ -107,6 +127,7 @@ class Column:
     source: Names = ()  # wire fields this column is made from (empty when from a step)
     transform: Str = "copy"  # a name in schemas.transforms.TRANSFORMS; "step" when made by a step
     step: Str | None = None  # "step_name.output" when made by a step
+    expect: Expect = Field(default_factory=Expect)
 
     def __post_init__(self) -> None:
         if self.step is not None:
@@ -119,7 +140,8 @@ class Column:
 class ContractSource:
     """The connector stream a dataset is read from, and its wire fields with their wire types."""
 
-    agency: Literal["land", "business", "construction", "tax"]
+    # the source (file) name: any source a registry declares, not a fixed list of agencies
+    agency: Annotated[Str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")]
     stream: Str
     fields: Mapping[str, WireType]
 
@@ -227,10 +249,26 @@ def load_contract_file(path: Path) -> Contract:
     return contract
 
 
-@cache
+def contract_dirs() -> tuple[Path, ...]:
+    """`schemas/contracts`, then the `contracts/` of each registry `LIENTHONG_REGISTRY` names."""
+    return (CONTRACTS_DIR, *(d / "contracts" for d in registry_dirs()))
+
+
 def contracts() -> dict[str, Contract]:
-    """Every contract in schemas/contracts, by dataset name."""
-    return {p.stem: load_contract_file(p) for p in sorted(CONTRACTS_DIR.glob("*.yaml"))}
+    """Every contract of every registry, by dataset name."""
+    return _contracts(contract_dirs())
+
+
+@cache
+def _contracts(directories: tuple[Path, ...]) -> dict[str, Contract]:
+    found: dict[str, Contract] = {}
+    where: dict[str, Path] = {}
+    for directory in directories:
+        for path in sorted(directory.glob("*.yaml")):
+            if path.stem in found:
+                raise ConfigError(f"dataset {path.stem!r} has two contracts: {where[path.stem]} and {path}")
+            found[path.stem], where[path.stem] = load_contract_file(path), path
+    return found
 
 
 def get_contract(dataset: str) -> Contract:

@@ -66,8 +66,10 @@ class DriftEvent:
 
 
 def _key_text(field: str) -> str:
-    """How a key opens in JSON as json.dumps and the connectors write it (no space before the colon)."""
-    return '"' + field + '":'
+    """How a key opens in JSON as json.dumps and the connectors write it (no space before the colon).
+
+    A dotted field (`thua_dat.ma_xa`, a nested object flattened by its path) opens with its last key."""
+    return '"' + field.rsplit(".", 1)[-1] + '":'
 
 
 def detect_drift(batch: pa.Table, contract: Contract) -> list[DriftEvent]:
@@ -129,11 +131,24 @@ def _parsed(raw: pa.Array, suspect: pa.Array) -> list[tuple[int, dict[str, Any]]
 
 def _unknown_keys(raw: pa.Array, suspect: pa.Array, contract: Contract) -> dict[str, pa.Array]:
     rows: dict[str, list[int]] = {}
+    parents = {f.rsplit(".", 1)[0] for f in contract.wire_fields if "." in f}
     for i, record in _parsed(raw, suspect):
-        for field in record:
+        for field in _flat_keys(record, parents):
             if field not in contract.wire_fields:
                 rows.setdefault(field, []).append(i)
     return {field: _mask(len(raw), found) for field, found in rows.items()}
+
+
+def _flat_keys(record: dict[str, Any], parents: set[str], prefix: str = "") -> list[str]:
+    """A record's keys, with the nested objects the contract reads by path flattened (`thua_dat.ma_xa`)."""
+    keys: list[str] = []
+    for key, value in record.items():
+        path = prefix + key
+        if path in parents and isinstance(value, dict):
+            keys += _flat_keys(value, parents, path + ".")
+        else:
+            keys.append(path)
+    return keys
 
 
 def _mask(n: int, rows: list[int]) -> pa.Array:

@@ -9,6 +9,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from schemas.normalize import admin_units, dates, ids, numbers, text
+from schemas.normalize import text as text_module
 from schemas.normalize.result import Normalized, as_array
 
 Transform = Callable[[Sequence[pa.Array]], Normalized]
@@ -26,6 +27,15 @@ def _copy(values: pa.Array) -> Normalized:
     return Normalized.ok(as_array(values))
 
 
+def _building_grade(values: pa.Array) -> Normalized:
+    """A building grade (cấp công trình) as the canonical `Đặc biệt`, `I` .. `IV`: `Cấp III`, `cấp đặc biệt`
+    and `III` are the same grade (Thông tư 06/2021/TT-BXD names grades đặc biệt, I, II, III, IV)."""
+    text = text_module.clean_text(values)
+    bare = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"(?i)^c(ấ|â|a)p\s+", ""))
+    special = pc.fill_null(pc.match_substring_regex(pc.utf8_lower(bare), r"^(đặc biệt|dac biet)$"), False)
+    return Normalized.ok(pc.if_else(special, pa.scalar("Đặc biệt"), pc.utf8_upper(bare)))
+
+
 TRANSFORMS: Mapping[str, Transform] = {
     "copy": _one(_copy),
     "text": _one(text.normalize_text),
@@ -40,6 +50,7 @@ TRANSFORMS: Mapping[str, Transform] = {
     "area": _one(numbers.normalize_area),
     "timestamp": _one(numbers.normalize_timestamp),
     "bool": _one(numbers.normalize_bool),
+    "building_grade": _one(_building_grade),
 }
 
 _ADMIN_OUTPUTS = ("province_code", "commune_code", "province_code_source", "district_code_source",

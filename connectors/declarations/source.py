@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import AliasChoices, Field, ValidationInfo, model_validator
 from pydantic.dataclasses import dataclass
@@ -62,6 +63,7 @@ class SourceConfig:
     limits: Limits = Field(default_factory=Limits)
     retry: RetryConfig = Field(default_factory=RetryConfig)
     soap: SoapConfig | None = None
+    timezone: Str = "Asia/Ho_Chi_Minh"  # the IANA zone of timestamps the source writes without one
     path: SkipJsonSchema[Path] = Path()  # the file it was read from (not a key of the file)
 
     @model_validator(mode="before")
@@ -91,6 +93,11 @@ class SourceConfig:
             raise Invalid("soap", "required key is missing")
         for stream in self.streams.values():
             stream.check_protocol(self.protocol)
+        try:
+            ZoneInfo(self.timezone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise Invalid("timezone", f"unknown time zone {self.timezone!r} (an IANA name such as "
+                                      "Asia/Ho_Chi_Minh)") from None
         object.__setattr__(self, "endpoint", self.endpoint.rstrip("/"))
 
     def stream(self, name: str) -> StreamConfig:

@@ -53,6 +53,9 @@ class Incremental:
     initial_value: Str = "1970-01-01T00:00:00Z"
     lookback_minutes: Float = 0.0
     on_cursor_value_missing: Literal["raise", "include"] = "raise"
+    # how `since` is written in the request: ISO 8601 UTC (`2025-06-01T00:00:00Z`), or zone-less in the
+    # source's `timezone` (`2025-06-01 07:00:00`) for systems that know no zones
+    format: Literal["iso", "local"] = "iso"
 
 
 DeleteMode = Literal["none", "tombstone", "reconcile"]
@@ -73,7 +76,10 @@ class Deletes:
 @dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
 class StreamConfig:
     name: SkipJsonSchema[str] = ""  # the key under `streams:`
-    records: Str  # REST: the body field holding the list; SOAP: the response element's repeated child
+    # REST: where the list is: a body field, a dotted path (`data.items`), or `$` for a bare top-level
+    # list; SOAP: the response element's repeated child. Field names may be dotted paths into nested
+    # objects (`thua_dat.ma_xa`), each read as one flat field.
+    records: Str
     fields: Mapping[str, FieldType]
     primary_key: Key
     path: Str | None = None  # REST

@@ -18,7 +18,6 @@ from typing import Any
 from airflow.sdk import DAG, Asset, dag, task
 from airflow.sdk.definitions.asset import AssetAny
 
-from connectors.paths import SOURCES_DIR
 from lienthong.airflow.registry import SourceEntry, sources
 
 OWNER = "lienthong-data-eng"
@@ -128,8 +127,8 @@ def views_dag() -> DAG:
     return views()
 
 
-def sync_dags(sources_dir: Path = SOURCES_DIR) -> dict[str, DAG]:
-    """A sync DAG per source file: a new file in connectors/sources is a new DAG."""
+def sync_dags(sources_dir: Path | None = None) -> dict[str, DAG]:
+    """A sync DAG per source file: a new file in any registry is a new DAG."""
     return {entry.dag_id: sync_dag(entry) for entry in sources(sources_dir)}
 
 

@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from connectors.paths import SOURCES_DIR
+from core.registry import registry_dirs
 
 CONTRACTS_DIR = Path(__file__).resolve().parents[2] / "schemas" / "contracts"
 _Loader: Any = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
@@ -54,9 +55,9 @@ def _load(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def _datasets_by_stream(contracts_dir: Path) -> dict[tuple[str, str], str]:
+def _datasets_by_stream(contracts_dirs: tuple[Path, ...]) -> dict[tuple[str, str], str]:
     found = {}
-    for path in sorted(contracts_dir.glob("*.yaml")):
+    for path in sorted(p for d in contracts_dirs for p in d.glob("*.yaml")):
         data = _load(path)
         src = data.get("source") or {}
         if isinstance(src, dict) and src.get("agency") and src.get("stream"):
@@ -64,11 +65,16 @@ def _datasets_by_stream(contracts_dir: Path) -> dict[tuple[str, str], str]:
     return found
 
 
-def sources(sources_dir: Path = SOURCES_DIR, contracts_dir: Path = CONTRACTS_DIR) -> list[SourceEntry]:
-    """Every source file, with the dataset each of its streams publishes (the stream's name if no contract)."""
-    datasets = _datasets_by_stream(contracts_dir)
+def sources(sources_dir: Path | None = None, contracts_dir: Path | None = None) -> list[SourceEntry]:
+    """Every source file, with the dataset each of its streams publishes (the stream's name if no contract).
+
+    By default every registry: the built-in one and those `LIENTHONG_REGISTRY` names."""
+    extra = registry_dirs()
+    source_dirs = (sources_dir,) if sources_dir else (SOURCES_DIR, *(d / "sources" for d in extra))
+    datasets = _datasets_by_stream((contracts_dir,) if contracts_dir else
+                                   (CONTRACTS_DIR, *(d / "contracts" for d in extra)))
     entries = []
-    for path in sorted(sources_dir.glob("*.yaml")):
+    for path in sorted((p for d in source_dirs for p in d.glob("*.yaml")), key=lambda p: p.stem):
         data = _load(path)
         name = str(data.get("source") or path.stem)
         streams = data.get("streams") or {}

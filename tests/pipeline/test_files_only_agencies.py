@@ -1,0 +1,114 @@
+"""The State Treasury and a district permit register, brought in by files alone (issue 19's proof).
+
+Their source files and contracts (`agencies/registry/`, YAML) are copied into a temporary registry
+named by `LIENTHONG_REGISTRY`; no `.py` outside agencies/ and tests/ names them. Settings, the source
+registry, the DAG generator, contracts, doctor and the dashboard see them; synced with 3% invalid
+values, the published datasets equal the simulators' truth less the corrupted records, each corrupted
+record is in quarantine with its reason, and after the agencies work (voided receipts, removed permits)
+an incremental sync still equals the truth.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+
+from agencies.base import AgencyName
+from agencies.testing import running_simulator
+from agencies.truth import truth_rows
+from pipeline.sync import sync_source
+from quality.store import quarantine
+from schemas.contract import contract_for_stream
+from sharing import db
+from tests.pipeline.test_sync import published_keys, truth_keys
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+CASES: list[tuple[AgencyName, str]] = [("treasury", "payment_receipts"), ("district", "district_permits")]
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A registry of the operator's, outside the package, holding only the two agencies' files."""
+    folder = tmp_path / "registry"
+    shutil.copytree(ROOT / "agencies" / "registry", folder)
+    monkeypatch.setenv("LIENTHONG_REGISTRY", str(folder))
+    yield folder
+
+
+def test_every_part_sees_a_source_added_by_a_file(registry: Path, sqlite_url: str) -> None:
+    from click.testing import CliRunner
+
+    from connectors.config import load_source, source_files
+    from core.settings import load_settings
+    from lienthong.airflow.registry import sources
+    from lienthong.doctor import doctor
+    from schemas.contract import contracts
+    from sharing.ops.data import source_statuses
+
+    assert {"treasury", "district"} <= set(source_files())
+    assert load_source("treasury").streams["payment_receipts"].records == "$"
+    settings = load_settings({"LIENTHONG_AGENCY_TREASURY_URL": "http://127.0.0.1:9/kb"})
+    assert settings.agency_urls == {"treasury": "http://127.0.0.1:9/kb"}
+    assert load_source("treasury", {"LIENTHONG_AGENCY_TREASURY_URL": "http://127.0.0.1:9"}).endpoint == \
+        "http://127.0.0.1:9"
+    by_name = {s.name: s for s in sources()}
+    assert [st.dataset for st in by_name["treasury"].streams] == ["payment_receipts"]
+    assert (by_name["district"].dag_id, by_name["district"].pool) == ("lienthong_sync_district", "lienthong_district")
+    assert {"payment_receipts", "district_permits"} <= set(contracts())
+    report = CliRunner().invoke(doctor, ["--json"], env={"LIENTHONG_DATABASE_URL": sqlite_url})
+    assert '"agency:treasury"' in report.output and '"agency:district"' in report.output
+    assert {"treasury", "district"} <= {s.name for s in source_statuses(db.engine_for(sqlite_url))}
+
+
+def test_the_dag_generator_sees_them(registry: Path) -> None:
+    from lienthong.airflow.dags import sync_dags
+
+    dags = sync_dags()
+    assert {"lienthong_sync_treasury", "lienthong_sync_district"} <= set(dags)
+    assert "sync_payment_receipts" in {t.task_id for t in dags["lienthong_sync_treasury"].tasks}
+
+
+def test_no_python_outside_agencies_and_tests_names_them() -> None:
+    tracked = subprocess.run(["git", "ls-files", "*.py"], cwd=ROOT, capture_output=True, text=True, check=True)
+    product = [p for p in tracked.stdout.split() if not p.startswith(("agencies/", "tests/"))]
+    for path in product:
+        text = (ROOT / path).read_text(encoding="utf-8").lower()
+        for word in ("treasury", "payment_receipts", "kho bạc", "district_permits", "gpxd-ubnd", "chung-tu"):
+            assert word not in text, f"{path} names {word!r}: the new agencies must come in by files alone"
+    for declared in ("sources/treasury.yaml", "contracts/payment_receipts.yaml", "sources/district.yaml",
+                     "contracts/district_permits.yaml"):
+        assert (ROOT / "agencies" / "registry" / declared).exists()
+
+
+@pytest.mark.parametrize(("agency", "stream"), CASES)
+def test_synced_from_files_alone_equals_the_truth_bad_records_quarantined_with_reasons(
+    agency: AgencyName, stream: str, sqlite_url: str, tmp_path: Path, registry: Path,
+) -> None:
+    with running_simulator(agency, records=1500, seed=12, faults={"invalid_values": 0.03},
+                           tmp_dir=tmp_path / "sim") as sim:
+        env = {f"LIENTHONG_AGENCY_{agency.upper()}_URL": sim.url}
+        contract = contract_for_stream(agency, stream)
+        for round_no in range(2):
+            if round_no:
+                sim.sim.store.advance(600)  # voided receipts (tombstones), removed permits (reconciled)
+            summaries = sync_source(agency, url=sqlite_url, data_dir=tmp_path / "data", environ=env)
+            assert all(s.error is None for s in summaries), [s.line() for s in summaries]
+            truth = [r for r in truth_rows(sim.sim, stream) if not r["_deleted"]]
+            corrupted = {r["_key"].replace("-", "") for r in truth if r["_corrupted"]}
+            clean = {r["_key"].replace("-", "") for r in truth if not r["_corrupted"]}
+            assert corrupted and clean
+            with db.engine_for(sqlite_url).connect() as conn:
+                rows = conn.execute(sa.select(quarantine.c.record_key, quarantine.c.rule).where(
+                    quarantine.c.dataset == contract.dataset)).all()
+            quarantined = {k.replace("-", "") for k, _ in rows}
+            assert quarantined >= corrupted, (round_no, sorted(corrupted - quarantined)[:5])
+            assert published_keys(sqlite_url, contract.dataset, contract.primary_key) == clean, round_no
+            assert all(rule for _, rule in rows)  # each with its reason
+        assert truth_keys(sim.sim, stream) >= clean
