@@ -33,7 +33,7 @@ _ERRORS: dict[int, str] = {
     401: "Missing or unknown API key",
     403: "Not permitted: no grant on these datasets, or a purpose the client is not granted "
          "(`allowed_purposes` lists its purposes)",
-    404: "No such record, or no such dataset or version",
+    404: "No such record, no such dataset or version, or a cursor that names no page of this query",
     414: "The URL is too long",
     422: "An input does not follow its rule (`errors` names each field)",
     429: "Over the client's rate limit (see Retry-After)",
@@ -146,7 +146,7 @@ def document(app: FastAPI) -> dict[str, Any]:
             responses: dict[str, Any] = {"200": ok}
             for status, why in _ERRORS.items():
                 if status == 404 and path in _NO_404:
-                    why = "No such resource"  # a list answers an empty page, never 404
+                    why = "No such resource, or a cursor that names no page"  # an empty list is a 200
                 responses[str(status)] = {
                     "description": why, "headers": _HEADERS,
                     "content": {problems.MEDIA_TYPE: {"schema": {"$ref": "#/components/schemas/Problem"},

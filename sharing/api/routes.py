@@ -14,7 +14,7 @@ from fastapi.responses import StreamingResponse
 
 from sharing.api import cursor as cursors
 from sharing.api import labels, masking, queries
-from sharing.api.app import ApiState, client_of, entry_of, state_of
+from sharing.api.app import ApiState, JSONResponse, client_of, entry_of, state_of
 from sharing.api.auth import KEY_HEADER, PURPOSE_HEADER
 from sharing.api.contract import lookup_schema
 from sharing.api.policy import PURPOSE_PATTERN, Client, Grant, pii_class
@@ -24,10 +24,17 @@ router = APIRouter(prefix="/v1")
 
 DATASET_NAME = r"^[a-z][a-z0-9_]{1,59}$"
 COMMUNE = r"^\d{5}$"
+# 10 digits, or 13 (a branch), with an optional separator between any two: the check digit is checked after
+TAX_CODE = r"^(?:[0-9][ .\-]?){9}[0-9](?:[ .\-]?[0-9]{3})?$"
 PARTY_ID = r"^[0-9A-Za-z .\-]{9,24}$"
 MAX_PAGE = 200
 # What enterprise names are made of; quotes, wildcards and the like are refused, not searched for.
-NAME_TEXT = re.compile(r"^[^\W_](?:[^\W_]|[\s.,&()/-])*$")
+# Latin letters with Vietnamese diacritics (precomposed, or combining marks after a letter), digits; the
+# same pattern is declared in the contract, so what the document allows the server accepts.
+_LETTER = "0-9A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff"
+NAME_PATTERN = f"^[{_LETTER}][{_LETTER}\u0300-\u036f .,&()/-]*$"
+NAME_TEXT = re.compile(NAME_PATTERN)
+MAX_WORDS = 10
 # path -> (200 schema, example), for the contract
 SHAPES: dict[str, tuple[dict[str, Any], Any]] = {}
 
@@ -93,7 +100,7 @@ CallerDep = Annotated[Caller, Depends(caller)]
 
 def _answer(request: Request, who: Caller, grants: dict[str, Grant], found: dict[str, list[queries.Row]],
             read: dict[str, queries.VersionRead], next_cursor: str | None = None,
-            paged: bool = False) -> dict[str, Any]:
+            paged: bool = False) -> JSONResponse:
     """Rows as each grant shows them, with the version each dataset was read at; the keys of every row
     returned go to the audit log."""
     entry = entry_of(request)
@@ -109,7 +116,7 @@ def _answer(request: Request, who: Caller, grants: dict[str, Grant], found: dict
     }
     if paged:
         body["next_cursor"] = next_cursor
-    return body
+    return JSONResponse(body)
 
 
 def _tax_code(raw: str) -> tuple[str, str | None]:
@@ -118,21 +125,21 @@ def _tax_code(raw: str) -> tuple[str, str | None]:
 
     try:
         code = mst.validate(raw)
-    except ValidationError as exc:
-        raise Problem("invalid-input", f"tax code: {exc}",
-                      errors=[{"field": "path.tax_code", "rule": str(exc)}]) from exc
+    except ValidationError as exc:  # well formed, but no tax code: no enterprise can have it
+        raise Problem("not-found", f"no enterprise with tax code {re.sub(r'[^0-9]', '', raw)}: {exc}") from exc
     return code[:10], code if len(code) == 13 else None
 
 
 def _page_cursor(scope: str, value: str | None, shape: Sequence[type]) -> list[Any] | None:
     if value is None:
         return None
+    # Well formed (the pattern) but not signed for this query: a page that does not exist, hence 404.
     try:
         position = cursors.decode(scope, value)
     except cursors.BadCursor as exc:
-        raise Problem("bad-cursor", f"cursor: {exc}") from exc
+        raise Problem("unknown-cursor", f"cursor: {exc}") from exc
     if len(position) != len(shape) or not all(isinstance(p, t) for p, t in zip(position, shape, strict=True)):
-        raise Problem("bad-cursor", "cursor: malformed cursor")
+        raise Problem("unknown-cursor", "cursor: not a position of this query")
     return position
 
 
@@ -170,8 +177,8 @@ def _read(state: ApiState, names: Sequence[str],
 )
 def enterprise(
     request: Request, who: CallerDep,
-    tax_code: Annotated[str, Path(max_length=30, examples=["0100109106", "0100-109-106", "0100109106-001"])],
-) -> dict[str, Any]:
+    tax_code: Annotated[str, Path(pattern=TAX_CODE, examples=["0100109106", "0100-109-106", "0100109106-001"])],
+) -> JSONResponse:
     grants = who.grants(ENTERPRISE_SETS)
     code10, code13 = _tax_code(tax_code)
     read, found = _read(state_of(request), list(grants),
@@ -203,7 +210,7 @@ def parcel(
     commune_code: Annotated[str, Path(pattern=COMMUNE, examples=["00004"])],
     map_sheet: Annotated[int, Path(ge=0, le=100_000, examples=[12])],
     parcel_number: Annotated[int, Path(ge=0, le=10_000_000, examples=[345])],
-) -> dict[str, Any]:
+) -> JSONResponse:
     grants = who.grants(PARCEL_SETS)
     read, found = _read(state_of(request), list(grants), lambda conn, present: queries.parcel(
         conn, present, commune_code, map_sheet, parcel_number, list(grants)))
@@ -213,7 +220,7 @@ def parcel(
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page")]
-Cursor = Annotated[str | None, Query(max_length=cursors.MAX_CURSOR_LENGTH,
+Cursor = Annotated[str | None, Query(max_length=cursors.MAX_CURSOR_LENGTH, pattern=r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$",
                                      description="`next_cursor` of the previous page, as given")]
 SHAPES["/v1/permits"] = (lookup_schema(("permits",), True), {
     "data": {"permits": [
@@ -223,30 +230,42 @@ SHAPES["/v1/permits"] = (lookup_schema(("permits",), True), {
     "datasets": {"permits": _AS_OF}, "has_more": True, "next_cursor": "WyJHUFhELTIwMjQtMDAwMTIzIl0.3q2-7w"})
 
 
+SHAPES["/v1/parcels/{commune_code}/{map_sheet}/{parcel_number}/permits"] = SHAPES["/v1/permits"]
+
+
 @router.get(
     "/permits", operation_id="permits",
-    summary="Permits by investor or by parcel",
-    description="Either `investor_id` (a tax code or citizen ID) or all of `commune_code`, `map_sheet`, "
-                "`parcel_number`. Pages of `limit` permits by permit number; `has_more` says whether "
-                "another follows, fetched with `cursor=next_cursor`. No permit: an empty page, not 404.",
+    summary="Permits of an investor",
+    description="`investor_id` is a tax code or citizen ID. Pages of `limit` permits by permit number; "
+                "`has_more` says whether another follows, fetched with `cursor=next_cursor`. No permit: an "
+                "empty page, not 404.",
 )
 def permits(
     request: Request, who: CallerDep,
-    investor_id: Annotated[str | None, Query(pattern=PARTY_ID, examples=["0100109106"])] = None,
-    commune_code: Annotated[str | None, Query(pattern=COMMUNE)] = None,
-    map_sheet: Annotated[int | None, Query(ge=0, le=100_000)] = None,
-    parcel_number: Annotated[int | None, Query(ge=0, le=10_000_000)] = None,
+    investor_id: Annotated[str, Query(pattern=PARTY_ID, examples=["0100109106"])],
     limit: Limit = 50, cursor: Cursor = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
+    return _permits(request, who, re.sub(r"[\s.\-]", "", investor_id), None, limit, cursor)
+
+
+@router.get(
+    "/parcels/{commune_code}/{map_sheet}/{parcel_number}/permits", operation_id="parcel_permits",
+    summary="Permits on a parcel",
+    description="The parcel as in the parcel lookup (pre-2025 or current commune code). Pages as `/v1/permits`.",
+)
+def parcel_permits(
+    request: Request, who: CallerDep,
+    commune_code: Annotated[str, Path(pattern=COMMUNE, examples=["00004"])],
+    map_sheet: Annotated[int, Path(ge=0, le=100_000, examples=[12])],
+    parcel_number: Annotated[int, Path(ge=0, le=10_000_000, examples=[345])],
+    limit: Limit = 50, cursor: Cursor = None,
+) -> JSONResponse:
+    return _permits(request, who, None, (commune_code, map_sheet, parcel_number), limit, cursor)
+
+
+def _permits(request: Request, who: Caller, investor: str | None, parcel_at: tuple[str, int, int] | None,
+             limit: int, cursor: str | None) -> JSONResponse:
     grants = who.grants(("permits",))
-    by_parcel = (commune_code, map_sheet, parcel_number)
-    if (investor_id is None) == all(v is None for v in by_parcel) or (
-        investor_id is None and any(v is None for v in by_parcel)
-    ):
-        raise Problem("invalid-input", "give investor_id, or commune_code with map_sheet and parcel_number",
-                      errors=[{"field": "query", "rule": "investor_id, or commune_code + map_sheet + parcel_number"}])
-    investor = re.sub(r"[\s.\-]", "", investor_id) if investor_id is not None else None
-    parcel_at = None if investor is not None else (str(commune_code), int(map_sheet or 0), int(parcel_number or 0))
     scope = f"permits|{investor}|{parcel_at}"
     after = _page_cursor(scope, cursor, (str,))
     read, rows = _read(state_of(request), ["permits"], lambda conn, present: queries.permits(
@@ -268,23 +287,23 @@ SHAPES["/v1/enterprises"] = (lookup_schema(("enterprises",), True), {
     "/enterprises", operation_id="search_enterprises",
     summary="Search enterprises by name",
     description="Case and diacritics do not matter (`cong ty hoa binh` finds `Công ty Hòa Bình`). Every word "
-                "must appear; the whole name first, then names starting with the query, then the rest.",
+                "must appear (the first ten words count); the whole name first, then names starting with "
+                "the query, then the rest.",
 )
 def search(
     request: Request, who: CallerDep,
-    name: Annotated[str, Query(min_length=2, max_length=100, examples=["hoa binh"])],
+    name: Annotated[str, Query(min_length=2, max_length=100, pattern=NAME_PATTERN, examples=["hoa binh"])],
     limit: Limit = 20, cursor: Cursor = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     from schemas.normalize.text import search_key_scalar
 
     grants = who.grants(("enterprises",))
-    if not NAME_TEXT.match(name):
+    if not NAME_TEXT.match(name):  # the declared pattern; FastAPI checked it already
         raise Problem("invalid-input", "name: letters, digits, spaces and . , & ( ) - / only",
                       errors=[{"field": "query.name", "rule": "letters, digits, spaces and . , & ( ) - /"}])
-    key = search_key_scalar(name)
-    if len(key) < 2 or len(key.split()) > 10:
-        raise Problem("invalid-input", "name: between 2 characters and 10 words",
-                      errors=[{"field": "query.name", "rule": "between 2 characters and 10 words"}])
+    key = " ".join(search_key_scalar(name).split()[:MAX_WORDS])  # the first ten words are plenty
+    if not key:
+        key = name.strip().lower()
     scope = f"search|{key}"
     after = _page_cursor(scope, cursor, (int, str))
     read, rows = _read(state_of(request), ["enterprises"], lambda conn, present: queries.search_enterprises(
@@ -322,19 +341,19 @@ SHAPES["/v1/datasets"] = ({"type": "object", "required": ["datasets"], "addition
 
 @router.get("/datasets", operation_id="catalog", summary="The dataset catalog",
             description="The published datasets this client may read for the stated purpose.")
-def catalog(request: Request, who: CallerDep) -> dict[str, Any]:
+def catalog(request: Request, who: CallerDep) -> JSONResponse:
     from sharing.catalog import list_datasets
 
     state = state_of(request)
     entries = [e for e in list_datasets(state.url) if who.client.grant(e.name)
                and who.purpose in who.client.grants[e.name].purposes]
     entry_of(request).row_keys["lt_datasets"] = [e.name for e in entries]
-    return {"datasets": [{
+    return JSONResponse({"datasets": [{
         "name": e.name, "owner_agency": e.owner_agency, "version": e.version, "rows": e.rows,
         "published_at": e.published_at, "contract_version": e.contract_version,
         "quality_score": e.quality_score, "primary_key": e.primary_key.split(","), "description": e.description,
         "freshness_seconds": e.freshness_seconds(),
-    } for e in entries]}
+    } for e in entries]})
 
 
 DatasetName = Annotated[str, Path(pattern=DATASET_NAME, examples=["enterprises"])]
@@ -359,7 +378,7 @@ SHAPES["/v1/datasets/{name}/versions"] = (
 
 
 @router.get("/datasets/{name}/versions", operation_id="versions", summary="The versions of one dataset")
-def versions(request: Request, who: CallerDep, name: DatasetName) -> dict[str, Any]:
+def versions(request: Request, who: CallerDep, name: DatasetName) -> JSONResponse:
     from sharing.catalog import list_versions
 
     _dataset_grant(who, name)
@@ -367,7 +386,7 @@ def versions(request: Request, who: CallerDep, name: DatasetName) -> dict[str, A
     entry_of(request).row_keys["lt_dataset_versions"] = [v["version"] for v in found]
     keep = ("version", "published_at", "rows", "inserted", "updated", "deleted", "unchanged", "content_hash",
             "contract_version")
-    return {"dataset": name, "versions": [{k: v[k] for k in keep} for v in found]}
+    return JSONResponse({"dataset": name, "versions": [{k: v[k] for k in keep} for v in found]})
 
 
 class _Sink:
@@ -488,7 +507,7 @@ SHAPES["/v1/audit"] = (
 def audit(
     request: Request, who: CallerDep, limit: Limit = 100, cursor: Cursor = None,
     client: Annotated[str | None, Query(pattern=r"^[a-z][a-z0-9_]{1,49}$")] = None,
-) -> dict[str, Any]:
+) -> JSONResponse:
     from sharing.api import audit as log
 
     if not who.client.auditor:
@@ -499,8 +518,8 @@ def audit(
     more = len(rows) > limit
     rows = rows[:limit]
     entry_of(request).row_keys["lt_audit_log"] = [r["seq"] for r in rows]
-    return {"entries": rows, "has_more": more,
-            "next_cursor": cursors.encode(scope, [rows[-1]["seq"]]) if more else None}
+    return JSONResponse({"entries": rows, "has_more": more,
+                         "next_cursor": cursors.encode(scope, [rows[-1]["seq"]]) if more else None})
 
 
 _ME = {"type": "object", "additionalProperties": False,
@@ -531,7 +550,7 @@ SHAPES["/v1/me"] = (_ME, {
             description="The calling client, its agency, the purposes it may state, its rate limit, and each "
                         "dataset it may read: for which purposes, which columns, which of them masked (as "
                         "X-Road's allowedMethods). Needs the API key only, no purpose.")
-def me(request: Request) -> dict[str, Any]:
+def me(request: Request) -> JSONResponse:
     client = _known(request)
     entry_of(request).row_keys["lt_policy"] = [client.name]
     known = queries.specs()
@@ -541,6 +560,7 @@ def me(request: Request) -> dict[str, Any]:
         datasets.append({"name": name, "purposes": sorted(grant.purposes), "columns": [
             {"name": c, "pii": pii_class(name, c), "masked": masking.masked(name, c, grant, client)}
             for c in columns if grant.readable(c)]})
-    return {"client": client.name, "agency": client.agency, "auditor": client.auditor, "purposes": client.purposes,
-            "rate_limit": {"per_second": client.rate.per_second, "burst": client.rate.burst},
-            "datasets": datasets}
+    return JSONResponse({"client": client.name, "agency": client.agency, "auditor": client.auditor,
+                         "purposes": client.purposes,
+                         "rate_limit": {"per_second": client.rate.per_second, "burst": client.rate.burst},
+                         "datasets": datasets})

@@ -36,8 +36,7 @@ def endpoints(served: Served) -> dict[str, tuple[str, dict[str, Any], tuple[str,
                    ("enterprises", "enterprise_profile", "branches", "taxpayers")),
         "parcel": (f"/v1/parcels/{commune}/{sheet}/{number}", {}, ("parcels", "parcel_profile", "land_certificates")),
         "permits_by_investor": ("/v1/permits", {"investor_id": s.investor_id}, ("permits",)),
-        "permits_by_parcel": ("/v1/permits", {"commune_code": commune, "map_sheet": sheet, "parcel_number": number},
-                              ("permits",)),
+        "permits_by_parcel": (f"/v1/parcels/{commune}/{sheet}/{number}/permits", {}, ("permits",)),
         "search": ("/v1/enterprises", {"name": s.name_word.upper()}, ("enterprises",)),
     }
 
@@ -177,9 +176,9 @@ def test_pagination_is_signed(api: httpx.Client, served: Served) -> None:
     first = call(api, "clear_all", "/v1/permits", {"investor_id": s.investor_id, "limit": 1}).json()["next_cursor"]
     body = first.split(".")[0]
     forged = call(api, "clear_all", "/v1/permits", {"investor_id": s.investor_id, "cursor": body + ".AAAA"})
-    assert forged.status_code == 400
+    assert forged.status_code == 404 and forged.json()["type"] == "urn:lienthong:problem:unknown-cursor"
     other_query = call(api, "clear_all", "/v1/permits", {"investor_id": "0100109106", "cursor": first})
-    assert other_query.status_code == 400 and "not valid for this query" in other_query.json()["detail"]
+    assert other_query.status_code == 404 and "not valid for this query" in other_query.json()["detail"]
 
 
 def test_search_ignores_case_and_diacritics(api: httpx.Client, served: Served) -> None:
