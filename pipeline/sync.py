@@ -1,13 +1,16 @@
 """One source, the whole path, without Airflow: extract, normalise, validate (quarantine), publish.
 
-Per stream: read from the committed state, validate each batch against the stream's contract, and
-publish the valid rows with the new state and the quarantine rows in one transaction. A batch whose
-failure rate passes its threshold fails the stream and publishes nothing; the other streams go on.
+Per stream: read from the committed state (pages read ahead in a thread), join pages into chunks of
+tens of thousands of rows, validate each chunk against the stream's contract and stage its valid rows
+while later pages are fetched (`sharing.staging`), then publish them with the new state and the
+quarantine rows in one transaction. When the run's failure rate (all its rows, not one chunk's) passes
+the threshold the stream fails and publishes nothing; the other streams go on.
 The Airflow DAGs call the same functions, step by step.
 """
 
 from __future__ import annotations
 
+import os
 import uuid
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -20,16 +23,11 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pipeline.chunks import CHUNK_ROWS, chunks, prefetched
+from pipeline.run_quality import RunQuality
 from sharing import db
-from sharing.publish import (
-    DELETED_COLUMN,
-    DatasetSpec,
-    PublishResult,
-    StateCommit,
-    publish,
-    read_state,
-    repair_snapshots,
-)
+from sharing.publish import DELETED_COLUMN, DatasetSpec, PublishResult, StateCommit, read_state, repair_snapshots
+from sharing.staging import open_publication
 
 if TYPE_CHECKING:
     from schemas.contract import Contract
@@ -104,17 +102,35 @@ def for_publishing(valid: pa.Table, contract: Contract) -> pa.Table:
     return valid.append_column(DELETED_COLUMN, deleted)
 
 
-def _split_deletes(batch: pa.RecordBatch) -> list[tuple[pa.Table, bool]]:
+def _split_deletes(batch: pa.RecordBatch | pa.Table) -> list[tuple[pa.Table, bool]]:
     """The batch as (live rows, False) and (keys found deleted by reconciliation, True), when it has both.
 
     A reconciled delete carries only its key: validated apart, its valid rows are published as deletes.
     """
-    table = pa.Table.from_batches([batch])
+    table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
     if DELETED_COLUMN not in table.column_names:
         return [(table, False)]
     gone = pc.fill_null(table.column(DELETED_COLUMN), False)
     parts = [(table.filter(pc.invert(gone)), False), (table.filter(gone), True)]
     return [(part, deleted) for part, deleted in parts if part.num_rows]
+
+
+def _last_copies(chunk: pa.Table, contract: Contract) -> tuple[pa.Table, int]:
+    """The chunk with only the last copy of each key (a record updated while the run read the feed),
+    and how many earlier copies were dropped. Across chunks the stage keeps the last copy the same way,
+    so the published row, and whether a key counts as doubled, never depends on where a chunk ends."""
+    import numpy as np
+
+    fields = [f for f in contract.key_wire_fields() if f in chunk.column_names]
+    if not fields or chunk.num_rows < 2:
+        return chunk, 0
+    keyed = pa.table({f"k{i}": chunk.column(f) for i, f in enumerate(fields)})
+    keyed = keyed.append_column("_row", pa.array(np.arange(chunk.num_rows, dtype=np.int64)))
+    last = keyed.group_by([f"k{i}" for i in range(len(fields))], use_threads=False).aggregate([("_row", "max")])
+    if last.num_rows == chunk.num_rows:
+        return chunk, 0
+    rows = np.sort(last.column("_row_max").to_numpy())
+    return chunk.take(pa.array(rows)), chunk.num_rows - len(rows)
 
 
 def _mark_deleted(rows: pa.Table) -> pa.Table:
@@ -178,7 +194,7 @@ def sync_stream(
     import time
 
     from connectors import load_source, read
-    from quality.runner import ValidationFailed, validate_batch
+    from quality.runner import validate_batch
     from schemas.contract import contract_for_stream
     from schemas.db import ensure_tables
 
@@ -195,50 +211,52 @@ def sync_stream(
     previous = read_state(url, source.name, stream_name)
     extraction = read(source, stream_name, state=None if full_refresh else previous, full_refresh=full_refresh,
                       environ=environ, reconcile=reconcile)
-    valid: list[pa.Table] = []
-    quarantine: list[pa.Table] = []
-    stats: list[dict[str, Any]] = []
-    try:
-        for batch in extraction:
-            summary.fetched += batch.num_rows
-            for part, deleted in _split_deletes(batch):
-                checked = validate_batch(part, contract, run_id=run_id, engine=engine, persist=False)
+    spec = dataset_spec(contract)
+    run = RunQuality(contract, run_id)
+    size = int(os.environ.get("LIENTHONG_CHUNK_ROWS") or CHUNK_ROWS)
+    with open_publication(url, spec, data_dir=data_dir, full_refresh=full_refresh, run_id=run_id,
+                          dry_run=dry_run) as publication:
+        for chunk in chunks(prefetched(extraction), size):
+            summary.fetched += chunk.num_rows
+            chunk, superseded = _last_copies(chunk, contract)
+            summary.extra["superseded"] = summary.extra.get("superseded", 0) + superseded
+            for part, deleted in _split_deletes(chunk):
+                checked = validate_batch(part, contract, run_id=run_id, engine=engine, persist=False,
+                                         enforce_threshold=False)
                 rows = for_publishing(checked.valid, contract)
-                if deleted:
-                    rows = _mark_deleted(rows)
-                valid.append(rows)
-                quarantine.append(checked.quarantine)
-                stats.append(checked.stats)
+                publication.add(_mark_deleted(rows) if deleted else rows)
+                run.add(checked)
                 summary.valid += checked.valid.num_rows
                 summary.quarantined += checked.quarantine.num_rows
             if on_batch:
                 on_batch(summary.fetched, summary.quarantined)
-    except ValidationFailed as exc:
-        from quality.store import save
+        failed = run.failure()
+        if failed is not None:  # judged on the whole run: nothing of it is published
+            from quality.store import save
 
-        if not dry_run:
-            save(engine, exc.stats, None, contract.version)  # the failed run is seen on the dashboard
-        summary.error = str(exc)
-        summary.seconds = time.perf_counter() - started
-        return summary
-    new_state = extraction.state
-    summary.extra["reconciled"] = extraction.reconciled
-    summary.extra["xroad_request_ids"] = extraction.request_ids  # X-Road message ids sent, in order
-    summary.extra["warnings"] = extraction.warnings
-    summary.cursor = new_state.get("cursor")
-    summary.extra["drift_open"] = sorted({d.rsplit(":", 1)[0] for st in stats for d in st.get("drift", [])
-                                          if d.endswith(":open")})
-    if dry_run:
-        summary.extra["dry_run"] = True
-        summary.seconds = time.perf_counter() - started
-        return summary
-    quality = {"valid": summary.valid, "quarantined": summary.quarantined, "fetched": summary.fetched,
-               "run_id": run_id}
-    summary.published = publish(
-        url, dataset_spec(contract), valid, data_dir=data_dir, full_refresh=full_refresh,
-        state=StateCommit(source.name, stream_name, previous, new_state), quality=quality, run_id=run_id,
-        in_transaction=_save_quality(quarantine, stats, contract.version),
-    )
+            if not dry_run:
+                save(engine, failed.stats, None, contract.version)  # the failed run is seen on the dashboard
+            summary.error = str(failed)
+            summary.seconds = time.perf_counter() - started
+            return summary
+        new_state = extraction.state
+        summary.extra["reconciled"] = extraction.reconciled
+        summary.extra["xroad_request_ids"] = extraction.request_ids  # X-Road message ids sent, in order
+        summary.extra["warnings"] = extraction.warnings
+        summary.cursor = new_state.get("cursor")
+        stats = run.summary()
+        summary.extra["drift_open"] = sorted({d.rsplit(":", 1)[0] for d in (stats or {}).get("drift", [])
+                                              if d.endswith(":open")})
+        if dry_run:
+            summary.extra["dry_run"] = True
+            summary.seconds = time.perf_counter() - started
+            return summary
+        quality = {"valid": summary.valid, "quarantined": summary.quarantined, "fetched": summary.fetched,
+                   "run_id": run_id}
+        summary.published = publication.commit(
+            state=StateCommit(source.name, stream_name, previous, new_state), quality=quality,
+            in_transaction=_save_quality(run.quarantine, [stats] if stats else [], contract.version),
+        )
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -351,19 +351,22 @@ def _prepare_all(
     parts = [_conform(b, spec) for b in batches if b.num_rows]
     keys = [tuple(k) for k in deleted_keys]
     if keys:
-        by_column = {name: [k[i] for k in keys] for i, name in enumerate(spec.primary_key)}
-        tombstones = {
-            f.name: pa.array(by_column[f.name], type=f.type) if f.name in by_column else pa.nulls(len(keys), f.type)
-            for f in spec.schema
-        }
-        parts.append(pa.Table.from_arrays(list(tombstones.values()), schema=spec.schema)
-                     .append_column("is_deleted", pa.array([True] * len(keys))))
+        parts.append(_conform(tombstones(spec, keys), spec))
     if parts:
         data = pa.concat_tables(parts)
     else:
         data = spec.schema.empty_table().append_column("is_deleted", pa.array([], pa.bool_()))
     data = data.append_column("_seq", pa.array(np.arange(data.num_rows, dtype=np.int64)))
     return _sorted_last_wins(data, spec.primary_key)
+
+
+def tombstones(spec: DatasetSpec, keys: Sequence[Sequence[Any]]) -> pa.Table:
+    """Deletes that carry only their key, in the contract's columns with `_deleted` set."""
+    by_column = {name: [k[i] for k in keys] for i, name in enumerate(spec.primary_key)}
+    columns = [pa.array(by_column[f.name], type=f.type) if f.name in by_column else pa.nulls(len(keys), f.type)
+               for f in spec.schema]
+    return pa.Table.from_arrays(columns, schema=spec.schema).append_column(
+        DELETED_COLUMN, pa.array([True] * len(keys), pa.bool_()))
 
 
 def _sorted_last_wins(data: pa.Table, key: Sequence[str]) -> pa.Table:

@@ -23,7 +23,7 @@ import re
 import shutil
 import time
 import uuid
-from collections.abc import Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -71,11 +71,90 @@ def current_rows(conn: Connection, spec: DatasetSpec) -> pa.Table:
     return pa.table([pa.array(columns[i], type=f.type) for i, f in enumerate(spec.schema)], schema=spec.schema)
 
 
-def _current_rows_copy(conn: Connection, spec: DatasetSpec, table_name: str) -> pa.Table:
-    import io
+SLICE_ROWS = 100_000
 
+
+def current_slices(conn: Connection, spec: DatasetSpec, rows: int = SLICE_ROWS) -> Iterator[pa.Table]:
+    """The dataset's live rows in key order (byte order, as Arrow sorts), a slice at a time (PostgreSQL).
+
+    One COPY out, parsed as it arrives: memory holds a slice, not the dataset. This transaction's own
+    uncommitted merge is what it reads, so the snapshot is the version about to be committed.
+    """
     import pyarrow.csv as pacsv
 
+    from sharing import db
+
+    table = db.serving_table(spec.name, spec.schema, spec.primary_key)
+    quote = conn.dialect.identifier_preparer.quote
+    select, read_types = _copy_columns(conn, spec)
+    order = ", ".join(quote(k) + (' COLLATE "C"' if pa.types.is_string(spec.schema.field(k).type) else "")
+                      for k in spec.primary_key)
+    sql = (f"COPY (SELECT {', '.join(select)} FROM {quote(table.name)} "  # noqa: S608 - quoted identifiers
+           f"WHERE valid_to IS NULL AND NOT is_deleted ORDER BY {order}) TO STDOUT (FORMAT csv)")
+    raw = conn.connection.driver_connection
+    assert raw is not None
+    with raw.cursor() as cursor, cursor.copy(sql) as copy:
+        stream = _Blocks(iter(copy))
+        if not stream.peek():
+            return
+        reader = pacsv.open_csv(
+            stream,
+            read_options=pacsv.ReadOptions(column_names=spec.schema.names, block_size=8 << 20, use_threads=False),
+            parse_options=pacsv.ParseOptions(newlines_in_values=True),
+            convert_options=_convert_options(read_types),
+        )
+        pending: list[pa.RecordBatch] = []
+        count = 0
+        for batch in reader:
+            pending.append(batch)
+            count += batch.num_rows
+            if count >= rows:
+                yield _typed(pa.Table.from_batches(pending), spec)
+                pending, count = [], 0
+        if pending:
+            yield _typed(pa.Table.from_batches(pending), spec)
+
+
+class _Blocks:
+    """The COPY's data blocks as a readable file for pyarrow's streaming CSV reader."""
+
+    def __init__(self, blocks: Iterator[Any]) -> None:
+        self._blocks = blocks
+        self._buffer = b""
+        self.closed = False
+
+    def peek(self) -> bool:
+        while not self._buffer:
+            block = next(self._blocks, None)
+            if block is None:
+                return False
+            self._buffer = bytes(block)
+        return True
+
+    def read(self, size: int = -1) -> bytes:
+        parts = [self._buffer]
+        have = len(self._buffer)
+        while size < 0 or have < size:
+            block = next(self._blocks, None)
+            if block is None:
+                break
+            parts.append(bytes(block))
+            have += len(block)
+        data = b"".join(parts)
+        if size < 0 or len(data) <= size:
+            self._buffer = b""
+            return data
+        self._buffer = data[size:]
+        return data[:size]
+
+    def readable(self) -> bool:
+        return True
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def _copy_columns(conn: Connection, spec: DatasetSpec) -> tuple[list[str], dict[str, pa.DataType]]:
     quote = conn.dialect.identifier_preparer.quote
     select = []
     read_types: dict[str, pa.DataType] = {}
@@ -87,6 +166,27 @@ def _current_rows_copy(conn: Connection, spec: DatasetSpec, table_name: str) -> 
         else:
             select.append(quote(f.name))
             read_types[f.name] = f.type
+    return select, read_types
+
+
+def _convert_options(read_types: dict[str, pa.DataType]) -> Any:
+    import pyarrow.csv as pacsv
+
+    return pacsv.ConvertOptions(column_types=read_types, strings_can_be_null=True,
+                                quoted_strings_can_be_null=False, true_values=["t"], false_values=["f"])
+
+
+def _typed(parsed: pa.Table, spec: DatasetSpec) -> pa.Table:
+    return pa.table([parsed.column(f.name).cast(f.type) for f in spec.schema], schema=spec.schema)
+
+
+def _current_rows_copy(conn: Connection, spec: DatasetSpec, table_name: str) -> pa.Table:
+    import io
+
+    import pyarrow.csv as pacsv
+
+    quote = conn.dialect.identifier_preparer.quote
+    select, read_types = _copy_columns(conn, spec)
     sql = (f"COPY (SELECT {', '.join(select)} FROM {quote(table_name)} "  # noqa: S608 - quoted identifiers
            f"WHERE valid_to IS NULL AND NOT is_deleted) TO STDOUT (FORMAT csv)")
     buffer = io.BytesIO()
@@ -98,47 +198,66 @@ def _current_rows_copy(conn: Connection, spec: DatasetSpec, table_name: str) -> 
     buffer.seek(0)
     if not buffer.getbuffer().nbytes:
         return spec.schema.empty_table()
-    parsed = pacsv.read_csv(
-        buffer,
-        read_options=pacsv.ReadOptions(column_names=spec.schema.names),
-        convert_options=pacsv.ConvertOptions(
-            column_types=read_types, strings_can_be_null=True, quoted_strings_can_be_null=False,
-            true_values=["t"], false_values=["f"],
-        ),
-    )
-    return pa.table([parsed.column(f.name).cast(f.type) for f in spec.schema], schema=spec.schema)
+    parsed = pacsv.read_csv(buffer, read_options=pacsv.ReadOptions(column_names=spec.schema.names),
+                            convert_options=_convert_options(read_types))
+    return _typed(parsed, spec)
+
+
+class ContentHash:
+    """sha256 of a table's values in key order, fed a slice at a time: the same digest however the rows
+    are cut into slices, chunked or buffered, and on either backend.
+
+    Per column, its name, then digests of its null flags, of its string lengths and of its value bytes,
+    each stream fed in row order; so a snapshot streamed out of the database in 100,000-row slices
+    hashes as the whole table would.
+    """
+
+    def __init__(self, schema: pa.Schema) -> None:
+        self.schema = schema
+        self._parts = {f.name: (hashlib.sha256(), hashlib.sha256(), hashlib.sha256()) for f in schema}
+
+    def update(self, table: pa.Table) -> None:
+        import numpy as np
+        import pyarrow.compute as pc
+
+        for f in self.schema:
+            nulls, lengths, data = self._parts[f.name]
+            column = table.column(f.name).combine_chunks()
+            nulls.update(np.asarray(column.is_null().to_numpy(zero_copy_only=False)).tobytes())
+            if pa.types.is_decimal(f.type) or pa.types.is_boolean(f.type):
+                column = pc.cast(column, pa.string())
+            elif pa.types.is_date32(f.type):
+                column = column.cast(pa.int32())
+            elif pa.types.is_date64(f.type) or pa.types.is_timestamp(f.type):
+                column = column.cast(pa.int64())
+            if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
+                column = column.fill_null("")
+                sizes = pc.binary_length(column).to_numpy(zero_copy_only=False)
+                lengths.update(np.asarray(sizes, dtype=np.int64).tobytes())
+                offsets_type = np.int64 if pa.types.is_large_string(column.type) else np.int32
+                start = column.offset
+                offsets = np.frombuffer(column.buffers()[1], dtype=offsets_type)[start:start + len(column) + 1]
+                buffer = column.buffers()[2]
+                if buffer is not None and len(column):
+                    data.update(memoryview(buffer)[int(offsets[0]):int(offsets[-1])])
+            else:
+                filled = column.fill_null(pa.scalar(0, type=column.type)) if column.null_count else column
+                data.update(np.ascontiguousarray(filled.to_numpy(zero_copy_only=False)).tobytes())
+
+    def hexdigest(self) -> str:
+        digest = hashlib.sha256()
+        for f in self.schema:
+            digest.update(f.name.encode() + b"\x00")
+            for part in self._parts[f.name]:
+                digest.update(part.digest())
+        return digest.hexdigest()
 
 
 def content_hash(table: pa.Table) -> str:
     """sha256 of a table's values in key order, independent of chunking, buffers and backend."""
-    import numpy as np
-    import pyarrow.compute as pc
-
-    digest = hashlib.sha256()
-    for f in table.schema:
-        column = table.column(f.name).combine_chunks()
-        digest.update(f.name.encode() + b"\x00")
-        digest.update(np.asarray(column.is_null().to_numpy(zero_copy_only=False)).tobytes())
-        if pa.types.is_decimal(f.type) or pa.types.is_boolean(f.type):
-            column = pc.cast(column, pa.string())
-        elif pa.types.is_date32(f.type):
-            column = column.cast(pa.int32())
-        elif pa.types.is_date64(f.type) or pa.types.is_timestamp(f.type):
-            column = column.cast(pa.int64())
-        if pa.types.is_string(column.type) or pa.types.is_large_string(column.type):
-            column = column.fill_null("")
-            lengths = pc.binary_length(column).to_numpy(zero_copy_only=False)
-            digest.update(np.asarray(lengths, dtype=np.int64).tobytes())
-            offsets_type = np.int64 if pa.types.is_large_string(column.type) else np.int32
-            start = column.offset
-            offsets = np.frombuffer(column.buffers()[1], dtype=offsets_type)[start:start + len(column) + 1]
-            data = column.buffers()[2]
-            if data is not None and len(column):
-                digest.update(memoryview(data)[int(offsets[0]):int(offsets[-1])])
-        else:
-            filled = column.fill_null(pa.scalar(0, type=column.type)) if column.null_count else column
-            digest.update(np.ascontiguousarray(filled.to_numpy(zero_copy_only=False)).tobytes())
-    return digest.hexdigest()
+    hasher = ContentHash(table.schema)
+    hasher.update(table)
+    return hasher.hexdigest()
 
 
 @dataclass(frozen=True, slots=True)
@@ -197,11 +316,83 @@ def _write(temp: Path, final: Path, spec: DatasetSpec, version: int, rows: pa.Ta
         pq.write_table(table, temp / "part-0.parquet")
     failpoint("mid_snapshot")
     digest = content_hash(table)
+    _write_manifest(temp, spec, version, table.num_rows, digest, now=now, source_cursor=source_cursor,
+                    quality=quality, partitioned=partitioned)
+    return PendingVersion(temp, final, table.num_rows, digest)
+
+
+def write_version_stream(
+    data_dir: Path,
+    spec: DatasetSpec,
+    version: int,
+    slices: Iterable[pa.Table],
+    *,
+    now: datetime,
+    source_cursor: Mapping[str, Any] | None,
+    quality: Mapping[str, Any] | None,
+) -> PendingVersion:
+    """Write version `version` from `slices` (the rows in key order, a slice at a time) in a temporary
+    directory, not yet visible: memory holds one slice, whatever the dataset's size."""
+    final = version_dir(data_dir, spec.name, version)
+    temp = final.with_name(f".{final.name}.tmp-{uuid.uuid4().hex[:8]}")
+    try:
+        return _write_slices(temp, final, spec, version, slices, now, source_cursor, quality)
+    except OSError as exc:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise SnapshotWriteFailed(
+            f"dataset {spec.name} version {version}: writing the Parquet snapshot under {final.parent} failed "
+            f"({exc.strerror or exc}); nothing was published", source=spec.owner_agency) from exc
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+
+
+def _write_slices(temp: Path, final: Path, spec: DatasetSpec, version: int, slices: Iterable[pa.Table],
+                  now: datetime, source_cursor: Mapping[str, Any] | None, quality: Mapping[str, Any] | None
+                  ) -> PendingVersion:
+    import pyarrow.parquet as pq
+
+    from sharing.publish import failpoint
+
+    temp.mkdir(parents=True)
+    partition = spec.partition_by if spec.partition_by in spec.schema.names else None
+    hasher = ContentHash(spec.schema)
+    rows = 0
+    writer: pq.ParquetWriter | None = None
+    try:
+        for number, piece in enumerate(slices):
+            table = piece.select(spec.schema.names)
+            if not table.num_rows:
+                continue
+            hasher.update(table)
+            rows += table.num_rows
+            if partition:
+                pq.write_to_dataset(table, temp, partition_cols=[partition],
+                                    basename_template=f"part-{number}-{{i}}.parquet")
+            else:
+                if writer is None:
+                    writer = pq.ParquetWriter(temp / "part-0.parquet", spec.schema)
+                writer.write_table(table)
+    finally:
+        if writer is not None:
+            writer.close()
+    if not rows:
+        pq.write_table(spec.schema.empty_table(), temp / "part-0.parquet")
+    failpoint("mid_snapshot")
+    digest = hasher.hexdigest()
+    _write_manifest(temp, spec, version, rows, digest, now=now, source_cursor=source_cursor, quality=quality,
+                    partitioned=bool(partition and rows))
+    return PendingVersion(temp, final, rows, digest)
+
+
+def _write_manifest(temp: Path, spec: DatasetSpec, version: int, rows: int, digest: str, *, now: datetime,
+                    source_cursor: Mapping[str, Any] | None, quality: Mapping[str, Any] | None,
+                    partitioned: bool) -> None:
     manifest = {
         "dataset": spec.name,
         "version": version,
         "published_at": now.isoformat(),
-        "rows": table.num_rows,
+        "rows": rows,
         "primary_key": list(spec.primary_key),
         "schema": [{"name": f.name, "type": str(f.type), "nullable": f.nullable} for f in spec.schema],
         "arrow_schema": base64.b64encode(spec.schema.serialize().to_pybytes()).decode("ascii"),
@@ -212,7 +403,6 @@ def _write(temp: Path, final: Path, spec: DatasetSpec, version: int, rows: pa.Ta
         "content_hash": digest,
     }
     (temp / "manifest.json").write_text(json.dumps(manifest, indent=2, default=str), encoding="utf-8")
-    return PendingVersion(temp, final, table.num_rows, digest)
 
 
 def commit_version(pending: PendingVersion) -> PendingVersion:
