@@ -13,6 +13,8 @@ if TYPE_CHECKING:
     from fastapi import FastAPI
 
 POLICY_ENV = "LIENTHONG_API_POLICY"
+RATE_LIMIT_ENV = "LIENTHONG_API_RATE_LIMIT_URL"  # redis://...: buckets shared by every worker and replica
+SECRET_ENV = "LIENTHONG_API_SECRET"  # signs page cursors: the same in every worker
 
 
 def app_from_env() -> FastAPI:
@@ -26,7 +28,12 @@ def app_from_env() -> FastAPI:
     if not path:
         raise ConfigError(f"{POLICY_ENV} is not set: the API needs a policy file (see sharing/api/policy.example.yaml)")
     settings = get_settings()
-    return create_app(settings.database_url, load_policy(Path(path)), settings.data_dir)
+    limiter = None
+    if os.environ.get(RATE_LIMIT_ENV):
+        from sharing.api.ratelimit import RedisRateLimiter
+
+        limiter = RedisRateLimiter(os.environ[RATE_LIMIT_ENV])
+    return create_app(settings.database_url, load_policy(Path(path)), settings.data_dir, limiter=limiter)
 
 
 @click.command()
@@ -35,7 +42,7 @@ def app_from_env() -> FastAPI:
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", default=8300, show_default=True, type=int)
 @click.option("--workers", default=1, show_default=True, type=int,
-              help="Server processes (rate limits are per process).")
+              help=f"Server processes; more than one share rate limits through Redis ({RATE_LIMIT_ENV}).")
 @click.option("--new-key", is_flag=True, help="Print a new API key and its SHA-256 for the policy file, and exit.")
 def serve(policy: Path | None, host: str, port: int, workers: int, new_key: bool) -> None:
     """Run the lookup API."""
@@ -55,6 +62,16 @@ def serve(policy: Path | None, host: str, port: int, workers: int, new_key: bool
 
     load_policy(policy)  # fail here, with the path of the bad entry, rather than in each worker
     os.environ[POLICY_ENV] = str(policy.resolve())
+    if workers > 1:
+        if not os.environ.get(RATE_LIMIT_ENV):
+            raise click.UsageError(f"--workers {workers}: the workers must share rate limits; set {RATE_LIMIT_ENV} "
+                                   "(e.g. redis://127.0.0.1:6379/0)")
+        if not os.environ.get(SECRET_ENV):
+            import secrets
+
+            # every worker inherits it, so a cursor from one is good at another (until this server stops)
+            os.environ[SECRET_ENV] = secrets.token_urlsafe(32)
+            click.echo(f"{SECRET_ENV} is not set: page cursors are signed with a key made for this run", err=True)
     from sharing.api.server import PROTOCOL
 
     uvicorn.run("sharing.api.cli:app_from_env", factory=True, host=host, port=port, workers=workers,
