@@ -2,6 +2,9 @@
 
 `enterprise_profile`: registration, tax status, parcels held, permits granted, branches.
 `parcel_profile`: the parcel, its certificates, the permits granted on it, its land-use tax notices.
+`tax_obligations`, `taxpayer_obligations`, `parcel_obligations`: land-use tax notices against the State
+Treasury's receipts (per notice, per taxpayer, per parcel): due, paid, outstanding, paid late. They are
+built once both the notices and the receipts are published (the treasury comes in by declaration files).
 `view_match_stats`: for each cross-agency reference, how many found their target.
 `view_unmatched`: every reference that did not, as a dataset an operator can inspect.
 
@@ -96,6 +99,10 @@ RELATIONS = (
              "f.holder_id", "f.holder_type = 'enterprise'", "enterprises", "x.enterprise_code = f.holder_id"),
     Relation("notice->taxpayer", "tax_notices", "f.notice_no", "f.tax_code", "1 = 1",
              "taxpayers", "x.tax_code = f.tax_code"),
+    Relation("receipt->notice", "payment_receipts", "f.receipt_no", "f.notice_no", "1 = 1",
+             "tax_notices", "x.notice_no = f.notice_no"),
+    Relation("receipt.payer->taxpayer", "payment_receipts", "f.receipt_no", "f.tax_code", "1 = 1",
+             "taxpayers", "x.tax_code = f.tax_code"),
     Relation("notice->parcel", "tax_notices", "f.notice_no",
              "f.commune_code_source || '/' || CAST(f.map_sheet AS TEXT) || '/' || CAST(f.parcel_number AS TEXT)",
              "f.map_sheet IS NOT NULL", "parcels", NOTICE_TO_PARCEL),
@@ -110,6 +117,7 @@ LOOKUP_INDEXES: dict[str, list[tuple[str, ...]]] = {
     "land_certificates": [("map_sheet", "parcel_number")],
     "tax_notices": [("tax_code",), ("map_sheet", "parcel_number")],
     "branches": [("enterprise_code",)],
+    "payment_receipts": [("notice_no",), ("tax_code",)],
 }
 
 ENTERPRISE_PROFILE = f"""
@@ -144,6 +152,46 @@ WHERE {_cur('f')}
 """
 
 
+# Per notice: what the treasury received against it. A receipt counts when it names the notice; a
+# cancelled notice owes nothing; "late" is a receipt dated after the notice's due date.
+TAX_OBLIGATIONS = f"""
+SELECT n.notice_no, n.tax_code, n.province_code, n.commune_code, n.commune_code_source, n.map_sheet,
+  n.parcel_number, n.tax_year, n.due_date, n.status AS notice_status, n.amount_vnd AS due_vnd,
+  COALESCE(p.paid, 0) AS paid_vnd,
+  CASE WHEN n.amount_vnd > COALESCE(p.paid, 0) THEN n.amount_vnd - COALESCE(p.paid, 0) ELSE 0 END
+    AS outstanding_vnd,
+  COALESCE(p.receipts, 0) AS receipts, p.last_paid AS last_paid_date,
+  CASE WHEN COALESCE(p.late, 0) > 0 THEN 1 ELSE 0 END AS paid_late
+FROM ds_tax_notices n
+LEFT JOIN (
+  SELECT r.notice_no, SUM(r.amount_vnd) AS paid, COUNT(*) AS receipts, MAX(r.paid_date) AS last_paid,
+    SUM(CASE WHEN r.paid_date > x.due_date THEN 1 ELSE 0 END) AS late
+  FROM ds_payment_receipts r JOIN ds_tax_notices x ON x.notice_no = r.notice_no AND {_cur('x')}
+  WHERE {_cur('r')} GROUP BY r.notice_no
+) p ON p.notice_no = n.notice_no
+WHERE {_cur('n')} AND n.status <> 'cancelled' AND n.amount_vnd IS NOT NULL
+"""
+
+_OBLIGATION_TOTALS = """COUNT(*) AS notices, SUM(o.due_vnd) AS due_vnd, SUM(o.paid_vnd) AS paid_vnd,
+  SUM(o.outstanding_vnd) AS outstanding_vnd,
+  SUM(CASE WHEN o.outstanding_vnd > 0 THEN 1 ELSE 0 END) AS notices_outstanding,
+  SUM(CASE WHEN o.paid_late <> 0 THEN 1 ELSE 0 END) AS notices_paid_late,
+  CASE WHEN SUM(o.outstanding_vnd) = 0 THEN 1 ELSE 0 END AS fully_paid"""
+
+TAXPAYER_OBLIGATIONS = f"""
+SELECT o.tax_code, {_OBLIGATION_TOTALS}
+FROM ({TAX_OBLIGATIONS}) o WHERE o.tax_code IS NOT NULL GROUP BY o.tax_code
+"""
+
+PARCEL_OBLIGATIONS = f"""
+SELECT o.commune_code_source, o.map_sheet, o.parcel_number, MAX(o.province_code) AS province_code,
+  MAX(o.commune_code) AS commune_code, {_OBLIGATION_TOTALS}, MAX(o.tax_year) AS last_tax_year
+FROM ({TAX_OBLIGATIONS}) o
+WHERE o.commune_code_source IS NOT NULL AND o.map_sheet IS NOT NULL AND o.parcel_number IS NOT NULL
+GROUP BY o.commune_code_source, o.map_sheet, o.parcel_number
+"""
+
+
 @dataclass(frozen=True, slots=True)
 class View:
     spec: DatasetSpec
@@ -160,6 +208,9 @@ def _spec(name: str, key: Sequence[str], fields: list[tuple[str, pa.DataType]], 
 
 S, I64, B = pa.string(), pa.int64(), pa.bool_()
 AREA = pa.decimal128(16, 2)
+_TOTALS: list[tuple[str, pa.DataType]] = [
+    ("notices", I64), ("due_vnd", I64), ("paid_vnd", I64), ("outstanding_vnd", I64), ("notices_outstanding", I64),
+    ("notices_paid_late", I64), ("fully_paid", B)]
 
 VIEWS = (
     View(
@@ -182,6 +233,31 @@ VIEWS = (
         ], "Parcel, its certificates, permits and land-use tax notices"),
         ("parcels", "land_certificates", "permits", "tax_notices"),
         PARCEL_PROFILE,
+    ),
+    View(
+        _spec("tax_obligations", ["notice_no"], [
+            ("notice_no", S), ("tax_code", S), ("province_code", S), ("commune_code", S),
+            ("commune_code_source", S), ("map_sheet", I64), ("parcel_number", I64), ("tax_year", I64),
+            ("due_date", pa.date32()), ("notice_status", S), ("due_vnd", I64), ("paid_vnd", I64),
+            ("outstanding_vnd", I64), ("receipts", I64), ("last_paid_date", pa.date32()), ("paid_late", B),
+        ], "Each land-use tax notice against the treasury's receipts: due, paid, outstanding, paid late"),
+        ("tax_notices", "payment_receipts"),
+        TAX_OBLIGATIONS,
+    ),
+    View(
+        _spec("taxpayer_obligations", ["tax_code"], [
+            ("tax_code", S), *_TOTALS,
+        ], "Each taxpayer's land-use tax notices against the treasury's receipts"),
+        ("tax_notices", "payment_receipts"),
+        TAXPAYER_OBLIGATIONS,
+    ),
+    View(
+        _spec("parcel_obligations", ["commune_code_source", "map_sheet", "parcel_number"], [
+            ("commune_code_source", S), ("map_sheet", I64), ("parcel_number", I64), ("province_code", S),
+            ("commune_code", S), *_TOTALS, ("last_tax_year", I64),
+        ], "Each parcel's land-use tax notices against the treasury's receipts: has its tax been paid?"),
+        ("tax_notices", "payment_receipts"),
+        PARCEL_OBLIGATIONS,
     ),
 )
 
