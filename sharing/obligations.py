@@ -16,12 +16,13 @@ from sharing import db
 
 _CURRENT = "valid_to IS NULL AND NOT is_deleted"
 _BOOLS = ("fully_paid", "paid_late")
+_SYSTEM = ("valid_from", "valid_to", "is_deleted", "version_from", "version_to")
 
 
 def _rows(conn: sa.Connection, sql: str, params: dict[str, Any]) -> list[dict[str, Any]]:
     out = []
     for row in conn.execute(sa.text(sql), params).mappings():
-        record = {k: v for k, v in row.items() if k not in ("valid_from", "valid_to", "is_deleted", "version_from", "version_to")}
+        record = {k: v for k, v in row.items() if k not in _SYSTEM}
         for name in _BOOLS:
             if name in record and record[name] is not None:
                 record[name] = bool(record[name])
