@@ -69,6 +69,7 @@ class Extraction:
         self._done = False
         self.stats = Stats()
         self.request_ids: list[str] = []
+        self.request_hashes: list[str] = []
         self.warnings: list[str] = []
         self.redactor = Redactor()
         self.zone = ZoneInfo(source.timezone)
@@ -99,6 +100,7 @@ class Extraction:
                 self.stats.requests, self.stats.retries = caller.requests, caller.retries
                 # X-Road message ids sent (SOAP), kept with the run; each page's id is in its `_page`
                 self.request_ids = list(getattr(reader, "request_ids", []))
+                self.request_hashes = list(getattr(reader, "request_hashes", []))  # REST: X-Road-Request-Hash
         if self._old.cursor is None and self._old.known_keys is None and self.stats.records == 0:
             message = (f"[{self.source.name}] {self.stream.name}: the first sync read 0 records; check the "
                        "records path, the parameters and the credentials before trusting an empty dataset")

@@ -7,8 +7,9 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from connectors.config import Pagination, SourceConfig, StreamConfig
-from connectors.errors import MalformedResponse
+from connectors import xroad
+from connectors.config import Pagination, SourceConfig, StreamConfig, XRoadAuth
+from connectors.errors import HeaderMismatch, MalformedResponse
 from connectors.http import HttpCaller, Response
 from connectors.pagination import Page, PageRequest, paginator
 from connectors.replies import json_body, list_at
@@ -19,6 +20,9 @@ from connectors.types import RawPage
 class RestReader:
     def __init__(self, source: SourceConfig, caller: HttpCaller) -> None:
         self.source, self.caller = source, caller
+        self.xroad = _xroad(source)  # through an X-Road security server, when the source says so
+        self.request_ids = self.xroad.request_ids if self.xroad else []
+        self.request_hashes = self.xroad.request_hashes if self.xroad else []
 
     def _parse(self, response: Response, records_field: str, request: PageRequest,
                strict_utf8: bool) -> tuple[tuple[Any, list[Any]], bool]:
@@ -37,15 +41,27 @@ class RestReader:
         while request is not None:
             current = request
 
-            def parse(response: Response, current: PageRequest = current) -> tuple[
+            request_id = xroad.new_request_id()
+
+            def parse(response: Response, current: PageRequest = current, request_id: str = request_id) -> tuple[
                     list[Any], bool, PageRequest | None]:
+                if self.xroad is not None:
+                    wrong = self.xroad.check(response.headers, request_id)
+                    if wrong:
+                        raise HeaderMismatch(wrong, source=self.source.name, operation=url, page=current.label)
                 (body, records), bad_utf8 = self._parse(response, records_field, current, strict_utf8)
                 # a bare list has no body fields: only headers (Link) or the count can say what is next
                 page = Page(body if isinstance(body, dict) else {}, response.headers, len(records))
                 return records, bad_utf8, strategy.next(current, page, followed)
 
+            target, headers = current.url, None
+            if self.xroad is not None:
+                headers = self.xroad.headers(request_id)
+                if "://" not in target:  # a next link is already a full URL
+                    target = self.xroad.path(target)
             records, bad_utf8, request = self.caller.call(
-                "GET", current.url, operation=url, page=current.label, parse=parse, params=current.params)
+                "GET", target, operation=url, page=current.label, parse=parse, params=current.params,
+                headers=headers)
             followed.add(current.label)
             yield current, records, bad_utf8
 
@@ -73,3 +89,20 @@ class RestReader:
                 raise MalformedResponse(f"a listed key is not a string or number: {bad!r}", source=self.source.name,
                                         operation=deletes.path, page=request.label)
             yield [str(k) for k in keys]
+
+
+def _xroad(source: SourceConfig) -> xroad.RestXRoad | None:
+    auth = source.auth
+    if not isinstance(auth, XRoadAuth):
+        return None
+    from core.errors import ConfigError
+
+    if not auth.xroad_service_code:
+        raise ConfigError(f"{source.path.name}: auth.xroad_service_code: a REST source through X-Road names "
+                          "its service code (the /r1/.../SERVICE part of every path)", source=source.name)
+    try:
+        client = xroad.Identifier.parse(auth.xroad_client, "auth.xroad_client")
+        service = xroad.Identifier.parse(auth.xroad_service_prefix, "auth.xroad_service_prefix")
+    except ValueError as exc:
+        raise ConfigError(f"{source.path.name}: {exc}", source=source.name) from None
+    return xroad.RestXRoad(client, service, auth.xroad_service_code, auth.xroad_user_id, auth.xroad_issue)

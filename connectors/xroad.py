@@ -104,3 +104,47 @@ def echoed_id(envelope: etree._Element) -> str | None:
         if found is not None:
             return (found.text or "").strip()
     return None
+
+
+class RestXRoad:
+    """A REST source reached through its X-Road security server (the REST message protocol).
+
+    Paths become `/r1/{INSTANCE}/{CLASS}/{MEMBER}/{SUBSYSTEM}/{SERVICE}{path}`, each part
+    percent-encoded; every request carries `X-Road-Client` (and `X-Road-Id`, `X-Road-UserId`,
+    `X-Road-Issue`); every response must carry the `X-Road-Id` sent and an `X-Road-Request-Hash` (set
+    by the provider's security server), both kept with the run."""
+
+    def __init__(self, client: Identifier, service: Identifier, service_code: str, user_id: str | None,
+                 issue: str | None) -> None:
+        from urllib.parse import quote
+
+        parts = [service.instance, service.member_class, service.member_code, service.subsystem, service_code]
+        self.prefix = "/r1/" + "/".join(quote(p, safe="") for p in parts if p)
+        self.client = "/".join(quote(p, safe="") for p in client.text().split("/"))
+        self.user_id, self.issue = user_id, issue
+        self.request_ids: list[str] = []
+        self.request_hashes: list[str] = []
+
+    def path(self, path: str) -> str:
+        return self.prefix + (path if path.startswith("/") else "/" + path)
+
+    def headers(self, request_id: str) -> dict[str, str]:
+        out = {"X-Road-Client": self.client, "X-Road-Id": request_id}
+        if self.user_id:
+            out["X-Road-UserId"] = self.user_id
+        if self.issue:
+            out["X-Road-Issue"] = self.issue
+        return out
+
+    def check(self, headers: Mapping[str, str], request_id: str) -> str | None:
+        """None when the reply is the security server's answer to this request, else what is wrong."""
+        echoed = headers.get("x-road-id")
+        if echoed != request_id:
+            return (f"the reply's X-Road-Id {echoed!r} is not the request's {request_id!r}" if echoed else
+                    "the reply has no X-Road-Id header: it did not come through an X-Road security server")
+        digest = headers.get("x-road-request-hash")
+        if not digest:
+            return "the reply has no X-Road-Request-Hash header (the provider's security server sets it)"
+        self.request_ids.append(request_id)
+        self.request_hashes.append(digest)
+        return None

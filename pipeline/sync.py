@@ -242,6 +242,7 @@ def sync_stream(
         new_state = extraction.state
         summary.extra["reconciled"] = extraction.reconciled
         summary.extra["xroad_request_ids"] = extraction.request_ids  # X-Road message ids sent, in order
+        summary.extra["xroad_request_hashes"] = extraction.request_hashes  # REST: the security server's hashes
         summary.extra["warnings"] = extraction.warnings
         summary.cursor = new_state.get("cursor")
         stats = run.summary()

@@ -100,6 +100,7 @@ class XRoadAuth:
     xroad_client: Str  # INSTANCE/CLASS/MEMBER[/SUBSYSTEM], sent as a structured identifier
     xroad_service_prefix: Str  # INSTANCE/CLASS/MEMBER/SUBSYSTEM of the provider; serviceCode = the operation
     xroad_service_version: Str | None = None  # serviceVersion, e.g. v1
+    xroad_service_code: Str | None = None  # REST: the service code of the /r1/... paths (SOAP: the operation)
     xroad_user_id: Str | None = None
     xroad_issue: Str | None = None  # the `issue` header (a case or decision number), when the provider asks
     xroad_protocol_version: Str = "4.0"
