@@ -128,16 +128,17 @@ def test_views_rebuild_only_when_inputs_change(db_url: str, tmp_path: Path) -> N
     publish_all(db_url, tmp_path, data)
     build_views(db_url, tmp_path)
     again = build_views(db_url, tmp_path)
-    profiles = ("enterprise_profile", "parcel_profile")  # no receipts here: the obligations views wait for them
+    profile_views = ("enterprise_profile", "parcel_profile")  # no receipts here: the obligations views wait
     assert again.skipped["tax_obligations"] == "inputs not published yet: payment_receipts"
-    assert {k: v for k, v in again.skipped.items() if k in profiles} == dict.fromkeys(profiles, "inputs unchanged")
+    assert {k: v for k, v in again.skipped.items() if k in profile_views} == dict.fromkeys(
+        profile_views, "inputs unchanged")
 
     s = SPECS["taxpayers"]
     publish(db_url, s, [pa.Table.from_pylist([{"tax_code": E2, "status_code": "04"}], schema=s.schema)],
             data_dir=tmp_path)
     third = build_views(db_url, tmp_path)
     assert "enterprise_profile" in third.published
-    assert {k: v for k, v in third.skipped.items() if k in profiles} == {"parcel_profile": "inputs unchanged"}
+    assert {k: v for k, v in third.skipped.items() if k in profile_views} == {"parcel_profile": "inputs unchanged"}
     profiles = {r["enterprise_code"]: r for r in snapshots.read_version(tmp_path, "enterprise_profile").to_pylist()}
     assert profiles[E2]["tax_status_code"] == "04"
     assert third.published["enterprise_profile"].version == 2
