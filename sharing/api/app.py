@@ -25,7 +25,7 @@ from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
-from urllib.parse import unquote_to_bytes
+from urllib.parse import unquote, unquote_to_bytes
 
 import orjson
 import sqlalchemy as sa
@@ -39,11 +39,11 @@ from sharing import db
 from sharing.api import problems
 from sharing.api.audit import AuditWriter, Entry
 from sharing.api.auth import KEY_HEADER, authenticate
-from sharing.api.policy import Client, Policy
+from sharing.api.policy import Client, Policy, XRoadTrust
 from sharing.api.problems import Problem
 from sharing.api.queries import Published
 from sharing.api.ratelimit import Limiter, RateLimiter
-from sharing.api.server import URL_BYTES_KEY
+from sharing.api.server import PEER_CERT_KEY, URL_BYTES_KEY
 
 AUDIT_SCOPE_KEY = "lienthong.audit"
 CLIENT_SCOPE_KEY = "lienthong.client"
@@ -217,7 +217,14 @@ class Gateway:
             raise
 
     async def _identify(self, scope: Scope, entry: Entry, extra: list[tuple[bytes, bytes]]) -> Problem | None:
-        client = authenticate(self.state.policy, _header(scope, KEY_HEADER.lower().encode()))
+        client: Client | None
+        xroad = self.state.policy.xroad
+        if xroad is not None and _trusted(scope, xroad) and _header(scope, b"x-road-client") is not None:
+            client, problem = _xroad_client(scope, xroad, self.state.policy, entry)
+            if problem is not None:
+                return problem
+        else:
+            client = authenticate(self.state.policy, _header(scope, KEY_HEADER.lower().encode()))
         scope[CLIENT_SCOPE_KEY] = client
         if client is not None:
             entry.client = client.name
@@ -231,6 +238,34 @@ class Gateway:
             return None
         who = f"client {client.name}" if client is not None else "requests without a known key from this address"
         return Problem("rate-limited", f"{who}: over {rate.per_second:g} requests/s (bursts of {rate.burst})")
+
+
+_XROAD_HEADERS = {b"x-road-client": "xroad_client", b"x-road-service": "xroad_service", b"x-road-id": "xroad_id",
+                  b"x-road-request-id": "xroad_request_id", b"x-road-request-hash": "xroad_request_hash",
+                  b"x-road-userid": "xroad_user_id", b"x-road-issue": "xroad_issue",
+                  b"x-road-represented-party": "xroad_represented_party"}
+
+
+def _trusted(scope: Scope, trust: XRoadTrust) -> bool:
+    """The request came from a trusted security server: its address, or its TLS client certificate."""
+    peer = scope.get("client")
+    if peer is not None and peer[0] in trust.addresses:
+        return True
+    return scope.get(PEER_CERT_KEY) in trust.certificates
+
+
+def _xroad_client(scope: Scope, trust: XRoadTrust, policy: Policy,
+                  entry: Entry) -> tuple[Client | None, Problem | None]:
+    """The policy client of the X-Road member/subsystem calling; the X-Road ids go to the audit entry."""
+    for header_name, field_name in _XROAD_HEADERS.items():
+        value = _header(scope, header_name)
+        if value is not None:
+            entry.context[field_name] = value[:200]
+    member = "/".join(unquote(part) for part in (_header(scope, b"x-road-client") or "").strip().split("/"))
+    name = trust.members.get(member)
+    if name is None:
+        return None, Problem("unauthenticated", f"X-Road client {member[:100]} is not a client of this API's policy")
+    return policy.clients[name], None
 
 
 def problems_path(scope: Scope) -> str:

@@ -193,6 +193,11 @@ def xroad(doc: dict[str, Any], server_url: str = "http://localhost:8300") -> dic
     authenticates the client (X-Road-Client), so only the purpose header remains required."""
     out: dict[str, Any] = _to_30(copy.deepcopy(doc))
     out["openapi"] = "3.0.3"
+    out["info"]["description"] = (
+        "Shared records of the province's agencies, as an X-Road REST service: the security server names the "
+        "calling subsystem (X-Road-Client), which the API's policy maps to its grants; every request states "
+        "its purpose (`X-Purpose`). Every request is written to the audit log, with its X-Road-Id, before its "
+        "answer leaves. Errors are RFC 9457 problem details (`application/problem+json`).")
     out["servers"] = [{"url": server_url}]
     out["components"]["securitySchemes"] = {"Purpose": doc["components"]["securitySchemes"]["Purpose"]}
     for item in out["paths"].values():

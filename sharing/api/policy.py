@@ -102,6 +102,16 @@ class Client:
         return sorted({p for g in self.grants.values() for p in g.purposes})
 
 
+@dataclass(frozen=True, slots=True)
+class XRoadTrust:
+    """A security server in front: requests from its addresses (or bearing its TLS client certificate) are
+    identified by X-Road-Client, mapped to a client of the policy by member/subsystem id."""
+
+    addresses: frozenset[str]
+    certificates: frozenset[str]  # SHA-256 fingerprints (hex) of the security server's client certificate
+    members: Mapping[str, str]  # "INSTANCE/CLASS/MEMBER/SUBSYSTEM" -> client name
+
+
 # Requests without a known key share one bucket per address: generous, it is there to slow key guessing.
 ANONYMOUS_RATE = RateLimit(100.0, 1000)
 
@@ -111,10 +121,12 @@ class Policy:
     clients: Mapping[str, Client]
     by_key_hash: Mapping[str, Client]
     anonymous_rate: RateLimit = ANONYMOUS_RATE
+    xroad: XRoadTrust | None = None
 
     @classmethod
-    def of(cls, clients: list[Client], anonymous_rate: RateLimit = ANONYMOUS_RATE) -> Policy:
-        return cls({c.name: c for c in clients}, {c.key_sha256: c for c in clients}, anonymous_rate)
+    def of(cls, clients: list[Client], anonymous_rate: RateLimit = ANONYMOUS_RATE,
+           xroad: XRoadTrust | None = None) -> Policy:
+        return cls({c.name: c for c in clients}, {c.key_sha256: c for c in clients}, anonymous_rate, xroad)
 
 
 def _fail(origin: str, path: str, message: str) -> ConfigError:
@@ -190,7 +202,7 @@ def _client(name: Any, node: Any, origin: str) -> Client:
 def policy_from_dict(document: Any, origin: str = "<policy>") -> Policy:
     if not isinstance(document, Mapping) or not isinstance(document.get("clients"), Mapping):
         raise _fail(origin, "clients", "a policy is a mapping with a `clients` mapping")
-    unknown = set(document) - {"clients", "anonymous_rate"}
+    unknown = set(document) - {"clients", "anonymous_rate", "xroad"}
     if unknown:
         raise _fail(origin, sorted(unknown)[0], "unknown key")
     anonymous = _rate(document.get("anonymous_rate", {}), origin, "anonymous_rate", ANONYMOUS_RATE)
@@ -200,7 +212,37 @@ def policy_from_dict(document: Any, origin: str = "<policy>") -> Policy:
         if c.key_sha256 in seen:
             raise _fail(origin, f"clients.{c.name}.key_sha256", f"same key as {seen[c.key_sha256]}")
         seen[c.key_sha256] = c.name
-    return Policy.of(clients, anonymous)
+    names = {c.name for c in clients}
+    xroad = _xroad(document["xroad"], origin, names) if "xroad" in document else None
+    return Policy.of(clients, anonymous, xroad)
+
+
+_XROAD_ID = re.compile(r"^[^/\s]+/[^/\s]+/[^/\s]+(/[^/\s]+)?$")
+
+
+def _xroad(node: Any, origin: str, names: set[str]) -> XRoadTrust:
+    if not isinstance(node, Mapping):
+        raise _fail(origin, "xroad", "expected {trusted_addresses: [...], trusted_certificates: [...], members: {...}}")
+    unknown = set(node) - {"trusted_addresses", "trusted_certificates", "members"}
+    if unknown:
+        raise _fail(origin, f"xroad.{sorted(unknown)[0]}", "unknown key")
+    addresses, certs = node.get("trusted_addresses", []), node.get("trusted_certificates", [])
+    if not isinstance(addresses, list) or not all(isinstance(a, str) for a in addresses):
+        raise _fail(origin, "xroad.trusted_addresses", "expected a list of IP addresses")
+    if not isinstance(certs, list) or not all(isinstance(c, str) and _SHA256.match(c.lower().replace(":", ""))
+                                              for c in certs):
+        raise _fail(origin, "xroad.trusted_certificates", "expected SHA-256 fingerprints of client certificates")
+    if not addresses and not certs:
+        raise _fail(origin, "xroad", "trust needs trusted_addresses or trusted_certificates")
+    members = node.get("members", {})
+    if not isinstance(members, Mapping):
+        raise _fail(origin, "xroad.members", "expected a mapping of X-Road client ids to client names")
+    for member, client in members.items():
+        if not isinstance(member, str) or not _XROAD_ID.match(member):
+            raise _fail(origin, f"xroad.members.{member}", "expected INSTANCE/CLASS/MEMBER[/SUBSYSTEM]")
+        if client not in names:
+            raise _fail(origin, f"xroad.members.{member}", f"{client!r} is not a client of this policy")
+    return XRoadTrust(frozenset(addresses), frozenset(c.lower().replace(":", "") for c in certs), dict(members))
 
 
 def load_policy(path: Path) -> Policy:
