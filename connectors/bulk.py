@@ -128,9 +128,12 @@ class Shape:
         for _, nested in getattr(xsd_type, "elements_nested", []):
             if isinstance(nested, (Choice, XsdAny)):
                 raise Unsupported(f"{where}: an xsd:{type(nested).__name__.lower()}")
-            if isinstance(nested, (Sequence, All, Group)) and any(
-                    isinstance(child, (Choice, XsdAny, Sequence, Group)) for child in nested):
-                raise Unsupported(f"{where}: a nested model group")
+            if isinstance(nested, (Sequence, All, Group)):
+                for child in nested:
+                    if isinstance(child, (Choice, XsdAny)):
+                        raise Unsupported(f"{where}: an xsd:{type(child).__name__.lower()}")
+                    if isinstance(child, (Sequence, Group)):
+                        raise Unsupported(f"{where}: a nested model group")
         self.fields: dict[str, Field] = {}
         for name, el in getattr(xsd_type, "elements", []):
             shape = Shape(el.type, f"{where}/{name}", depth + 1) if getattr(el.type, "elements", None) else None

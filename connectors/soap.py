@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from pathlib import Path
@@ -89,20 +90,26 @@ def _local_only_transport() -> Any:
     return LocalOnly()  # type: ignore[no-untyped-call]
 
 
-def load_client(where: str, location: str, localise: Callable[[str], Path | None], wsse: Any = None) -> Any:
+def load_client(where: str, location: str, localise: Callable[[str], Path | None], wsse: Any = None,
+                source: str | None = None) -> Any:
     """A zeep Client over the local copy of `location`; zeep's and lxml's errors as ConfigErrors."""
     import zeep
     from zeep import exceptions as zx
 
     path = localise(location)
     if path is None:
-        raise ConfigError(f"{where}: cannot load {location!r}")
+        raise ConfigError(f"{where}: cannot load {location!r}", source=source)
     try:
-        return zeep.Client(  # type: ignore[no-untyped-call]
-            str(path), transport=_local_only_transport(), settings=zeep_settings(), wsse=wsse)
-    except (zx.Error, etree.XMLSyntaxError, etree.XMLSchemaError, KeyError, ValueError) as exc:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            client = zeep.Client(  # type: ignore[no-untyped-call]
+                str(path), transport=_local_only_transport(), settings=zeep_settings(), wsse=wsse)
+        for warning in caught:  # zeep warns of WSDL parts it could not read: say whose WSDL
+            log.warning("%s: WSDL %s: %s", where, location, warning.message)
+        return client
+    except (zx.Error, etree.XMLSyntaxError, etree.XMLSchemaError, LookupError, ValueError) as exc:
         raise ConfigError(f"{where}: WSDL {location!r} cannot be loaded: {type(exc).__name__}: "
-                          f"{str(exc)[:300]}") from None
+                          f"{str(exc)[:300]}", source=source) from None
 
 
 def soap_ports(client: Any) -> Iterator[tuple[str, str, Any]]:
@@ -165,7 +172,7 @@ class SoapReader:
         where = source.path.name
         with tempfile.TemporaryDirectory(prefix="lienthong-wsdl-") as workdir:
             localiser = localiser_for(source, Path(workdir), self._fetch)
-            self.client = load_client(where, wsdl_location(source), localiser.localise, wsse)
+            self.client = load_client(where, wsdl_location(source), localiser.localise, wsse, source.name)
         soap = source.soap
         _, _, self.binding = pick_binding(self.client, where, soap.service, soap.port, soap.version)
         self._plans: dict[tuple[str, str, str | None], BulkPlan | None] = {}
