@@ -56,6 +56,12 @@ class SourceStatus:
         return self.last_success is None or datetime.now(UTC) - self.last_success > LATE_AFTER
 
     @property
+    def age_minutes(self) -> int | None:
+        if self.last_success is None:
+            return None
+        return int((datetime.now(UTC) - self.last_success).total_seconds() // 60)
+
+    @property
     def age(self) -> str:
         if self.last_success is None:
             return "never"
@@ -80,29 +86,60 @@ def _published_by_run(conn: sa.Connection) -> dict[tuple[str, str], int]:
     return {(str(d), str(r)): int(n) for d, r, n in rows if r is not None}
 
 
+def _last_runs(conn: sa.Connection, source: str, published: dict[tuple[str, str], int]) -> list[DatasetRun]:
+    """Each dataset's last run, summed over its batches (one validation row per batch)."""
+    vr = validation_runs
+    latest = (sa.select(vr.c.dataset, sa.func.max(vr.c.id).label("id"))
+              .where(vr.c.source == source).group_by(vr.c.dataset).subquery())
+    last = sa.select(vr.c.dataset, vr.c.run_id).join(latest, vr.c.id == latest.c.id).subquery()
+    query = (sa.select(vr.c.dataset, vr.c.run_id, sa.func.min(vr.c.started_at).label("started_at"),
+                       sa.func.sum(vr.c.seconds).label("seconds"), sa.func.sum(vr.c.rows_in).label("rows_in"),
+                       sa.func.sum(vr.c.rows_valid).label("rows_valid"),
+                       sa.func.sum(vr.c.rows_quarantined).label("rows_quarantined"),
+                       sa.func.min(vr.c.status).label("status"))
+             .join(last, sa.and_(vr.c.dataset == last.c.dataset, vr.c.run_id == last.c.run_id))
+             .group_by(vr.c.dataset, vr.c.run_id).order_by(vr.c.dataset))
+    return [DatasetRun(row.dataset, row.run_id, _aware(row.started_at) or datetime.now(UTC), float(row.seconds or 0),
+                       int(row.rows_in or 0), int(row.rows_valid or 0), int(row.rows_quarantined or 0),
+                       published.get((row.dataset, row.run_id)), str(row.status))
+            for row in conn.execute(query)]
+
+
 def source_statuses(engine: sa.Engine) -> list[SourceStatus]:
-    """Every configured source, with its last successful sync and its last run's counts per dataset."""
+    """Every configured source, with its last published sync and its last run's counts per dataset.
+
+    Freshness counts published syncs only (the state committed with a publish, `lt_sync_state`): a local
+    `lienthong validate` writes a validation run but publishes nothing, so it does not make a source fresh.
+    A source is as fresh as its stalest stream.
+    """
     ensure_quality_tables(engine, quality_metadata)
     db.create_system_tables(engine)
     out = []
+    st = db.sync_state
     with engine.connect() as conn:
         published = _published_by_run(conn)
         for entry in sources():
             status = SourceStatus(entry.name, entry.dag_id, entry.description)
-            vr = validation_runs
-            last_ok = conn.execute(sa.select(sa.func.max(vr.c.started_at))
-                                   .where(vr.c.source == entry.name, vr.c.status == "passed")).scalar()
-            status.last_success = _aware(last_ok)
-            # The last run of each dataset of this source.
-            latest = (sa.select(vr.c.dataset, sa.func.max(vr.c.id).label("id"))
-                      .where(vr.c.source == entry.name).group_by(vr.c.dataset).subquery())
-            for row in conn.execute(sa.select(vr).join(latest, vr.c.id == latest.c.id).order_by(vr.c.dataset)):
-                status.last_run.append(DatasetRun(
-                    row.dataset, row.run_id, _aware(row.started_at) or datetime.now(UTC), float(row.seconds),
-                    int(row.rows_in), int(row.rows_valid), int(row.rows_quarantined),
-                    published.get((row.dataset, row.run_id)), row.status))
+            status.last_success = _aware(conn.execute(
+                sa.select(sa.func.min(st.c.updated_at)).where(st.c.source == entry.name)).scalar())
+            status.last_run = _last_runs(conn, entry.name, published)
             out.append(status)
     return out
+
+
+def first_page_counts(engine: sa.Engine) -> dict[str, int]:
+    """The numbers on top of the first page: open drift, records waiting in quarantine."""
+    from schemas.drift import drift_log
+    from schemas.drift import metadata as drift_metadata
+
+    ensure_quality_tables(engine, quality_metadata)
+    ensure_quality_tables(engine, drift_metadata)
+    with engine.connect() as conn:
+        drift = conn.execute(sa.select(sa.func.count()).select_from(drift_log)
+                             .where(drift_log.c.status == "open")).scalar()
+        waiting = conn.execute(sa.select(sa.func.count()).select_from(quarantine)
+                               .where(quarantine.c.status == "quarantined")).scalar()
+    return {"open_drift": int(drift or 0), "quarantined": int(waiting or 0)}
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,23 +148,31 @@ class Series:
     points: list[tuple[datetime, float]]
 
 
-def run_series(engine: sa.Engine) -> dict[str, list[Series]]:
-    """Per metric (records per run, quarantine rate, sync duration), one series per dataset over its runs."""
+def run_series(engine: sa.Engine) -> dict[str, dict[str, Series]]:
+    """Per dataset, per metric (records, quarantine rate, duration): one point per run (its batches summed)."""
     ensure_quality_tables(engine, quality_metadata)
     vr = validation_runs
     by_dataset: dict[str, list[Any]] = {}
+    query = (sa.select(vr.c.dataset, sa.func.min(vr.c.started_at).label("started_at"),
+                       sa.func.sum(vr.c.rows_in).label("rows_in"),
+                       sa.func.sum(vr.c.rows_quarantined).label("rows_quarantined"),
+                       sa.func.sum(vr.c.seconds).label("seconds"))
+             .group_by(vr.c.dataset, vr.c.run_id).order_by(sa.func.min(vr.c.started_at)))
     with engine.connect() as conn:
-        for row in conn.execute(sa.select(vr.c.dataset, vr.c.started_at, vr.c.rows_in, vr.c.rows_quarantined,
-                                          vr.c.seconds).order_by(vr.c.started_at, vr.c.id)):
+        for row in conn.execute(query):
             by_dataset.setdefault(row.dataset, []).append(row)
-    metrics: dict[str, list[Series]] = {"records": [], "quarantine_rate": [], "seconds": []}
+    out: dict[str, dict[str, Series]] = {}
     for name, rows in sorted(by_dataset.items()):
         at = [_aware(r.started_at) or datetime.now(UTC) for r in rows]
-        metrics["records"].append(Series(name, [(t, float(r.rows_in)) for t, r in zip(at, rows, strict=True)]))
-        metrics["quarantine_rate"].append(Series(name, [
-            (t, 100.0 * r.rows_quarantined / r.rows_in if r.rows_in else 0.0) for t, r in zip(at, rows, strict=True)]))
-        metrics["seconds"].append(Series(name, [(t, float(r.seconds)) for t, r in zip(at, rows, strict=True)]))
-    return metrics
+        pairs = list(zip(at, rows, strict=True))
+        out[name] = {
+            "records": Series(name, [(t, float(r.rows_in or 0)) for t, r in pairs]),
+            "quarantine_rate": Series(name, [
+                (t, 100.0 * float(r.rows_quarantined or 0) / float(r.rows_in) if r.rows_in else 0.0)
+                for t, r in pairs]),
+            "seconds": Series(name, [(t, float(r.seconds or 0)) for t, r in pairs]),
+        }
+    return out
 
 
 @dataclass(frozen=True, slots=True)
@@ -146,8 +191,12 @@ def quarantine_choices(engine: sa.Engine) -> dict[str, list[str]]:
                 for name, col in (("dataset", q.c.dataset), ("rule", q.c.rule), ("run_id", q.c.run_id))}
 
 
-def quarantined(engine: sa.Engine, where: QuarantineFilter, limit: int = 200) -> tuple[int, list[sa.Row[Any]]]:
-    """(how many match, the first `limit` of them)."""
+PAGE_SIZE = 50
+
+
+def quarantined(engine: sa.Engine, where: QuarantineFilter, limit: int = PAGE_SIZE,
+                offset: int = 0) -> tuple[int, list[sa.Row[Any]]]:
+    """(how many match, `limit` of them from `offset`)."""
     ensure_quality_tables(engine, quality_metadata)
     q = quarantine
     conditions = [c for c in (
@@ -158,15 +207,19 @@ def quarantined(engine: sa.Engine, where: QuarantineFilter, limit: int = 200) ->
     ) if c is not None]
     with engine.connect() as conn:
         total = int(conn.execute(sa.select(sa.func.count()).select_from(q).where(*conditions)).scalar() or 0)
-        rows = list(conn.execute(sa.select(q).where(*conditions).order_by(q.c.id).limit(limit)))
+        rows = list(conn.execute(sa.select(q).where(*conditions).order_by(q.c.id).limit(limit).offset(offset)))
     return total, rows
 
 
 def pretty_json(text: str | None) -> str:
+    """Indented, with Vietnamese as composed characters (NFC): decomposed diacritics misplace in monospace."""
+    import unicodedata
+
     try:
-        return json.dumps(json.loads(text or ""), indent=2, ensure_ascii=False, sort_keys=True)
+        shown = json.dumps(json.loads(text or ""), indent=2, ensure_ascii=False, sort_keys=True)
     except ValueError:
-        return text or ""
+        shown = text or ""
+    return unicodedata.normalize("NFC", shown)
 
 
 def audit_entries(engine: sa.Engine, operations_only: bool, limit: int = 200) -> list[sa.Row[Any]]:

@@ -20,6 +20,7 @@ from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from starlette.concurrency import run_in_threadpool
 
+from sharing import i18n
 from sharing.api import audit
 from sharing.api.app import entry_of, state_of
 from sharing.ops import charts, data
@@ -77,11 +78,24 @@ async def _form(request: Request, session: Session | None) -> dict[str, str]:
     return fields
 
 
+def language(request: Request) -> str:
+    """Vietnamese unless the operator chose English (`?lang=en`, remembered in a cookie)."""
+    return i18n.choose_language(request.query_params.get("lang"), request.cookies.get(i18n.LANG_COOKIE))
+
+
 def _page(request: Request, template: str, session: Session | None, status: int = 200,
           **context: Any) -> HTMLResponse:
+    lang = language(request)
+    other = "en" if lang == "vi" else "vi"
+    switch = str(request.url.include_query_params(lang=other).remove_query_params("msg"))
     html = templates.get_template(template).render(
-        prefix=PREFIX, session=session, message=request.query_params.get("msg", ""), **context)
-    return HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+        prefix=PREFIX, session=session, message=request.query_params.get("msg", ""), lang=lang,
+        _=i18n.translator(lang), other_lang=other, other_lang_name=i18n.LANGUAGE_NAMES[other],
+        switch_url=switch[len(str(request.base_url)) - 1:], **context)
+    response = HTMLResponse(html, status_code=status, headers=SECURITY_HEADERS)
+    if request.query_params.get("lang") in i18n.LANGUAGES:
+        response.set_cookie(i18n.LANG_COOKIE, lang, max_age=365 * 86400, samesite="strict", path=PREFIX)
+    return response
 
 
 def _redirect(path: str, message: str = "") -> RedirectResponse:
@@ -137,27 +151,55 @@ async def logout(request: Request) -> Response:
 
 @router.get("/")
 def overview(request: Request) -> HTMLResponse:
+    from schemas.contract import contracts
+    from sharing.catalog import list_datasets
+
     session = _session(request)
-    engine = state_of(request).engine
+    state = state_of(request)
+    engine = state.engine
+    _ = i18n.translator(language(request))
     statuses = data.source_statuses(engine)
     series = data.run_series(engine)
-    plots = [
-        charts.line_chart("Records per run", "records", series["records"]),
-        charts.line_chart("Quarantine rate", "% quarantined", series["quarantine_rate"]),
-        charts.line_chart("Sync duration", "seconds", series["seconds"]),
-    ]
-    return _page(request, "overview.html", session, statuses=statuses, plots=plots,
+    catalog = {e.name: e for e in list_datasets(state.url)}
+    known = contracts()
+    names = sorted({*series, *catalog})
+    time_label = _("time (UTC)")
+    panels = [{
+        "name": name, "contract": known.get(name), "entry": catalog.get(name),
+        "plots": [
+            charts.small_chart(_("Records per run"), _("records"), time_label,
+                               series[name]["records"] if name in series else data.Series(name, []), _("no runs yet")),
+            charts.small_chart(_("Quarantine rate"), _("% quarantined"), time_label,
+                               series[name]["quarantine_rate"] if name in series else data.Series(name, []),
+                               _("no runs yet")),
+            charts.small_chart(_("Sync duration"), _("seconds"), time_label,
+                               series[name]["seconds"] if name in series else data.Series(name, []),
+                               _("no runs yet")),
+        ]} for name in names]
+    return _page(request, "overview.html", session, statuses=statuses, panels=panels,
+                 counts=data.first_page_counts(engine), late=sum(1 for s in statuses if s.late),
                  airflow_url=ops_of(request).airflow_url, late_hours=data.LATE_AFTER.total_seconds() / 3600)
 
 
 @router.get("/quarantine")
 def quarantine_page(request: Request, dataset: str = "", rule: str = "", run_id: str = "",
-                    status: str = "quarantined") -> HTMLResponse:
+                    status: str = "quarantined", page: int = 1, size: int = data.PAGE_SIZE) -> HTMLResponse:
     session = _session(request)
     engine = state_of(request).engine
     where = data.QuarantineFilter(dataset, rule, run_id, status if status in ("quarantined", "released", "") else "")
-    total, rows = data.quarantined(engine, where)
-    return _page(request, "quarantine.html", session, where=where, total=total, rows=rows,
+    size = min(max(size, 5), 500)
+    page = max(1, page)
+    total, rows = data.quarantined(engine, where, limit=size, offset=(page - 1) * size)
+    pages = max(1, -(-total // size))
+
+    def page_url(number: int) -> str:
+        query = {k: v for k, v in (("dataset", dataset), ("rule", rule), ("run_id", run_id)) if v}
+        sized = {"size": size} if size != data.PAGE_SIZE else {}
+        return f"{PREFIX}/quarantine?" + urlencode({**query, "status": where.status, **sized, "page": number})
+
+    return _page(request, "quarantine.html", session, where=where, total=total, rows=rows, page=page,
+                 pages=pages, first=(page - 1) * size + 1 if rows else 0, last=(page - 1) * size + len(rows),
+                 prev_url=page_url(page - 1) if page > 1 else "", next_url=page_url(page + 1) if page < pages else "",
                  choices=data.quarantine_choices(engine))
 
 
@@ -168,9 +210,14 @@ def quarantine_record(request: Request, record_id: int) -> HTMLResponse:
     session = _session(request)
     row = get_quarantined(state_of(request).engine, record_id)
     if row is None:
-        return _page(request, "missing.html", session, status=404, what=f"quarantined record {record_id}")
+        return _page(request, "missing.html", session, status=404, record_id=record_id)
+    from schemas.contract import contracts
+
+    contract = contracts().get(row.dataset)
+    columns = {c.name: c.description for c in contract.columns} if contract else {}
     return _page(request, "record.html", session, row=row, raw=data.pretty_json(row.raw),
-                 failures=data.pretty_json(row.failures))
+                 failures=data.pretty_json(row.failures), column_text=columns.get(row.column or ""),
+                 contract=contract)
 
 
 @router.post("/quarantine/replay")
@@ -181,14 +228,17 @@ async def replay(request: Request) -> Response:
     fields = await _form(request, session)
     ids = [int(i) for i in fields.get("ids", "").split(",") if i.strip().isdigit()]
     dataset = fields.get("dataset") or None
+    _ = i18n.translator(language(request))
     if not ids and not dataset:
-        return _redirect("/quarantine", "Nothing to replay: choose a record or a dataset.")
+        return _redirect("/quarantine", _("Nothing to replay: choose a record or a dataset."))
     result = await run_in_threadpool(replay_records, state_of(request).engine, dataset, ids or None)
-    message = (f"Replay {result.run_id}: {len(result.released_ids)} released, "
-               f"{len(result.still_quarantined)} still quarantined.")
     entry = entry_of(request)
     entry.params = {"ids": ids, "dataset": dataset}
-    entry.detail = message
+    # the audit log in English (one language for searching it); the operator reads their own
+    entry.detail = (f"Replay {result.run_id}: {len(result.released_ids)} released, "
+                    f"{len(result.still_quarantined)} still quarantined.")
+    message = _("Replay %(run)s: %(released)s released, %(still)s still quarantined.", run=result.run_id,
+                released=len(result.released_ids), still=len(result.still_quarantined))
     return _redirect(f"/quarantine/{ids[0]}" if len(ids) == 1 else "/quarantine", message)
 
 
@@ -211,15 +261,17 @@ async def approve(request: Request, drift_id: int) -> Response:
     engine = state_of(request).engine
     rows = {r.id: r for r in await run_in_threadpool(list_drift, engine)}
     row = rows.get(drift_id)
+    _ = i18n.translator(language(request))
     if row is None:
         entry_of(request).detail = f"no drift {drift_id}"
-        return _redirect("/drift", f"No drift {drift_id}.")
+        return _redirect("/drift", _("No drift %(id)s.", id=drift_id))
     await run_in_threadpool(approve_drift, engine, drift_id)
     what = f"drift {drift_id} approved: {row.dataset}.{row.field} ({row.kind}) from {row.source}"
     entry = entry_of(request)
     entry.params = {"drift_id": drift_id, "dataset": row.dataset, "field": row.field, "kind": row.kind}
     entry.detail = f"{what} by {session.operator}"
-    return _redirect("/drift", f"{what[0].upper()}{what[1:]}.")
+    return _redirect("/drift", _("Drift %(id)s approved: %(what)s from %(source)s.", id=drift_id,
+                                 what=f"{row.dataset}.{row.field} ({row.kind})", source=row.source))
 
 
 @router.get("/audit")
@@ -240,7 +292,8 @@ async def _to_login(request: Request, exc: Exception) -> Response:
 
 async def _bad_csrf(request: Request, exc: Exception) -> Response:
     entry_of(request).detail = "CSRF token missing or wrong"
-    return HTMLResponse("The form was stale or not ours: go back, reload the page and try again.",
+    _ = i18n.translator(language(request))
+    return HTMLResponse(_("The form was stale or not ours: go back, reload the page and try again."),
                         status_code=403, headers=SECURITY_HEADERS)
 
 

@@ -32,8 +32,9 @@ def _csrf(page: httpx.Response) -> str:
     return found.group(1)
 
 
-def _logged_in(base: str) -> tuple[httpx.Client, str]:
+def _logged_in(base: str, lang: str = "en") -> tuple[httpx.Client, str]:
     client = httpx.Client(base_url=base, timeout=30)
+    client.cookies.set("lt_lang", lang, path="/ops")  # these tests read the English texts
     token = _csrf(client.get("/ops/login"))
     answer = client.post("/ops/login", data={"csrf": token, "operator": OPERATOR, "password": PASSWORD})
     assert answer.status_code == 303 and answer.headers["location"] == "/ops/", answer.text
@@ -53,7 +54,12 @@ def test_a_wrong_password_is_refused_and_audited(demo: Demo) -> None:
     with httpx.Client(base_url=demo.base, timeout=30) as client:
         token = _csrf(client.get("/ops/login"))
         answer = client.post("/ops/login", data={"csrf": token, "operator": OPERATOR, "password": "guess"})
+        assert answer.status_code == 401 and "Sai tên người vận hành hoặc mật khẩu" in answer.text  # vi first
+        assert '<html lang="vi">' in answer.text
+        token = _csrf(client.get("/ops/login", params={"lang": "en"}))  # one click: English, remembered
+        answer = client.post("/ops/login", data={"csrf": token, "operator": OPERATOR, "password": "guess"})
         assert answer.status_code == 401 and "Wrong operator name or password" in answer.text
+        assert '<html lang="en">' in answer.text
         assert "lt_ops_session" not in client.cookies
         # Without the login form's token, not even the password is checked.
         assert client.post("/ops/login", data={"operator": OPERATOR, "password": PASSWORD}).status_code == 403
@@ -88,7 +94,7 @@ def test_the_quarantine_filters_by_rule_and_run_and_logout_ends_the_session(demo
     page = client.get("/ops/quarantine", params={"rule": rule, "run_id": run_id, "status": ""}).text
     shown = re.findall(r'<td><code>([^<]+)</code></td><td class="reason">', page)
     assert len(shown) == count and set(shown) == {html.escape(rule)}
-    assert f"{count:,} record" in page
+    assert f"{count:,} records" in page
     assert client.post("/ops/logout", data={"csrf": token}).headers["location"] == "/ops/login"
     assert client.get("/ops/").status_code == 303
     client.close()
@@ -106,11 +112,18 @@ def test_a_source_is_late_after_two_missed_hourly_runs(db_url: str, tmp_path: Pa
                 "rows_quarantined": 1, "tombstones": 0, "failure_rate": 1 / rows, "threshold": 0.05,
                 "status": "passed", "rule_counts": "{}", "reference_misses": "{}", "drift": "[]"}
 
+    db.create_system_tables(engine)
     with engine.begin() as conn:
         conn.execute(validation_runs.insert(), [
             run("business", "enterprises", timedelta(hours=5), 100),
-            run("business", "enterprises", timedelta(hours=3), 90),
+            # a local `lienthong validate` 5 minutes ago: a validation run, nothing published
+            run("business", "enterprises", timedelta(minutes=5), 90),
             run("land", "parcels", timedelta(hours=2), 50), run("land", "parcels", timedelta(minutes=10), 60)])
+        # what publishing commits: the state of each stream, with its time
+        conn.execute(db.sync_state.insert(), [
+            {"source": "business", "stream": "enterprises", "state": {}, "updated_at": now - timedelta(hours=3)},
+            {"source": "business", "stream": "branches", "state": {}, "updated_at": now - timedelta(hours=5)},
+            {"source": "land", "stream": "parcels", "state": {}, "updated_at": now - timedelta(minutes=10)}])
     app = create_app(url, policy_from_dict({"clients": {}}), tmp_path / "data")
     app.state.lienthong_ops = OpsState(operators={OPERATOR: hash_password(PASSWORD)})
     try:
@@ -125,5 +138,5 @@ def test_a_source_is_late_after_two_missed_hourly_runs(db_url: str, tmp_path: Pa
     by_source = {source: state for state, source in re.findall(r'<tr class="source (late|fresh)" data-source="(\w+)"',
                                                                page)}
     assert by_source == {"business": "late", "land": "fresh", "construction": "late", "tax": "late"}
-    assert "3 h ago" in page and "10 min ago" in page and "never" in page
-    assert page.count("<polyline") == 6  # two datasets with two runs each, on three charts
+    assert "5 h ago" in page and "10 min ago" in page and "never" in page  # a source is as fresh as its stalest
+    assert page.count("<polyline") == 6  # two datasets with two runs each, three charts each
