@@ -2,7 +2,8 @@
 quarantined record and replays it, approves a drift, finds the approval in the audit log; axe-core finds
 no serious accessibility violation on the main page. Vietnamese first, English one click away; every page
 usable at 400 px without sideways scroll; the served fonts render Vietnamese, monospace included.
-Screenshots at 1366 and 400 px go to docs/screenshots/ (LIENTHONG_SCREENSHOTS=0 skips writing them)."""
+Screenshots at 1366 and 400 px are taken on every run; LIENTHONG_SCREENSHOTS=docs writes them over the ones
+in docs/screenshots/ (to refresh the docs), otherwise they go to the test's temporary directory."""
 
 from __future__ import annotations
 
@@ -25,14 +26,14 @@ AXE = Path(__file__).parents[3] / "sharing" / "ops" / "static" / "vendor" / "axe
 SCREENSHOTS = Path(__file__).parents[3] / "docs" / "screenshots"
 
 
-def _docs_shot(driver: Any, name: str, width: int) -> None:
+def _docs_shot(driver: Any, name: str, width: int, directory: Path) -> None:
     """The page as the docs show it, at `width` px, full height."""
-    if os.environ.get("LIENTHONG_SCREENSHOTS") == "0":
-        return
+    if os.environ.get("LIENTHONG_SCREENSHOTS") == "docs":
+        directory = SCREENSHOTS
     driver.set_window_size(width, 900)
     height = int(driver.execute_script("return document.documentElement.scrollHeight"))
     driver.set_window_size(width, max(700, min(height + 40, 5000)))
-    driver.save_screenshot(str(SCREENSHOTS / f"{name}-{width}.png"))
+    driver.save_screenshot(str(directory / f"{name}-{width}.png"))
     driver.set_window_size(1366, 900)
 
 
@@ -85,8 +86,8 @@ def test_an_operator_walks_the_dashboard(demo: Demo, browser: Any, tmp_path: Pat
     counts = browser.find_element(by("CSS_SELECTOR"), "ul.counts").text
     assert "thay đổi lược đồ chờ phê duyệt" in counts and "bản ghi đang chờ trong khu cách ly" in counts, counts
     _fits(browser)
-    _docs_shot(browser, "ops-overview", 1366)
-    _docs_shot(browser, "ops-overview", 400)
+    _docs_shot(browser, "ops-overview", 1366, tmp_path)
+    _docs_shot(browser, "ops-overview", 400, tmp_path)
     # English one click away
     browser.find_element(by("CSS_SELECTOR"), "a.lang").click()
     _wait(browser, "html[lang=en]")
@@ -147,8 +148,8 @@ def test_an_operator_walks_the_dashboard(demo: Demo, browser: Any, tmp_path: Pat
         "const done = arguments[arguments.length - 1];"
         "document.fonts.load('14px \"LT Mono\"', 'Nguyễn Thị Hồng Ưng').then(f => done(f.length > 0));")
     _fits(browser)
-    _docs_shot(browser, "ops-quarantined-record", 1366)
-    _docs_shot(browser, "ops-quarantined-record", 400)
+    _docs_shot(browser, "ops-quarantined-record", 1366, tmp_path)
+    _docs_shot(browser, "ops-quarantined-record", 400, tmp_path)
     shot(browser, tmp_path, "2-quarantined-record")
     browser.find_element(by("XPATH"), "//button[normalize-space()='Chạy lại bản ghi này']").click()
     message = _wait(browser, ".message").text
@@ -169,7 +170,7 @@ def test_an_operator_walks_the_dashboard(demo: Demo, browser: Any, tmp_path: Pat
     browser.get(f"{demo.base}/ops/audit")
     assert "Chuỗi đã được kiểm chứng" in browser.find_element(by("CSS_SELECTOR"), ".chain").text
     _fits(browser)
-    _docs_shot(browser, "ops-audit", 1366)
+    _docs_shot(browser, "ops-audit", 1366, tmp_path)
     entries = [r.text for r in browser.find_elements(by("CSS_SELECTOR"), "table.audit tbody tr")]
     approval = [e for e in entries if f"drift {drift_id} approved" in e]
     assert approval and f"operator:{OPERATOR}" in approval[0] and f"/ops/drift/{drift_id}/approve" in approval[0]
