@@ -24,6 +24,8 @@ TIMESTAMP = pa.timestamp("us", tz="UTC")
 
 
 def arrow_type(name: str) -> pa.DataType:
+    if name.startswith("list<") and name.endswith(">"):  # repeated values (SOAP maxOccurs > 1, JSON arrays)
+        return pa.list_(arrow_type(name[5:-1]))
     simple = {"string": pa.string(), "int64": pa.int64(), "float64": pa.float64(), "bool": pa.bool_(),
               "timestamp": TIMESTAMP}
     if name in simple:
@@ -147,7 +149,18 @@ def _decimal_converter(scale: int, precision: int) -> Callable[[Any], Decimal]:
     return convert
 
 
+def _list_converter(item: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    def convert(v: Any) -> list[Any]:
+        if not isinstance(v, list):
+            raise CoercionError(f"expected a list, got {type(v).__name__}")
+        return [None if x is None else item(x) for x in v]
+
+    return convert
+
+
 def _converter(t: pa.DataType, zone: tzinfo | None = None) -> Callable[[Any], Any]:
+    if pa.types.is_list(t):
+        return _list_converter(_converter(t.value_type, zone))
     if pa.types.is_decimal(t):
         return _decimal_converter(t.scale, t.precision)
     return {pa.int64(): _to_int, pa.float64(): _to_float, pa.bool_(): _to_bool, pa.string(): _to_str,
@@ -197,8 +210,8 @@ class Coercer:
                 return pa.array(values, t)
             if pa.types.is_timestamp(t) and all(v is None or type(v) is str for v in values):
                 return pa.array(values, pa.string()).cast(t)
-            if pa.types.is_decimal(t):
-                raise CoercionError  # Arrow would round or reject; check each value's scale
+            if pa.types.is_decimal(t) or pa.types.is_list(t):
+                raise CoercionError  # Arrow would round or reject, or take a string as a list; check each
             if not pa.types.is_string(t) and not pa.types.is_timestamp(t):
                 return pa.array(values, t)
         except (pa.ArrowInvalid, pa.ArrowTypeError, CoercionError, OverflowError):

@@ -405,13 +405,8 @@ class SoapReader:
         args: dict[str, Any] = dict(stream.params)
         if stream.incremental is not None and since is not None:
             args[stream.incremental.param] = since
-        dotted = [name for name in stream.fields if "." in name]
         for request, items, bad_utf8, request_id in self._walk(stream.operation, args, stream.records,
                                                                stream.pagination, stream.bulk):
-            if dotted:  # nested fields declared by path (`diaChi.maXa`) as flat columns
-                for record in items:
-                    for name in dotted:
-                        record[name] = _dig(record, name)
             # The X-Road message id travels with the page label into `_page` and the quarantine's provenance.
             label = f"{request.label} xroad-id={request_id}" if request_id else request.label
             yield RawPage(label, items, bad_utf8)
@@ -421,15 +416,6 @@ class SoapReader:
         assert d.operation is not None and d.records is not None
         for _, items, _, _ in self._walk(d.operation, {}, d.records, d.pagination, stream.bulk):
             yield [str(k) for k in items]
-
-
-def _dig(record: Mapping[str, Any], path: str) -> Any:
-    value: Any = record
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
 
 
 def _nest(args: Mapping[str, Any]) -> dict[str, Any]:

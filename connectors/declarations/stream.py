@@ -18,14 +18,16 @@ _DECIMAL = re.compile(r"^decimal128\((\d+),\s*(\d+)\)$")
 
 
 def _field_type(value: Any) -> Any:
-    if not isinstance(value, str) or not (value in SIMPLE_TYPES or _DECIMAL.match(value)):
-        raise ValueError(f"unknown type {value!r}; expected one of {', '.join(SIMPLE_TYPES)}, decimal128(P,S)")
+    inner = value[5:-1] if isinstance(value, str) and value.startswith("list<") and value.endswith(">") else value
+    if not isinstance(inner, str) or not (inner in SIMPLE_TYPES or _DECIMAL.match(inner)):
+        raise ValueError(f"unknown type {value!r}; expected one of {', '.join(SIMPLE_TYPES)}, decimal128(P,S), "
+                         "or list<one of those> (repeated values, e.g. a SOAP element with maxOccurs > 1)")
     return value
 
 
-# "string", "int64", "float64", "bool", "timestamp", "decimal128(P,S)"
+# "string", "int64", "float64", "bool", "timestamp", "decimal128(P,S)", or "list<...>" of one of those
 FieldType = Annotated[str, BeforeValidator(_field_type), WithJsonSchema(
-    {"type": "string", "pattern": r"^(string|int64|float64|bool|timestamp|decimal128\(\d+,\s*\d+\))$"})]
+    {"type": "string", "pattern": r"^(list<)?(string|int64|float64|bool|timestamp|decimal128\(\d+,\s*\d+\))>?$"})]
 
 
 def _key_list(value: Any) -> Any:

@@ -108,3 +108,11 @@ def test_key_sets_and_their_difference_match_python_sets() -> None:
     assert known.to_pylist() == sorted(set(keys))
     live_keys = [*rng.sample(sorted(set(keys)), 20_000), "new-key"]
     assert missing_from(known, key_set(pa.array(live_keys, pa.string()))) == sorted(set(keys) - set(live_keys))
+
+
+def test_list_fields_keep_repeated_values_and_flag_a_scalar() -> None:
+    coercer = Coercer("s", "t", {"code": "string", "lines.code": "list<string>", "n": "list<int64>"})
+    rows = coercer.batch([{"code": "a", "lines": {"code": ["4711", "4620"]}, "n": ["1", 2]},
+                          {"code": "b", "lines": {"code": "4711"}, "n": []}], "first").to_pylist()
+    assert rows[0]["lines.code"] == ["4711", "4620"] and rows[0]["n"] == [1, 2] and rows[0]["_error"] is None
+    assert rows[1]["lines.code"] is None and "expected a list" in rows[1]["_error"] and rows[1]["n"] == []

@@ -67,6 +67,7 @@ def _sync(source: SourceConfig, state: dict[str, Any] | None, view: dict[str, di
             view[key] = {w: norm(row[w]) for w in WIRE if norm(row[w]) is not None}
             raw = json.loads(row["_raw"])
             assert raw["nganhNghe"]["maNganh"] == business_lines(key)  # repeated children kept, in order
+            assert row["nganhNghe.maNganh"] == business_lines(key)  # and as an Arrow list<string> column
     new_state: dict[str, Any] = json.loads(json.dumps(extraction.state))
     return new_state
 
