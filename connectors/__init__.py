@@ -53,9 +53,12 @@ Errors (`connectors.errors`): `SourceUnavailable`, `MalformedResponse`, `Paginat
 an oversized body), `AuthRefused`, `RequestRejected`, `StateError` (Fatal). Each names the source, the
 operation and the page, with a redacted excerpt; no secret value is ever logged or put in a message.
 
-SOAP: zeep loads the WSDL (fetched by our own HTTP client, remote imports mapped to local files by the
-source's `soap.catalog`) with `forbid_dtd`, `forbid_entities` and `forbid_external` on and `strict`
-parsing; a reply holding `<!DOCTYPE` or `<!ENTITY` is refused before any parser sees it. Streams with
+SOAP (docs/soap.md): zeep loads the WSDL (fetched by our own HTTP client, remote imports resolved by the
+source's `soap.catalog`: exact entries, `rewriteURI` prefixes, OASIS catalog files, the SOAP encoding
+schema built in) with `forbid_dtd`, `forbid_entities` and `forbid_external` on and `strict` parsing; a
+reply holding `<!DOCTYPE` or `<!ENTITY` is refused before any parser sees it, and every reply is checked
+(connectors/soapreply.py, connectors/soap.py): HTML or text behind a 200, a lying encoding, a Body
+without the operation's response, a records path matching nothing, a changed X-Road `id` are errors. Streams with
 `bulk: true` (the default for the simulated agencies) read replies with `connectors.bulk` (lxml
 iterparse driven by the WSDL's types: the same values zeep gives, 5x faster). Where zeep would lose
 data the bulk path keeps it: an unconvertible value stays as text (so `_error` flags it; zeep gives
