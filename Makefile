@@ -4,7 +4,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 UV := $(shell command -v uv 2>/dev/null)
 
-.PHONY: install lock demo test lint typecheck pytest bench up clean json-schemas
+.PHONY: install lock demo test lint typecheck pytest test-containers bench up clean json-schemas
 
 # Bytecode is compiled at install: the environment sets PYTHONDONTWRITEBYTECODE=1, so without it every
 # start (CLI, DAG parse) compiles Airflow and the rest again (`lienthong --help` 0.5 s instead of 0.1 s).
@@ -43,6 +43,9 @@ pytest: install
 	$(VENV)/bin/pytest -m "unit or integration or e2e" $(PYTEST_ARGS)
 
 test: lint typecheck pytest  ## ruff, mypy, then pytest with every marker
+
+test-containers: install  ## the images built and docker/compose.yaml up on a real engine (root; tests/docker/test_containers.py)
+	LIENTHONG_CONTAINER_TEST=1 $(VENV)/bin/pytest -m e2e -s tests/docker/test_containers.py $(PYTEST_ARGS)
 
 bench: install  ## every benchmark, each beside its baseline
 	@for b in $(filter-out bench/%_worker.py,$(wildcard bench/[a-z]*.py)); do \

@@ -1,20 +1,16 @@
 #!/bin/sh
 # Secrets come as files (compose secrets, Kubernetes secret volumes): every variable NAME_FILE=/path
-# becomes NAME=<the file's content>, so no credential sits in the compose file, the image or `docker inspect`.
+# becomes NAME=<the file's content> (secrets-env.sh), so no credential sits in the compose file, the image
+# or `docker inspect`.
 # Then `init-airflow` / `init-lienthong` run the one-shot set-up, anything else is exec'd as given.
 set -eu
 
-for assignment in $(env | grep -E '^[A-Z0-9_]+_FILE=' | cut -d= -f1); do
-    name=${assignment%_FILE}
-    path=$(printenv "$assignment")
-    if [ ! -r "$path" ]; then
-        echo "entrypoint: $assignment names $path, which cannot be read" >&2
-        exit 78
-    fi
-    value=$(cat "$path")
-    export "$name=$value"
-    unset "$assignment"
-done
+. "$(dirname "$0")/secrets-env.sh"
+
+# Airflow's UI/REST users (SimpleAuthManager): their passwords from a secret file, never generated into a log
+if [ -r /run/secrets/airflow_passwords ] && [ -n "${AIRFLOW_HOME:-}" ]; then
+    install -m 0600 /run/secrets/airflow_passwords "$AIRFLOW_HOME/simple_auth_manager_passwords.json.generated"
+fi
 
 case "${1:-}" in
     init-airflow)

@@ -5,15 +5,17 @@
 #   healthcheck.sh celery          this host's Celery worker answers a ping
 #   healthcheck.sh python          the interpreter and lienthong import (the image's default)
 set -eu
+. "$(dirname "$0")/secrets-env.sh"
 case "${1:-python}" in
     http)
         exec python -c 'import sys, httpx; sys.exit(0 if httpx.get(sys.argv[1], timeout=5).status_code < 500 else 1)' "$2"
         ;;
     job)
-        exec airflow jobs check --job-type "$2" --local
+        # what `airflow jobs check --local` checks, without importing Airflow (docker/pythonpath/lienthong_health.py)
+        exec python -m lienthong_health job "$2"
         ;;
     celery)
-        exec celery --app airflow.providers.celery.executors.celery_executor.app inspect ping -d "celery@$(hostname)" --timeout 10
+        exec python -m lienthong_health celery
         ;;
     python)
         exec python -c 'import core.settings'

@@ -1,6 +1,7 @@
 """One-shot set-up of lienthong's serving database, run as its owner role (`entrypoint.sh init-lienthong`).
 
-Creates the lookup API's audit tables and lets the API's role append to them: the API role reads the
+Creates the serving catalog (datasets, versions, sync state) and the lookup API's audit tables, and lets
+the API's role append to the audit: the API role reads the
 published datasets (default privileges from the PostgreSQL init script) and may write nothing else.
 """
 
@@ -19,6 +20,8 @@ def main() -> None:
     settings = get_settings()
     api_role = os.environ.get("LIENTHONG_API_DB_ROLE", "lienthong_api")
     engine = db.engine_for(settings.database_url)
+    # the catalog tables too: the API, a read-only role, would create them at its start when they are missing
+    db.create_system_tables(engine)
     create_tables(engine)
     quote = engine.dialect.identifier_preparer.quote
     with engine.begin() as conn:
