@@ -130,7 +130,7 @@ class Secrets:
             **{k: v for k, v in pw.items() if k != "airflow_admin"},
             "airflow_metadata_url": f"postgresql+psycopg://airflow:{pw['airflow_db_password']}@{pg}/airflow",
             "celery_broker_url": f"redis://:{pw['redis_password']}@{redis}/0",
-            "celery_result_backend": f"redis://:{pw['redis_password']}@{redis}/1",
+            "celery_result_backend": f"db+postgresql+psycopg://airflow:{pw['airflow_db_password']}@{pg}/airflow",
             "lienthong_database_url": f"postgresql://lienthong:{pw['lienthong_db_password']}@{pg}/lienthong",
             "lienthong_api_database_url": f"postgresql://lienthong_api:{pw['lienthong_api_db_password']}@{pg}/lienthong",
             "airflow_passwords.json": json.dumps({"admin": pw["airflow_admin"]}),

@@ -220,3 +220,22 @@ def test_docker_compose_config_validates(compose: dict[str, Any], tmp_path: Path
                 proc = subprocess.run([*client, *files, *profile, "config", "--quiet"],
                                       capture_output=True, text=True, timeout=60, check=False)
                 assert proc.returncode == 0, (client, files, profile, proc.stderr)
+
+
+def test_the_host_network_override_covers_every_service_on_ports_of_its_own(compose: dict[str, Any]) -> None:
+    host = yaml.safe_load((DOCKER / "compose.host.yaml").read_text(encoding="utf-8"))
+    assert set(host["services"]) == set(services(compose))
+    assert all(s == {"network_mode": "host"} for s in host["services"].values())
+    assert not any("ports" in s or "hostname" in s for s in services(compose).values())  # both clash with host mode
+    pairs = [line.split("=", 1) for line in (DOCKER / "host.env").read_text(encoding="utf-8").splitlines()
+             if line and not line.startswith("#")]
+    env = dict(pairs)
+    ports = [int(v) for k, v in env.items() if k.endswith("_PORT")]
+    assert len(ports) == len(set(ports)) >= 11
+    low, high = (int(p) for p in Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()) \
+        if Path("/proc/sys/net/ipv4/ip_local_port_range").exists() else (32768, 60999)
+    for port in ports:  # clear of the machine's own services and of the ports tests pick at random
+        assert port not in (5432, 6379, 5672, 8080, 8300) and not low <= port <= high, port
+    assert env["LISTEN_HOST"] == env["POSTGRES_LISTEN"] == env["REDIS_BIND"] == "127.0.0.1"
+    for agency in ("land", "business", "construction", "tax"):
+        assert f"127.0.0.1:{env[f'SIM_{agency.upper()}_PORT']}" in env[f"LIENTHONG_AGENCY_{agency.upper()}_URL"]

@@ -15,9 +15,11 @@ Skipped, saying why, where no engine can run (no docker.io, no overlay file syst
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
+import subprocess
 import time
 import uuid
 from collections.abc import Iterator
@@ -35,6 +37,7 @@ from agencies.truth import truth_rows
 from lienthong.airflow.registry import sources
 from schemas.contract import contract_for_stream
 from sharing import db
+from sharing.api.audit import verify as verify_audit
 from tests.docker import deployment as dep
 from tests.pipeline.test_sync import published_keys, truth_keys
 
@@ -61,6 +64,7 @@ class Deployment:
     work: Path
     timings: dict[str, float] = field(default_factory=dict)
     runs: dict[str, str] = field(default_factory=dict)
+    cache: dict[str, str] = field(default_factory=dict)
     _api: httpx.Client | None = None
 
     @property
@@ -221,8 +225,10 @@ def test_every_agency_s_sync_dag_publishes_the_simulators_truth(deployment: Depl
 
 
 def _enterprise_code(d: Deployment) -> str:
-    row = next(r for r in truth_rows(d.sim("business"), "enterprises") if not r["_deleted"])
-    return str(row["enterprise_code"])
+    if "enterprise" not in d.cache:
+        row = next(r for r in truth_rows(d.sim("business"), "enterprises") if not r["_deleted"])
+        d.cache["enterprise"] = str(row["enterpriseCode"])
+    return d.cache["enterprise"]
 
 
 def test_the_lookup_api_answers_an_authorised_lookup_and_refuses_others(deployment: Deployment) -> None:
@@ -279,25 +285,35 @@ def test_a_worker_killed_mid_sync_leaves_the_retry_to_the_other_worker_which_pub
     try:
         run_id = d.trigger(tax.dag_id)
 
-        def running() -> str | None:
-            tis = [t for t in d.task_instances(tax.dag_id, run_id) if t["task_id"] in streams]
-            hosts = {t["hostname"] for t in tis if t["state"] == "running"}
-            return hosts.pop() if len(tis) == len(streams) and len(hosts) == 1 and all(
-                t["state"] == "running" for t in tis) else None
+        def syncing() -> tuple[str, set[str]] | None:
+            """The worker running sync_taxpayers once its log says the sync started, and its tax tasks then."""
+            tis = {t["task_id"]: t for t in d.task_instances(tax.dag_id, run_id)}
+            first = tis.get("sync_taxpayers") or {}
+            if first.get("state") != "running" or not first.get("hostname"):
+                return None
+            host = str(first["hostname"])
+            logs = dep.run(["docker", "exec", d.compose.container(host), "grep", "-rl", "sync tax/taxpayers",
+                            f"/opt/airflow/logs/dag_id={tax.dag_id}/"], env=d.compose.env, check=False).stdout
+            if run_id not in logs:
+                return None
+            return host, {t for t in streams if tis.get(t, {}).get("hostname") == host
+                          and tis[t]["state"] == "running"}
 
-        # the stream tasks run on one worker (concurrency 2, tax's pool) when they all run at once
-        victim = dep.wait_for("the tax sync to run", running, 300, every=0.5)
-        time.sleep(3)  # well into the pages
+        victim, killed = dep.wait_for("the tax sync to start fetching", syncing, 600, every=1)
+        time.sleep(2)  # a second a call: a few pages in
         dep.run(["docker", "kill", "--signal", "KILL", d.compose.container(victim)], env=d.compose.env)
         assert d.run_state(tax.dag_id, run_id) == "running"
-        states = d.wait_finished({tax.dag_id: run_id}, timeout=600)
+        states = d.wait_finished({tax.dag_id: run_id}, timeout=900)
         assert states == {tax.dag_id: "success"}, f"{states}\n{d.compose.logs(tail=80)}"
     finally:
         httpx.post(f"{sim_url}/_admin/faults", json={"slow": 0.0}, timeout=30)
     survivor = ({"airflow-worker-1", "airflow-worker-2"} - {victim}).pop()
     tis = {t["task_id"]: t for t in d.task_instances(tax.dag_id, run_id)}
-    for task_id in streams:
+    assert "sync_taxpayers" in killed
+    for task_id in killed:  # each task the kill interrupted was tried again, by the other worker
         assert tis[task_id]["try_number"] >= 2 and tis[task_id]["hostname"] == survivor, tis[task_id]
+    for task_id in streams:
+        assert tis[task_id]["state"] == "success", tis[task_id]
     engine = db.engine_for(d.serving_url)
     sim = d.sim("tax")
     for stream in DATASETS["tax"]:
@@ -312,6 +328,24 @@ def test_a_worker_killed_mid_sync_leaves_the_retry_to_the_other_worker_which_pub
         assert current == len(expected) and rows == current, (stream, current, rows, len(expected))
     engine.dispose()
     d.compose("start", victim)  # back to two workers for what follows
+
+
+def test_a_third_worker_scales_out_and_leaves_warmly(deployment: Deployment) -> None:
+    d = deployment
+    extra = ["-f", str(dep.DOCKER_DIR / "compose.worker-3.yaml"),
+             "-f", str(dep.DOCKER_DIR / "compose.worker-3.host.yaml")]
+    d.compose(*extra, "up", "-d", "--no-deps", "airflow-worker-3", timeout=300)
+
+    def healthy() -> bool:
+        return d.compose.health().get("airflow-worker-3") == "healthy"
+
+    dep.wait_for("airflow-worker-3's health check (a Celery ping)", healthy, 400, every=5,
+                 on_timeout=lambda: d.compose.logs("airflow-worker-3"))
+    cid = d.compose.containers()["airflow-worker-3"]
+    assert d.compose.inspect(cid)["HostConfig"]["NetworkMode"] == "host"
+    d.compose(*extra, "stop", "--timeout", "60", "airflow-worker-3", timeout=300)
+    assert d.compose.inspect(cid)["State"]["ExitCode"] in (0, 143), "not a warm shutdown"
+    d.compose(*extra, "rm", "-f", "airflow-worker-3", timeout=120)
 
 
 def _lookup_ok(d: Deployment) -> bool:
@@ -346,3 +380,52 @@ def test_the_lookup_api_restarted_the_audit_chain_still_verifies(deployment: Dep
     assert proc.returncode == 0 and "chain intact" in proc.stdout, proc.stdout + proc.stderr
     entries = int(proc.stdout.split("entries")[0].split(":")[-1].strip())
     assert entries >= 6, proc.stdout  # the lookups above, refusals included, before and after the restarts
+
+
+def test_a_client_key_rotated_the_new_key_answers_and_the_old_is_refused(deployment: Deployment) -> None:
+    d = deployment
+    old = d.secrets.api_keys["tax_office"]
+    new = "lt_" + uuid.uuid4().hex + uuid.uuid4().hex
+    d.secrets.values["api_key_tax_office_rotated"] = new
+    # the operator's rotation (docs/operations.md): the new key's digest in the policy file, the API recreated
+    policy = d.secrets.folder / "lienthong_api_policy.yaml"
+    text = policy.read_text(encoding="utf-8")
+    digest = hashlib.sha256(old.encode()).hexdigest()
+    policy.chmod(0o644)
+    policy.write_text(text.replace(digest, hashlib.sha256(new.encode()).hexdigest()), encoding="utf-8")
+    policy.chmod(0o444)
+    d.compose("up", "-d", "--no-deps", "--force-recreate", "lookup-api", timeout=300)
+    d.secrets.api_keys["tax_office"] = new
+    dep.wait_for("the recreated lookup API", lambda: _lookup_ok(d), 180, every=2,
+                 on_timeout=lambda: d.compose.logs("lookup-api"))
+    r = httpx.get(f"{d.lookup}/v1/enterprises/{_enterprise_code(d)}", timeout=30,
+                  headers={"X-API-Key": old, "X-Purpose": "tax_assessment"})
+    assert r.status_code == 401, r.text
+
+
+def test_postgresql_backed_up_and_restored_holds_the_published_data(deployment: Deployment) -> None:
+    d = deployment
+    dump = d.work / "lienthong.dump"
+    # the operator's commands (docs/operations.md): pg_dump inside the container, the dump on the host
+    with dump.open("wb") as out:
+        proc = subprocess.run([*d.compose.base, "exec", "-T", "postgres", "pg_dump", "-U", "postgres", "-Fc",
+                                   "lienthong"], env=d.compose.env, stdout=out, stderr=subprocess.PIPE,
+                                  timeout=600, check=False)
+    assert proc.returncode == 0 and dump.stat().st_size > 10_000, proc.stderr[-2000:]
+    d.compose("exec", "-T", "postgres", "createdb", "-U", "postgres", "-O", "lienthong", "lienthong_restored")
+    restore = subprocess.run([*d.compose.base, "exec", "-T", "postgres", "pg_restore", "-U", "postgres",
+                                  "--no-owner", "--role", "lienthong", "-d", "lienthong_restored"],
+                                 env=d.compose.env, stdin=dump.open("rb"), capture_output=True, timeout=600,
+                                 check=False)
+    assert restore.returncode == 0, restore.stderr[-2000:]
+    restored = d.serving_url.rsplit("/", 1)[0] + "/lienthong_restored"
+    for agency in AGENCIES:
+        sim = d.sim(agency)
+        for stream in DATASETS[agency]:
+            contract = contract_for_stream(agency, stream)
+            assert published_keys(restored, contract.dataset, tuple(contract.primary_key)) == \
+                truth_keys(sim, stream), f"{agency}/{stream} after restore"
+    checked, problems = verify_audit(restored)  # the audit log came back with its chain intact
+    assert checked > 0 and not problems, [p.message for p in problems]
+    db.engine_for(restored).dispose()
+    d.compose("exec", "-T", "postgres", "dropdb", "-U", "postgres", "--force", "lienthong_restored")
