@@ -28,7 +28,7 @@ def job(job_type: str) -> int:
             " AND latest_heartbeat > now() - make_interval(secs => %s)",
             (job_type, hostname(), HEARTBEAT_SECONDS)).fetchone()
     alive = bool(row and row[0])
-    print(f"{job_type} on {hostname()}: {'alive' if alive else 'no heartbeat within %d s' % HEARTBEAT_SECONDS}")
+    print(f"{job_type} on {hostname()}: " + ("alive" if alive else f"no heartbeat within {HEARTBEAT_SECONDS} s"))
     return 0 if alive else 1
 
 
