@@ -53,25 +53,29 @@ def _current(t: sa.Table) -> sa.ColumnElement[bool]:
     return sa.and_(t.c.valid_to.is_(None), sa.not_(t.c.is_deleted))
 
 
+VERSION_KEY, AS_OF_KEY = "_lt_version", "_lt_as_of"
+
+
 def _select(name: str) -> tuple[sa.Table, sa.Select[Any]]:
+    """Current rows of `name`, each with the dataset's current version and its publication time, read by
+    the same statement (one snapshot: the version named is the version read, at no extra round trip)."""
     t = table(name)
-    return t, sa.select(*[t.c[c] for c in columns(name)]).where(_current(t))
+    d, v = db.datasets, db.dataset_versions
+    version = sa.select(d.c.current_version).where(d.c.name == name).scalar_subquery()
+    as_of = (sa.select(v.c.published_at).where(v.c.dataset == name, v.c.version == version)
+             .scalar_subquery())
+    return t, sa.select(*[t.c[c] for c in columns(name)], version.label(VERSION_KEY),
+                        as_of.label(AS_OF_KEY)).where(_current(t))
 
 
-@dataclass(slots=True)
-class Published:
-    """Which serving tables exist, read once per connection use (a dataset may be published later)."""
-
-    names: frozenset[str]
-
-    @classmethod
-    def read(cls, conn: Connection) -> Published:
-        db.create_system_tables(conn.engine)
-        rows = conn.execute(sa.select(db.datasets.c.name).where(db.datasets.c.current_version > 0)).scalars()
-        names = set(rows)
-        if sa.inspect(conn).has_table("lt_admin_succession"):
-            names.add("lt_admin_succession")
-        return cls(frozenset(names))
+def version_of(rows: list[Row]) -> VersionRead | None:
+    """The version the rows were read at (removing it from them); None for no rows."""
+    found = None
+    for row in rows:
+        version, as_of = row.pop(VERSION_KEY, None), row.pop(AS_OF_KEY, None)
+        if found is None and version is not None:
+            found = VersionRead(int(version), as_of)
+    return found
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,12 +89,31 @@ class VersionRead:
         return {"version": self.version, "as_of": self.as_of}
 
 
-def versions(conn: Connection, names: Sequence[str]) -> dict[str, VersionRead]:
-    """The current version of each of `names` that is published, with its publication time."""
+@dataclass(slots=True)
+class Published:
+    """Which serving tables exist, read once per connection use (a dataset may be published later)."""
+
+    names: frozenset[str]
+    versions: dict[str, VersionRead]  # as of this read: what an empty answer names
+
+    @classmethod
+    def read(cls, conn: Connection) -> Published:
+        db.create_system_tables(conn.engine)
+        read = versions(conn, None)
+        names = set(read)
+        if sa.inspect(conn).has_table("lt_admin_succession"):
+            names.add("lt_admin_succession")
+        return cls(frozenset(names), read)
+
+
+def versions(conn: Connection, names: Sequence[str] | None) -> dict[str, VersionRead]:
+    """The current version of each of `names` (None: all) that is published, with its publication time."""
     d, v = db.datasets, db.dataset_versions
     query = (sa.select(d.c.name, d.c.current_version, v.c.published_at)
              .join(v, sa.and_(v.c.dataset == d.c.name, v.c.version == d.c.current_version))
-             .where(d.c.name.in_(list(names)), d.c.current_version > 0))
+             .where(d.c.current_version > 0))
+    if names is not None:
+        query = query.where(d.c.name.in_(list(names)))
     return {name: VersionRead(int(version), at) for name, version, at in conn.execute(query)}
 
 

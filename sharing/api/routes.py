@@ -99,19 +99,20 @@ CallerDep = Annotated[Caller, Depends(caller)]
 
 
 def _answer(request: Request, who: Caller, grants: dict[str, Grant], found: dict[str, list[queries.Row]],
-            read: dict[str, queries.VersionRead], next_cursor: str | None = None,
-            paged: bool = False) -> JSONResponse:
+            present: queries.Published, next_cursor: str | None = None, paged: bool = False) -> JSONResponse:
     """Rows as each grant shows them, with the version each dataset was read at; the keys of every row
     returned go to the audit log."""
     entry = entry_of(request)
-    data = {}
+    data, read = {}, {}
     for name, grant in grants.items():
         rows = found.get(name, [])
+        # the version the rows were read at; for no rows, the current one as last seen (at most seconds old)
+        read[name] = queries.version_of(rows) or present.versions.get(name) or queries.VersionRead(None, None)
         entry.row_keys[name] = [queries.key_of(name, r) for r in rows]
         data[name] = [labels.add_labels(name, masking.apply(name, grant, r, who.client)) for r in rows]
     body: dict[str, Any] = {
         "data": data,
-        "datasets": {name: read.get(name, queries.VersionRead(None, None)).json() for name in grants},
+        "datasets": {name: version.json() for name, version in read.items()},
         "has_more": next_cursor is not None,
     }
     if paged:
@@ -158,14 +159,10 @@ _ENTERPRISE_EXAMPLE = {"data": {
 SHAPES["/v1/enterprises/{tax_code}"] = (lookup_schema(ENTERPRISE_SETS, False), _ENTERPRISE_EXAMPLE)
 
 
-def _read(state: ApiState, names: Sequence[str],
-          lookup: Any) -> tuple[dict[str, queries.VersionRead], Any]:
-    """The versions of `names`, then the rows (in that order: a version published in between is newer than
-    the one named, never older)."""
+def _read(state: ApiState, lookup: Any) -> tuple[queries.Published, Any]:
     present = state.published()  # before taking a connection: it may need one of its own
     with state.engine.connect() as conn:
-        read = queries.versions(conn, names)
-        return read, lookup(conn, present)
+        return present, lookup(conn, present)
 
 
 @router.get(
@@ -181,11 +178,11 @@ def enterprise(
 ) -> JSONResponse:
     grants = who.grants(ENTERPRISE_SETS)
     code10, code13 = _tax_code(tax_code)
-    read, found = _read(state_of(request), list(grants),
+    present, found = _read(state_of(request),
                         lambda conn, present: queries.enterprise(conn, present, code10, code13, list(grants)))
     if not any(found.values()):
         raise Problem("not-found", f"no enterprise with tax code {code13 or code10}")
-    return _answer(request, who, grants, found, read)
+    return _answer(request, who, grants, found, present)
 
 
 PARCEL_SETS = ("parcels", "parcel_profile", "land_certificates")
@@ -212,11 +209,11 @@ def parcel(
     parcel_number: Annotated[int, Path(ge=0, le=10_000_000, examples=[345])],
 ) -> JSONResponse:
     grants = who.grants(PARCEL_SETS)
-    read, found = _read(state_of(request), list(grants), lambda conn, present: queries.parcel(
+    present, found = _read(state_of(request), lambda conn, present: queries.parcel(
         conn, present, commune_code, map_sheet, parcel_number, list(grants)))
     if not found.get("parcels"):
         raise Problem("not-found", f"no parcel {commune_code}/{map_sheet}/{parcel_number}")
-    return _answer(request, who, grants, found, read)
+    return _answer(request, who, grants, found, present)
 
 
 Limit = Annotated[int, Query(ge=1, le=MAX_PAGE, description="Rows per page")]
@@ -268,13 +265,13 @@ def _permits(request: Request, who: Caller, investor: str | None, parcel_at: tup
     grants = who.grants(("permits",))
     scope = f"permits|{investor}|{parcel_at}"
     after = _page_cursor(scope, cursor, (str,))
-    read, rows = _read(state_of(request), ["permits"], lambda conn, present: queries.permits(
+    present, rows = _read(state_of(request), lambda conn, present: queries.permits(
         conn, present, investor_id=investor, parcel_at=parcel_at, after=after[0] if after else None,
         limit=limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = cursors.encode(scope, [rows[-1]["permit_no"]]) if more else None
-    return _answer(request, who, grants, {"permits": rows}, read, nxt, paged=True)
+    return _answer(request, who, grants, {"permits": rows}, present, nxt, paged=True)
 
 
 SHAPES["/v1/enterprises"] = (lookup_schema(("enterprises",), True), {
@@ -306,14 +303,14 @@ def search(
         key = name.strip().lower()
     scope = f"search|{key}"
     after = _page_cursor(scope, cursor, (int, str))
-    read, rows = _read(state_of(request), ["enterprises"], lambda conn, present: queries.search_enterprises(
+    present, rows = _read(state_of(request), lambda conn, present: queries.search_enterprises(
         conn, present, key, after=(after[0], after[1]) if after else None, limit=limit + 1))
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = cursors.encode(scope, [rows[-1]["rank"], rows[-1]["enterprise_code"]]) if more else None
     for r in rows:
         del r["rank"]
-    return _answer(request, who, grants, {"enterprises": rows}, read, nxt, paged=True)
+    return _answer(request, who, grants, {"enterprises": rows}, present, nxt, paged=True)
 
 
 _CATALOG_ENTRY = {
