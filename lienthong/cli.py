@@ -30,6 +30,7 @@ _COMMANDS: dict[str, str] = {
     "drift": "schemas.cli:drift",
     "sync": "sharing.cli:sync",
     "datasets": "sharing.cli:datasets",
+    "holds": "pipeline.cli:holds",
     "serve": "sharing.api.cli:serve",
     "audit": "sharing.api.cli:audit",
 }
@@ -44,6 +45,7 @@ _HELP = {
     "drift": "List and approve schema drift.",
     "sync": "Extract, validate and publish one source, without Airflow.",
     "datasets": "List published datasets and show versions.",
+    "holds": "Runs held for a person (mass deletes, volume drops): list, show, release, discard.",
     "serve": "Run the lookup API.",
     "audit": "Verify the audit log.",
 }

@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from pipeline import holds
 from pipeline.chunks import CHUNK_ROWS, chunks, prefetched
 from pipeline.run_quality import RunQuality
 from sharing import db
@@ -186,10 +187,13 @@ def sync_stream(
     environ: dict[str, str] | None = None,
     reconcile: bool | None = None,
     dry_run: bool = False,
+    full_reload: bool = False,
 ) -> StreamSummary:
     """Extract, validate and publish one stream; the summary says what happened, errors included.
 
     `dry_run`: read and validate, publish nothing (no rows, no quarantine, no state; drift is still logged).
+    A run that breaks its contract's hold rules is held for a person (pipeline/holds.py), not published;
+    `full_reload` is a declared full refresh that the hold rules let through.
     """
     import time
 
@@ -208,6 +212,11 @@ def sync_stream(
 
     ensure_tables(engine, quality_metadata)
     repair_snapshots(url, data_dir, contract.dataset)
+    full_refresh = full_refresh or full_reload
+    waiting = None if dry_run else holds.blocked(url, source.name, stream_name)
+    if waiting is not None:
+        summary.error, summary.extra["hold"] = holds.blocked_message(waiting), waiting.id
+        return summary
     previous = read_state(url, source.name, stream_name)
     extraction = read(source, stream_name, state=None if full_refresh else previous, full_refresh=full_refresh,
                       environ=environ, reconcile=reconcile)
@@ -253,11 +262,21 @@ def sync_stream(
             summary.seconds = time.perf_counter() - started
             return summary
         quality = {"valid": summary.valid, "quarantined": summary.quarantined, "fetched": summary.fetched,
-                   "run_id": run_id}
-        summary.published = publication.commit(
-            state=StateCommit(source.name, stream_name, previous, new_state), quality=quality,
-            in_transaction=_save_quality(run.quarantine, [stats] if stats else [], contract.version),
-        )
+                   "run_id": run_id, **({"full_reload": True} if full_reload else {})}
+        full = full_refresh or previous is None
+        save_quality = _save_quality(run.quarantine, [stats] if stats else [], contract.version)
+        try:
+            summary.published = publication.commit(
+                state=StateCommit(source.name, stream_name, previous, new_state), quality=quality,
+                in_transaction=holds.with_volume(save_quality, run_id=run_id, contract=contract,
+                                                 source=source.name, full=full, fetched=summary.fetched),
+                guard=None if full_reload else holds.guard_for(contract, fetched=summary.fetched, full=full),
+            )
+        except holds.HoldRequired as held:  # the staged rows are still there: keep them with the hold
+            summary.extra["hold"], summary.error = holds.hold_run(
+                url, data_dir, held, source=source.name, stream=stream_name, run_id=run_id,
+                valid=publication.staged_tables(), full_refresh=full_refresh, expected_state=previous,
+                new_state=new_state, quality=quality, save_quality=save_quality)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -273,6 +292,7 @@ def sync_source(
     environ: dict[str, str] | None = None,
     reconcile: bool | None = None,
     dry_run: bool = False,
+    full_reload: bool = False,
 ) -> list[StreamSummary]:
     """Every stream of a source in turn; one stream's failure does not stop the others."""
     from connectors import load_source
@@ -288,7 +308,7 @@ def sync_source(
         try:
             summaries.append(sync_stream(source_name, stream, url=url, data_dir=data_dir,
                                          full_refresh=full_refresh, on_batch=progress, environ=environ,
-                                         reconcile=reconcile, dry_run=dry_run))
+                                         reconcile=reconcile, dry_run=dry_run, full_reload=full_reload))
         except LienthongError as exc:
             summaries.append(StreamSummary(source.name, stream, stream, "-", error=str(exc)))
     return summaries

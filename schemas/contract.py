@@ -146,6 +146,34 @@ class ContractSource:
     fields: Mapping[str, WireType]
 
 
+def _share(value: float | None, where: str) -> None:
+    if value is not None and not 0.0 <= value <= 1.0:
+        raise Invalid(where, f"{value} is not a share between 0 and 1")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
+class HoldRules:
+    """When a run is held for a person instead of published (docs/contracts.md, Held runs).
+
+    Shares are of the rows the dataset has published. A declared full reload (`sync --full-reload`)
+    overrides all three.
+    """
+
+    max_delete_share: Float | None = 0.05  # deleting more than this share of published rows holds the run
+    max_change_share: Float | None = None  # inserting, updating and deleting more than this share at once
+    min_volume_share: Float | None = 0.5  # a full sync fetching under this share of the recent median ...
+    volume_window: Int = 10  # ... of this many last full syncs,
+    volume_min_runs: Int = 3  # counted once at least this many are known
+    min_published_rows: Int = 20  # below this many published rows the share rules do not apply
+
+    def __post_init__(self) -> None:
+        _share(self.max_delete_share, "max_delete_share")
+        _share(self.max_change_share, "max_change_share")
+        _share(self.min_volume_share, "min_volume_share")
+        if self.volume_window < 1 or self.volume_min_runs < 1 or self.min_published_rows < 0:
+            raise Invalid("volume_window", "volume_window and volume_min_runs must be positive")
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
 class Contract:
     dataset: Str
@@ -159,6 +187,7 @@ class Contract:
     columns: tuple[Column, ...]
     tombstone: Str | None = None  # the column that marks a delete, where the source sends tombstones
     steps: tuple[Step, ...] = ()
+    holds: HoldRules = HoldRules()
 
     def __post_init__(self) -> None:
         from schemas.transforms import STEP_FUNCTIONS, TRANSFORMS

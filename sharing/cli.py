@@ -124,7 +124,11 @@ def versions_command(name: str) -> None:
 @click.option("--stream", "streams", multiple=True, help="Only this stream (repeatable); default all.")
 @click.option("--dry-run", is_flag=True, help="Read and validate, publish nothing (no rows, quarantine or cursor).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object per stream instead of lines.")
-def sync(source: str, full_refresh: bool, streams: tuple[str, ...], dry_run: bool, as_json: bool) -> None:
+@click.option("--full-reload", is_flag=True,
+              help="A declared full reload: --full-refresh that the hold rules (mass deletes, volume drops) let "
+                   "through.")
+def sync(source: str, full_refresh: bool, streams: tuple[str, ...], dry_run: bool, as_json: bool,
+         full_reload: bool) -> None:
     """Extract, validate and publish one source, without Airflow.
 
     Prints one line per stream (SOURCE/STREAM -> dataset: fetched, valid, quarantined, published version,
@@ -153,7 +157,7 @@ def sync(source: str, full_refresh: bool, streams: tuple[str, ...], dry_run: boo
 
         summaries = sync_source(source, url=settings.database_url, data_dir=settings.data_dir,
                                 full_refresh=full_refresh, streams=streams or None, on_batch=on_batch,
-                                dry_run=dry_run)
+                                dry_run=dry_run, full_reload=full_reload)
     for summary in summaries:
         click.echo(json.dumps(summary.as_dict(), default=str, ensure_ascii=False) if as_json else summary.line())
     if any(s.error for s in summaries):

@@ -17,7 +17,7 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -140,11 +140,13 @@ def publish(
     quality: Mapping[str, Any] | None = None,
     run_id: str | None = None,
     in_transaction: Callable[[Connection, PublishResult], None] | None = None,
+    guard: Callable[[Connection, MergeCounts, int], None] | None = None,
 ) -> PublishResult:
     """Merge `batches` into `spec`'s dataset as one new version, and commit `state` with it.
 
     `in_transaction` runs last inside the same transaction (the sync writes its quarantine rows there, so
-    they commit, or not, with the data).
+    they commit, or not, with the data). `guard` sees the merge's counts and the current version before
+    anything is made visible; what it raises rolls the whole publish back (held runs, sharing/holds.py).
     """
     engine = db.engine_for(url)
     db.create_system_tables(engine)
@@ -176,6 +178,12 @@ def publish(
             counts = _merge(conn, sql, version=version, now=now, full_refresh=full_refresh)
             conn.execute(sa.text(f"DROP TABLE {sql.stage}"))
         failpoint("after_merge")
+        if guard is not None:
+            try:
+                guard(conn, counts, current_version)
+            except BaseException:
+                _discard_when_written(snapshot)
+                raise
         written = snapshot.result()
         changed = counts.inserted + counts.updated + counts.deleted > 0
         result = PublishResult(
@@ -212,6 +220,15 @@ def publish(
     ).is_dir():
         snapshots.point_current(data_dir, spec.name, result.version)
     return result
+
+
+def _discard_when_written(snapshot: Future[snapshots.PendingVersion | None]) -> None:
+    try:
+        written = snapshot.result()
+    except Exception:  # the write failed: nothing to discard, the first error stands
+        return
+    if written is not None:
+        snapshots.discard(written)
 
 
 def repair_snapshots(url: str, data_dir: Path, dataset: str) -> None:

@@ -16,7 +16,7 @@ small data) the chunks are held and handed to `publish` at the commit.
 # ruff: noqa: S608 - identifiers are quoted by the dialect's preparer; every value is a bound parameter.
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
@@ -49,6 +49,7 @@ from sharing.publish import (
 )
 
 InTransaction = Callable[[Connection, PublishResult], None]
+Guard = Callable[[Connection, MergeCounts, int], None]
 
 
 class Publication:
@@ -71,7 +72,12 @@ class Publication:
             self.add(rows)
 
     def commit(self, *, state: StateCommit | None = None, quality: Mapping[str, Any] | None = None,
-               in_transaction: InTransaction | None = None) -> PublishResult:
+               in_transaction: InTransaction | None = None, guard: Guard | None = None) -> PublishResult:
+        """Publish what was staged; `guard` sees the merge's counts first and may refuse (sharing/holds.py)."""
+        raise NotImplementedError
+
+    def staged_tables(self) -> Iterator[pa.Table]:
+        """What was staged, after a commit the guard refused and before `close` (a held run keeps it)."""
         raise NotImplementedError
 
     def close(self) -> None:
@@ -93,7 +99,7 @@ class _Dry(Publication):
         self.staged += batch.num_rows
 
     def commit(self, *, state: StateCommit | None = None, quality: Mapping[str, Any] | None = None,
-               in_transaction: InTransaction | None = None) -> PublishResult:
+               in_transaction: InTransaction | None = None, guard: Guard | None = None) -> PublishResult:
         raise RuntimeError("a dry run publishes nothing")
 
 
@@ -110,13 +116,16 @@ class _Held(Publication):
             self.staged += batch.num_rows
 
     def commit(self, *, state: StateCommit | None = None, quality: Mapping[str, Any] | None = None,
-               in_transaction: InTransaction | None = None) -> PublishResult:
-        chunks, self._chunks = self._chunks, []
-        result = publish(self.url, self.spec, chunks, data_dir=self.data_dir, state=state,
+               in_transaction: InTransaction | None = None, guard: Guard | None = None) -> PublishResult:
+        result = publish(self.url, self.spec, self._chunks, data_dir=self.data_dir, state=state,
                          full_refresh=self.full_refresh, quality=quality, run_id=self.run_id,
-                         in_transaction=in_transaction)
+                         in_transaction=in_transaction, guard=guard)
         self.close()
         return result
+
+    def staged_tables(self) -> Iterator[pa.Table]:
+        for chunk in self._chunks:
+            yield pa.Table.from_batches([chunk]) if isinstance(chunk, pa.RecordBatch) else chunk
 
     def close(self) -> None:
         self._chunks = []
@@ -160,7 +169,7 @@ class _Streamed(Publication):
             loading.result()
 
     def commit(self, *, state: StateCommit | None = None, quality: Mapping[str, Any] | None = None,
-               in_transaction: InTransaction | None = None) -> PublishResult:
+               in_transaction: InTransaction | None = None, guard: Guard | None = None) -> PublishResult:
         self._wait()
         failpoint("after_stage")
         conn, spec = self._conn, self.spec
@@ -179,6 +188,8 @@ class _Streamed(Publication):
         else:
             counts = _merge(conn, sql, version=version, now=now, full_refresh=self.full_refresh)
         failpoint("after_merge")
+        if guard is not None:
+            guard(conn, counts, current_version)  # refused: the transaction stays open for staged_tables
         changed = counts.inserted + counts.updated + counts.deleted > 0
         result = PublishResult(
             dataset=spec.name, version=version if changed or current_version == 0 else current_version,
@@ -211,6 +222,18 @@ class _Streamed(Publication):
         ).is_dir():
             snapshots.point_current(self.data_dir, spec.name, result.version)
         return result
+
+    def staged_tables(self) -> Iterator[pa.Table]:
+        """The stage read back in slices, inside the run's still open transaction."""
+        from sharing.publish import DELETED_COLUMN
+
+        names = [*self.spec.schema.names, "is_deleted"]
+        schema = self.spec.schema.append(pa.field(DELETED_COLUMN, pa.bool_()))
+        result = self._conn.execution_options(yield_per=50_000).execute(
+            sa.select(*[self.stage.c[n] for n in names]).order_by(self.stage.c._seq))
+        for part in result.partitions():
+            rows = [dict(zip(schema.names, row, strict=True)) for row in part]
+            yield pa.Table.from_pylist(rows, schema=schema)
 
     def close(self) -> None:
         if not self._open:

@@ -97,6 +97,8 @@ def sync_stream_task(source: str, stream: str, *, conn_id: str, run_id: str,
         raise StreamFailed(f"{source}/{stream} failed: {type(exc).__name__}: {exc}", retry=True) from exc
     result = summary_dict(summary, interval, cursor_from)
     log.info("%s", result["line"])
+    if summary.extra.get("hold"):
+        raise StreamFailed(f"{source}/{stream} held for a person, nothing published: {summary.error}", retry=False)
     if summary.error:
         # The failure rate passed its threshold: nothing was published; the statistics are saved.
         raise StreamFailed(f"{source}/{stream} {QUALITY_GATE}, nothing published: {summary.error}", retry=False)

@@ -6,8 +6,6 @@ from __future__ import annotations
 import json
 import os
 import time
-import uuid
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -19,23 +17,6 @@ from sharing.publish import repair_snapshots
 from tests.pipeline.test_sync_crash import live_rows, run_killed, truth
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def empty_pg(pg_server: str) -> Iterator[str]:
-    """A database of its own: the first-ever sync must find no table at all."""
-    import psycopg
-
-    name = f"lienthong_test_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(pg_server, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type,unused-ignore]  # a uuid, no input
-    url = pg_server.rsplit("/", 1)[0] + "/" + name
-    try:
-        yield url
-    finally:
-        db.engine_for(url).dispose()
-        with psycopg.connect(pg_server, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type,unused-ignore]
 
 
 def _forked_sync(url: str, data_dir: Path, env: dict[str, str], gate: int, out: Path) -> int:
