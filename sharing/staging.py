@@ -228,7 +228,9 @@ class _Streamed(Publication):
         from sharing.publish import DELETED_COLUMN
 
         names = [*self.spec.schema.names, "is_deleted"]
-        schema = self.spec.schema.append(pa.field(DELETED_COLUMN, pa.bool_()))
+        # tombstones carry only their key: every other column may be null here
+        schema = pa.schema([f.with_nullable(True) for f in self.spec.schema]).append(
+            pa.field(DELETED_COLUMN, pa.bool_()))
         result = self._conn.execution_options(yield_per=50_000).execute(
             sa.select(*[self.stage.c[n] for n in names]).order_by(self.stage.c._seq))
         for part in result.partitions():
