@@ -143,6 +143,8 @@ def _nested_schema(dataset: str) -> dict[str, Any]:
                 node["required"].append(part)
             node = node["properties"][part]
         node["properties"][last] = dict(_TYPES[kind])
+        if name == ds.updated_field:  # zone-less, in Vietnam's time
+            node["properties"][last]["format"] = "date-time"
         if name != ds.tombstone_field:
             node["required"].append(last)
     return root

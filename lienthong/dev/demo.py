@@ -1,11 +1,14 @@
 """`make demo`: the main job end to end through Airflow, on the embedded default (SQLite + Parquet under ./var/demo).
 
-It starts the four agency simulators on loopback (2% invalid values switched on, so quarantine has work),
+It starts the agency simulators on loopback (2% invalid values switched on, so quarantine has work): the
+four provincial systems, and the State Treasury and a district permit register, which come in by the
+declaration files of `agencies/registry` alone (`LIENTHONG_REGISTRY`);
 sets Airflow up on SQLite under the demo folder, runs every sync DAG and the views DAG once through
 Airflow (`lienthong.airflow.run`: real DagRuns, task instances, XComs and asset events in Airflow's
 metadata DB), advances the simulators' clocks, runs them again (incremental), then prints a table per
-dataset and three cross-agency lookups. Each run starts clean. `--no-airflow` runs the same syncs with
-`pipeline.sync` directly (what `lienthong sync` does), to see Airflow's overhead.
+dataset and four cross-agency lookups, the last "has this parcel's land-use tax been paid?" from the
+obligations views (tax notices against the treasury's receipts). Each run starts clean. `--no-airflow`
+runs the same syncs with `pipeline.sync` directly (what `lienthong sync` does), to see Airflow's overhead.
 """
 
 from __future__ import annotations
@@ -28,7 +31,9 @@ from agencies.base import AgencyName
 
 # A fixed width when piped (make, CI logs), so tables keep their columns.
 console = Console(width=None if os.isatty(1) else 130)
-AGENCIES: tuple[AgencyName, ...] = ("land", "business", "construction", "tax")
+AGENCIES: tuple[AgencyName, ...] = ("land", "business", "construction", "tax", "treasury", "district")
+# the declarations of the two systems beyond the provincial four: files, no Python
+REGISTRY = Path(__file__).resolve().parents[2] / "agencies" / "registry"
 
 
 def run_through_airflow(env: dict[str, str], dag_ids: list[str], log_path: Path, label: str,
@@ -105,10 +110,11 @@ def _datasets_table(url: str) -> Table:
 
 
 def _lookups(url: str) -> None:
-    """Three questions an agency asks, answered from the published views."""
+    """Four questions an agency asks, answered from the published views."""
     import sqlalchemy as sa
 
     from sharing.db import engine_for
+    from sharing.obligations import parcel_obligation
 
     with engine_for(url).connect() as conn:
         enterprise = conn.execute(sa.text(
@@ -125,12 +131,17 @@ def _lookups(url: str) -> None:
             "WHERE e.valid_to IS NULL AND NOT e.is_deleted AND t.status_code <> '00' "
             "ORDER BY e.enterprise_code LIMIT 1"
         )).mappings().first()
+        owing = conn.execute(sa.text(
+            "SELECT commune_code_source, map_sheet, parcel_number FROM ds_parcel_obligations "
+            "WHERE valid_to IS NULL AND NOT is_deleted AND notices > 1 AND notices_outstanding > 0 "
+            "ORDER BY outstanding_vnd DESC, commune_code_source, map_sheet, parcel_number LIMIT 1"
+        )).mappings().first() if sa.inspect(conn).has_table("ds_parcel_obligations") else None
         stats = conn.execute(sa.text(
             "SELECT relation, total, matched, unmatched FROM ds_view_match_stats "
             "WHERE valid_to IS NULL AND NOT is_deleted ORDER BY relation"
         )).mappings().all() if enterprise is not None else []
 
-    console.rule("three cross-agency lookups")
+    console.rule("four cross-agency lookups")
     if enterprise:
         console.print(
             f"1. Which parcels does enterprise [bold]{enterprise['enterprise_code']}[/] ({enterprise['name']}) hold, "
@@ -150,6 +161,18 @@ def _lookups(url: str) -> None:
             f"3. Is enterprise {taxpayer['enterprise_code']} ({taxpayer['name']}) in good standing with the tax "
             f"department?\n   no: tax status code {taxpayer['status_code']}"
         )
+    answer = parcel_obligation(url, owing["commune_code_source"], owing["map_sheet"], owing["parcel_number"]) \
+        if owing else None
+    if answer:
+        late = f", {answer['notices_paid_late']} paid late" if answer["notices_paid_late"] else ""
+        console.print(
+            f"4. Has the land-use tax of parcel {answer['commune_code_source']}/{answer['map_sheet']}/"
+            f"{answer['parcel_number']} been paid?\n   {'yes' if answer['fully_paid'] else 'no'}: "
+            f"{answer['notices']} notice(s), {answer['due_vnd']:,} VND due, {answer['paid_vnd']:,} VND received by "
+            f"the State Treasury, {answer['outstanding_vnd']:,} VND outstanding{late}")
+        for n in answer["tax_notices"]:
+            console.print(f"     {n['notice_no']} ({n['tax_year']}, due {n['due_date']}): {n['due_vnd']:,} due, "
+                          f"{n['paid_vnd']:,} paid" + (" late" if n["paid_late"] else ""), highlight=False)
     if stats:
         console.print("   match statistics: " + "; ".join(
             f"{s['relation']} {s['matched']}/{s['total']}" for s in stats))
@@ -172,6 +195,9 @@ def main(records: int, minutes: int, work_dir: Path, through_airflow: bool) -> N
     from lienthong.airflow.tasks import QUALITY_GATE
 
     started = time.perf_counter()
+    # the treasury and the district register: brought in by their files (before anything reads the registry)
+    os.environ["LIENTHONG_REGISTRY"] = os.pathsep.join(
+        p for p in (str(REGISTRY), os.environ.get("LIENTHONG_REGISTRY", "")) if p)
     work_dir = work_dir.resolve()
     shutil.rmtree(work_dir, ignore_errors=True)
     work_dir.mkdir(parents=True)
@@ -187,7 +213,7 @@ def main(records: int, minutes: int, work_dir: Path, through_airflow: bool) -> N
     with ExitStack() as stack:
         env = dict(os.environ)
         endpoints: dict[str, str] = {}
-        with console.status("starting the four agency simulators"):
+        with console.status("starting the agency simulators"):
             for agency in AGENCIES:
                 sim = stack.enter_context(running_simulator(
                     agency, records=records, seed=1, faults={"invalid_values": 0.02}, tmp_dir=work_dir / "agencies"
