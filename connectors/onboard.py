@@ -1,8 +1,8 @@
 """The data engineer's guided path: `lienthong source init` drafts declaration files from a service
 description, `lienthong source check` validates a source file and shows what its first page holds.
 
-    lienthong source init treasury --from-openapi http://127.0.0.1:8805/openapi.json --out registry
-    lienthong source check registry/sources/treasury.yaml
+    lienthong source init customs --from-openapi https://customs.example/openapi.json --out registry
+    lienthong source check registry/sources/customs.yaml
 
 `init` writes a registry directory (`sources/NAME.yaml`, `contracts/STREAM.yaml`): a draft to read and
 edit, never final (which field is the key, which zone the times are in, which transform a column
