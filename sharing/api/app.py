@@ -205,21 +205,21 @@ class Gateway:
                 message = {**message, "headers": [*message.get("headers", []), *extra]}
             await send(message)
 
-        problem = await self._identify(scope, entry, extra)
-        if problem is None:
-            problem = screen(scope)
-            if problem is not None:  # the URL as sent (percent-encoded ASCII), not as decoded
-                entry.endpoint = problems_path(scope)
-        if problem is not None:
-            entry.detail = problem.detail
-            await problem_response(problem, request_id, problems_path(scope),
-                                   _header(scope, b"accept-language"))(scope, receive, audited_send)
-            return
         try:
+            problem = await self._identify(scope, entry, extra)
+            if problem is None:
+                problem = screen(scope)
+                if problem is not None:  # the URL as sent (percent-encoded ASCII), not as decoded
+                    entry.endpoint = problems_path(scope)
+            if problem is not None:
+                entry.detail = problem.detail
+                await problem_response(problem, request_id, problems_path(scope),
+                                       _header(scope, b"accept-language"))(scope, receive, audited_send)
+                return
             await self.app(scope, receive, audited_send)
-        except Exception:
+        except Exception as exc:  # a handler's, or the rate-limit store's: answered 500 and audited
             if not started:
-                entry.detail = entry.detail or "internal error"
+                entry.detail = entry.detail or f"internal error ({type(exc).__name__})"
                 await problem_response(Problem("internal-error", "internal error; the request id names it in "
                                                                  "the server's log"), request_id,
                                        problems_path(scope), None)(scope, receive, audited_send)

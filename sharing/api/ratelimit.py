@@ -105,7 +105,9 @@ class RedisRateLimiter:
 
         self.clock = clock
         self.prefix = prefix
-        self._redis: Any = aioredis.Redis.from_url(url)
+        # a bounded pool that makes a burst wait for a connection rather than fail
+        pool = aioredis.BlockingConnectionPool.from_url(url, max_connections=64, timeout=5)
+        self._redis: Any = aioredis.Redis(connection_pool=pool)
         self._script: Any = self._redis.register_script(_TAKE)
 
     async def take(self, bucket: str, limit: RateLimit) -> Decision:
@@ -115,4 +117,8 @@ class RedisRateLimiter:
         return _decide(int(milli) / 1000, limit, bool(int(allowed)))
 
     def close(self) -> None:
-        pass  # the connection pool closes with the event loop
+        pass  # the server's connections end with its process
+
+    async def aclose(self) -> None:
+        await self._redis.aclose()
+        await self._redis.connection_pool.disconnect()

@@ -134,3 +134,52 @@ def test_nul_and_surrogates_are_stored_escaped(url: str) -> None:
     assert entry["endpoint"] == "/v1/a\\x00b\\udcff" and "\\x00" in entry["detail"]
     assert "\x00" not in entry["params"]
     assert verify(url) == (1, [])
+
+
+def test_workers_share_redis_buckets() -> None:
+    """Two limiters on one Redis (as two workers): one bucket between them, refilled by the clock."""
+    import asyncio
+    import uuid
+
+    from sharing.api.policy import RateLimit
+    from sharing.api.ratelimit import RedisRateLimiter
+
+    clock = [1000.0]
+    prefix = f"lienthong:test:{uuid.uuid4().hex}:"
+
+    async def run() -> list[bool]:
+        workers = [RedisRateLimiter("redis://127.0.0.1:6379/0", prefix=prefix, clock=lambda: clock[0])
+                   for _ in range(2)]
+        got = [(await workers[i % 2].take("client:c", RateLimit(1, 3))).allowed for i in range(4)]
+        clock[0] += 1.0
+        got.append((await workers[1].take("client:c", RateLimit(1, 3))).allowed)
+        for worker in workers:
+            await worker.aclose()
+        return got
+
+    try:
+        allowed = asyncio.run(run())
+    except OSError as exc:  # pragma: no cover - the machine's Redis is part of the setup
+        pytest.fail(f"Redis on 127.0.0.1:6379: {exc}")
+    assert allowed == [True, True, True, False, True]
+
+
+@pytest.mark.parametrize("served", ["sqlite"], indirect=True)
+def test_an_unreachable_rate_limit_store_is_an_audited_500(served: Served) -> None:
+    """A failure before the handler (here: Redis gone) is answered as a problem and audited like any other."""
+    from sharing.api.app import create_app
+    from sharing.api.ratelimit import RedisRateLimiter
+    from tests.conftest import free_port
+    from tests.sharing.api.conftest import make_policy, running_api
+
+    app = create_app(served.url, make_policy(), served.data_dir,
+                     limiter=RedisRateLimiter(f"redis://127.0.0.1:{free_port()}/0"))
+    try:
+        with running_api(app) as base:
+            response = httpx.get(f"{base}/v1/me", headers={"X-API-Key": key("clear_all")}, timeout=30)
+    finally:
+        app.state.lienthong.writer.close()
+    assert response.status_code == 500 and response.json()["type"] == "urn:lienthong:problem:internal-error"
+    rid = response.headers["X-Request-Id"]
+    [entry] = [e for e in read(served.url, limit=1_000_000) if rid in (e["context"] or "")]
+    assert entry["status"] == 500 and entry["outcome"] == "error" and "ConnectionError" in entry["detail"]
