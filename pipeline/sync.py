@@ -225,20 +225,32 @@ def sync_stream(
     size = int(os.environ.get("LIENTHONG_CHUNK_ROWS") or CHUNK_ROWS)
     with open_publication(url, spec, data_dir=data_dir, full_refresh=full_refresh, run_id=run_id,
                           dry_run=dry_run) as publication:
+        # where the run's wall time goes (seconds): waiting for pages, validating, handing chunks to the
+        # stage (waiting for the last COPY), the publish transaction
+        timings = summary.extra["timings"] = {"start": time.perf_counter() - started, "fetch_wait": 0.0,
+                                              "validate": 0.0, "stage_wait": 0.0, "commit": 0.0}
+        clock = time.perf_counter()
         for chunk in chunks(prefetched(extraction), size):
+            timings["fetch_wait"] += time.perf_counter() - clock
             summary.fetched += chunk.num_rows
             chunk, superseded = _last_copies(chunk, contract)
             summary.extra["superseded"] = summary.extra.get("superseded", 0) + superseded
             for part, deleted in _split_deletes(chunk):
+                clock = time.perf_counter()
                 checked = validate_batch(part, contract, run_id=run_id, engine=engine, persist=False,
                                          enforce_threshold=False)
                 rows = for_publishing(checked.valid, contract)
+                timings["validate"] += time.perf_counter() - clock
+                clock = time.perf_counter()
                 publication.add(_mark_deleted(rows) if deleted else rows)
+                timings["stage_wait"] += time.perf_counter() - clock
                 run.add(checked)
                 summary.valid += checked.valid.num_rows
                 summary.quarantined += checked.quarantine.num_rows
             if on_batch:
                 on_batch(summary.fetched, summary.quarantined)
+            clock = time.perf_counter()
+        timings["fetch_wait"] += time.perf_counter() - clock
         failed = run.failure()
         if failed is not None:  # judged on the whole run: nothing of it is published
             from quality.store import save
@@ -265,6 +277,7 @@ def sync_stream(
                    "run_id": run_id, **({"full_reload": True} if full_reload else {})}
         full = full_refresh or previous is None
         save_quality = _save_quality(run.quarantine, [stats] if stats else [], contract.version)
+        clock = time.perf_counter()
         try:
             summary.published = publication.commit(
                 state=StateCommit(source.name, stream_name, previous, new_state), quality=quality,
@@ -277,6 +290,7 @@ def sync_stream(
                 url, data_dir, held, source=source.name, stream=stream_name, run_id=run_id,
                 valid=publication.staged_tables(), full_refresh=full_refresh, expected_state=previous,
                 new_state=new_state, quality=quality, save_quality=save_quality)
+        timings["commit"] = time.perf_counter() - clock
     summary.seconds = time.perf_counter() - started
     return summary
 

@@ -1,0 +1,142 @@
+"""Whole `lienthong sync` runs into PostgreSQL beside dlt's pipeline on the same simulator, with peak RSS.
+
+    .venv/bin/python -m bench.sync                         # REST 500,000 records, SOAP 200,000
+    .venv/bin/python -m bench.sync --rest 2000000 --no-soap --no-dlt   # the 500 MB peak-RSS check
+    .venv/bin/python -m bench.sync --rest 20000 --soap 20000           # a quick look
+
+Each contender runs in its own process (its peak RSS and start-up are its own) against a simulator
+served from this process, into a fresh PostgreSQL database. Start-up (imports, GX's context, dlt's
+pipeline set-up) is printed apart from records/s, which counts the run alone.
+
+- ours, first sync: extract, normalise, validate (GX, quarantine), merge with history into PostgreSQL,
+  Parquet snapshot, cursor committed with the data; key-set reconciliation when due (the row says).
+- ours, no change: the same sync again with nothing changed at the agency: once with reconciliation
+  due (the shipped construction source reconciles on every sync), once with a daily schedule declared.
+- dlt as shipped and dlt tuned: dlt's rest_api source reading the same feed to Parquet files (extract
+  and write only: no validation, no merge, no reconciliation).
+Targets (issue 15): REST >= 3x tuned dlt's records/s with peak RSS <= 500 MB; SOAP >= 30,000 records/s;
+no-change incremental sync of 500,000 records < 5 s.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+PG = os.environ.get("LIENTHONG_BENCH_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+@contextmanager
+def fresh_database() -> Iterator[str]:
+    import psycopg
+
+    name = f"lienthong_bench_{uuid.uuid4().hex[:10]}"
+    admin = PG.replace("postgresql://", "postgresql://", 1) + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type,unused-ignore]  # a fixed prefix and a uuid
+    try:
+        yield f"{PG}/{name}"
+    finally:
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type,unused-ignore]
+
+
+def _run(contender: str, agency: str, sim_url: str, db_url: str, out: Path, source: Path | None = None
+         ) -> dict[str, Any]:
+    args = [sys.executable, "-m", "bench.sync_worker", contender, agency, sim_url, db_url, str(out)]
+    result = subprocess.run(args + ([str(source)] if source else []), capture_output=True, text=True, check=False)
+    if result.returncode != 0:
+        raise RuntimeError(f"{contender} on {agency} failed:\n{result.stderr[-3000:]}")
+    figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
+    return figures
+
+
+def _daily(agency: str, tmp: Path) -> Path:
+    """The agency's source file with key-set reconciliation declared daily instead of on every sync."""
+    from connectors.config import SOURCES_DIR
+
+    text = (SOURCES_DIR / f"{agency}.yaml").read_text(encoding="utf-8")
+    text = re.sub(r"every_minutes: *0\b", "every_minutes: 1440", text)
+    path = tmp / f"{agency}-daily.yaml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def _load() -> str:
+    return " ".join(Path("/proc/loadavg").read_text().split()[:3])
+
+
+def _row(label: str, r: dict[str, Any]) -> str:
+    rate = r["records"] / r["seconds"] if r["seconds"] else 0.0
+    note = "reconciled keys" if r.get("reconciled") else ""
+    if r.get("timings"):
+        note += "  " + " ".join(f"{k}={v}" for k, v in r["timings"].items())
+    return (f"{label:<34}{r['records']:>10,}{r['seconds']:>9.2f}{rate:>11,.0f}{r['startup_seconds']:>9.2f}"
+            f"{r['peak_rss_mb']:>9.0f}  {note}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rest", type=int, default=500_000, help="construction records (default 500,000)")
+    parser.add_argument("--soap", type=int, default=200_000, help="land records (default 200,000)")
+    parser.add_argument("--no-soap", action="store_true")
+    parser.add_argument("--no-rest", action="store_true")
+    parser.add_argument("--no-dlt", action="store_true")
+    args = parser.parse_args(argv)
+
+    from agencies.testing import running_simulator
+
+    print(f"load average at start: {_load()}")
+    print(f"{'run':<34}{'records':>10}{'seconds':>9}{'records/s':>11}{'start s':>9}{'RSS MB':>9}")
+    verdicts: list[str] = []
+    with tempfile.TemporaryDirectory(prefix="lienthong-bench-sync-") as tmp_name:
+        tmp = Path(tmp_name)
+        runs: list[tuple[Any, int, str, list[str]]] = []
+        if not args.no_rest:
+            runs.append(("construction", args.rest, "REST", [] if args.no_dlt else ["dlt", "dlt_tuned"]))
+        if not args.no_soap:
+            runs.append(("land", args.soap, "SOAP", []))
+        for agency, records, kind, baselines in runs:
+            with running_simulator(agency, records=records, seed=1, tmp_dir=tmp / agency) as sim, \
+                    fresh_database() as db_url:
+                first = _run("ours", agency, sim.base_url, db_url, tmp / f"{agency}-ours")
+                print(_row(f"{kind} ours, first sync", first))
+                again = _run("ours", agency, sim.base_url, db_url, tmp / f"{agency}-ours")
+                print(_row(f"{kind} ours, no change", again))
+                daily = _run("ours", agency, sim.base_url, db_url, tmp / f"{agency}-ours", _daily(agency, tmp))
+                print(_row(f"{kind} ours, no change, daily reconcile", daily))
+                ours_rate = first["records"] / first["seconds"]
+                rates = {}
+                for contender in baselines:
+                    r = _run(contender, agency, sim.base_url, db_url, tmp / f"{agency}-{contender}")
+                    print(_row(f"{kind} {contender} (Parquet only)", r))
+                    rates[contender] = r["records"] / r["seconds"]
+                for contender, rate in rates.items():
+                    target = " (target >= 3x)" if contender == "dlt_tuned" else ""
+                    verdicts.append(f"{kind} whole sync {records:,}: ours / {contender} = {ours_rate / rate:.2f}x"
+                                    f"{target}")
+                if kind == "REST":
+                    verdicts.append(f"{kind} whole sync peak RSS {first['peak_rss_mb']:.0f} MB at {records:,} "
+                                    "(target <= 500 MB)")
+                else:
+                    verdicts.append(f"{kind} whole sync {records:,}: {ours_rate:,.0f} records/s (target >= 30,000)")
+                verdicts.append(f"{kind} no-change sync of {records:,}: {again['seconds']:.2f} s reconciling, "
+                                f"{daily['seconds']:.2f} s when reconciliation is not due (target < 5 s)")
+    print(f"load average at end: {_load()}")
+    print()
+    for line in verdicts:
+        print(line)
+
+
+if __name__ == "__main__":
+    main()
