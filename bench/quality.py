@@ -10,13 +10,14 @@ Figures, each the best of --repeat interleaved rounds (the pipeline: one run), i
 - ours: the runner's validation step on the canonical table: GX with result_format COMPLETE, every
   failing row collected from unexpected_index_list and checked against unexpected_count, then the
   valid/quarantine split with key, page, raw record, rule, column and value per quarantined row.
-- GX alone: the same suite on the same pandas frame with result_format SUMMARY (counts and a sample:
-  what GX gives without our extraction).
+- GX alone: the same suite on the same pandas frame with the same result_format, COMPLETE (every
+  unexpected index listed, as ours asks for): GX's own cost of finding every failing row. GX alone
+  with SUMMARY (counts and a sample) is printed for reference.
 - pyarrow: the same predicates in pyarrow.compute, and the same split.
 - pipeline: validate_batch end to end from the wire batch (drift, mapping/normalisation, ours).
 Our GX context turns off GX's frame fingerprint (an md5 over every value, unused here); GX alone runs
 in that same context, and once more with GX's stock setting for reference.
-Targets: ours <= 1.5x GX alone, >= 300,000 rows/s.
+Targets: ours <= 1.4x GX alone (same result format), >= 300,000 rows/s.
 """
 
 from __future__ import annotations
@@ -141,9 +142,12 @@ def main() -> None:
         [e.column] if getattr(e, "column", None) else list(getattr(e, "column_list", [])))})
     run_suite(_gx_frame(canonical.slice(0, 1000), columns), suite, "SUMMARY")  # warm GX up
 
-    def gx_alone() -> Any:
-        result = run_suite(_gx_frame(canonical, columns), suite, "SUMMARY")
+    def gx_alone(result_format: str = "COMPLETE") -> Any:
+        result = run_suite(_gx_frame(canonical, columns), suite, result_format)
         return sum(r.result.get("unexpected_count") or 0 for r in result.results)
+
+    def gx_summary() -> Any:
+        return gx_alone("SUMMARY")
 
     def ours(checks: Any) -> Callable[[], Any]:
         def run() -> Any:
@@ -163,16 +167,18 @@ def main() -> None:
         finally:
             pandas_execution_engine.HASH_THRESHOLD = 0
 
-    figures = measure({"gx": gx_alone, "ours": ours("gx"), "arrow": ours("arrow"), "stock": gx_stock},
-                      args.repeat)
+    figures = measure({"gx": gx_alone, "ours": ours("gx"), "arrow": ours("arrow"), "stock": gx_stock,
+                       "summary": gx_summary}, args.repeat)
     (t_gx, gx_count), (t_ours, quarantined) = figures["gx"], figures["ours"]
     (t_arrow, arrow_quarantined), (t_stock, _) = figures["arrow"], figures["stock"]
+    t_summary = figures["summary"][0]
     t_pipe, pipe_quarantined = measure({"pipeline": pipeline}, 1)["pipeline"]
     assert quarantined == arrow_quarantined, (quarantined, arrow_quarantined)
 
     print(f"tax_notices, {n:,} rows, {len(suite.expectations)} expectations, best of {args.repeat} rounds")
     print(f"{'':44}{'seconds':>9}{'rows/s':>13}{'vs GX alone':>13}")
-    for label, t in (("GX alone (SUMMARY: counts + sample)", t_gx),
+    for label, t in (("GX alone (COMPLETE, as ours)", t_gx),
+                     ("GX alone (SUMMARY: counts + sample)", t_summary),
                      ("ours: GX COMPLETE + full quarantine extraction", t_ours),
                      ("same checks in plain pyarrow.compute + split", t_arrow),
                      ("pipeline: drift + mapping + ours", t_pipe),
@@ -181,7 +187,7 @@ def main() -> None:
     print(f"GX counted {gx_count:,} unexpected values; ours quarantined {quarantined:,} rows "
           f"(pyarrow: {arrow_quarantined:,}); pipeline quarantined {pipe_quarantined:,} rows "
           "(adds the bad dates normalisation finds)")
-    print(f"targets: ours <= 1.5x GX alone: {'met' if t_ours <= 1.5 * t_gx else 'NOT met'} "
+    print(f"targets: ours <= 1.4x GX alone: {'met' if t_ours <= 1.4 * t_gx else 'NOT met'} "
           f"({t_ours / t_gx:.2f}x); >= 300,000 rows/s: {'met' if n / t_ours >= 300_000 else 'NOT met'} "
           f"({n / t_ours:,.0f})")
 
