@@ -153,7 +153,7 @@ def _outcome(status: int) -> Any:
 
 
 def problem_response(problem: Problem, request_id: str, path: str, accept_language: str | None) -> ProblemResponse:
-    lang = "vi" if problems.wants_vietnamese(accept_language) else "en"
+    lang = problems.language(accept_language)
     return ProblemResponse(problems.body(problem, request_id, path[:120], lang), status_code=problem.status,
                            headers=problem.headers)
 

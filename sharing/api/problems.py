@@ -3,8 +3,9 @@
 A handler raises `Problem(kind, detail, ...)`; the app renders it as
 `{"type", "title", "status", "detail", "instance", "request_id", ...extensions}`. `type` is a URN that never
 changes (`urn:lienthong:problem:rate-limited`): clients branch on it, never on `title` or `detail`, which are
-for people and may be translated. `title_of(kind, lang)` is the one place a translation plugs in (issue 17's
-Babel catalogs): Vietnamese when the client asks for it with `Accept-Language: vi`, English otherwise.
+for people and may be translated. `title_of(kind, lang)` is the one place a translation plugs in: the
+project's Babel catalogs (`sharing.i18n`) when they hold the title, else this module's own Vietnamese.
+Vietnamese first, as everywhere in the project: English when the client asks for it (`Accept-Language: en`).
 """
 
 from __future__ import annotations
@@ -69,25 +70,24 @@ class Problem(Exception):
         return self.kind.status
 
 
-def title_of(kind: Kind, lang: str = "en") -> str:
-    """The hook for translations: Vietnamese for `vi`, English otherwise."""
-    return kind.title_vi if lang == "vi" else kind.title
+def title_of(kind: Kind, lang: str = "vi") -> str:
+    """The title in `lang`: the catalog's translation if it has one, else the Vietnamese kept here."""
+    if lang != "vi":
+        return kind.title
+    from sharing.i18n import translator
+
+    translated = translator("vi")(kind.title)
+    return translated if translated != kind.title else kind.title_vi
 
 
-def wants_vietnamese(accept_language: str | None) -> bool:
-    """`Accept-Language: vi` (or vi-VN) first, or before any English."""
-    if not accept_language:
-        return False
-    for part in accept_language.split(","):
-        tag = part.split(";")[0].strip().lower()
-        if tag.startswith("vi"):
-            return True
-        if tag.startswith("en"):
-            return False
-    return False
+def language(accept_language: str | None) -> str:
+    """vi or en, as the project chooses it (sharing.i18n): the first of Accept-Language we have, else vi."""
+    from sharing.i18n import choose_language
+
+    return choose_language(accept_language=accept_language)
 
 
-def body(problem: Problem, request_id: str, instance: str, lang: str = "en") -> dict[str, Any]:
+def body(problem: Problem, request_id: str, instance: str, lang: str = "vi") -> dict[str, Any]:
     return {"type": TYPE_PREFIX + problem.kind.slug, "title": title_of(problem.kind, lang),
             "status": problem.status, "detail": problem.detail, "instance": instance, "request_id": request_id,
             **problem.extensions}
@@ -100,8 +100,8 @@ def schema() -> dict[str, Any]:
         "properties": {
             "type": {"type": "string", "format": "uri", "description": "Stable identifier of the kind of error",
                      "enum": [TYPE_PREFIX + k for k in KINDS]},
-            "title": {"type": "string", "description": "Short summary of the kind (English, or Vietnamese "
-                                                        "with Accept-Language: vi)"},
+            "title": {"type": "string", "description": "Short summary of the kind (Vietnamese, or English "
+                                                        "with Accept-Language: en)"},
             "status": {"type": "integer", "minimum": 400, "maximum": 599},
             "detail": {"type": "string", "description": "What was wrong with this request"},
             "instance": {"type": "string", "description": "The path of the request"},

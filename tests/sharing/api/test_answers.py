@@ -65,6 +65,9 @@ def test_no_such_record_is_not_not_permitted(api: httpx.Client, served: Served) 
     s = pick(served.url)
     missing = api.get("/v1/enterprises/0100109106", headers=headers("clear_all"))
     assert missing.status_code == 404 and missing.json()["type"] == PROBLEM + "not-found"
+    assert missing.json()["title"] == "Không có bản ghi"  # Vietnamese first; English on request
+    english = api.get("/v1/enterprises/0100109106", headers={**headers("clear_all"), "Accept-Language": "en"})
+    assert english.json()["title"] == "No such record" and english.json()["type"] == missing.json()["type"]
     refused = api.get(f"/v1/enterprises/{s.tax_code}", headers=headers("no_grant"))
     assert refused.status_code == 403 and refused.json()["type"] == PROBLEM + "not-permitted"
     unknown = api.get(f"/v1/enterprises/{s.tax_code}", headers=headers("narrow", "marketing"))
