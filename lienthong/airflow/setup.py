@@ -50,6 +50,10 @@ def airflow_environ(
         "LIENTHONG_DATA_DIR": str(data_dir),
         # the tasks import lienthong from this checkout whatever their working directory
         "PYTHONPATH": os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH", "")) if p),
+        # the sync tasks' datasets, schema, counts, quality and column lineage, whenever a deployment gives
+        # OpenLineage a transport (AIRFLOW__OPENLINEAGE__TRANSPORT; without one the provider stays off)
+        "AIRFLOW__OPENLINEAGE__EXTRACTORS": "lienthong.airflow.lineage.SyncStreamExtractor",
+        "AIRFLOW__OPENLINEAGE__EXECUTION_TIMEOUT": env.get("AIRFLOW__OPENLINEAGE__EXECUTION_TIMEOUT", "60"),
         # `airflow standalone` and the task runner start `airflow` subprocesses from PATH
         "PATH": os.pathsep.join((str(Path(sys.executable).parent), env.get("PATH", ""))),
     })

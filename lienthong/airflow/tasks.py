@@ -17,6 +17,10 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+# (source, stream) -> the summary of the stream synced last in this process. The OpenLineage listener
+# emits a task's COMPLETE event from a process it forks after the task: it reads the counts from here
+# (lienthong.airflow.lineage) rather than asking the API server for the XCom from inside that fork.
+LAST_SUMMARIES: dict[tuple[str, str], dict[str, Any]] = {}
 QUALITY_GATE = "held back by the quality gate"  # the failure rate passed the contract's threshold
 log = logging.getLogger("lienthong.airflow")
 progress_log = logging.getLogger("lienthong.airflow.progress")  # `airflow_run` shows these
@@ -96,6 +100,7 @@ def sync_stream_task(source: str, stream: str, *, conn_id: str, run_id: str,
     except Exception as exc:
         raise StreamFailed(f"{source}/{stream} failed: {type(exc).__name__}: {exc}", retry=True) from exc
     result = summary_dict(summary, interval, cursor_from)
+    LAST_SUMMARIES[(source, stream)] = result
     log.info("%s", result["line"])
     if summary.extra.get("hold"):
         raise StreamFailed(f"{source}/{stream} held for a person, nothing published: {summary.error}", retry=False)
