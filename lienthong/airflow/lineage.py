@@ -130,14 +130,17 @@ class SyncStreamExtractor(BaseExtractor):
         return dag_id.removeprefix("lienthong_sync_"), task_id.removeprefix("sync_")
 
     def _lineage(self, summary: dict[str, Any] | None) -> Lineage:
-        from connectors import load_source
         from core.settings import load_settings
+        from lienthong.airflow.registry import sources
+        from lienthong.airflow.tasks import source_endpoint
 
         found = self._stream()
         if found is None:
             return OperatorLineage()
         source, stream = found
-        return sync_lineage(source, stream, summary, endpoint=load_source(source).endpoint,
+        endpoint = (summary or {}).get("endpoint") or next(
+            source_endpoint(source, e.conn_id) for e in sources() if e.name == source)
+        return sync_lineage(source, stream, summary, endpoint=str(endpoint),
                             database_url=load_settings().database_url)
 
     def _execute_extraction(self) -> Lineage:

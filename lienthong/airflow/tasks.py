@@ -100,7 +100,7 @@ def sync_stream_task(source: str, stream: str, *, conn_id: str, run_id: str,
     except Exception as exc:
         raise StreamFailed(f"{source}/{stream} failed: {type(exc).__name__}: {exc}", retry=True) from exc
     result = summary_dict(summary, interval, cursor_from)
-    LAST_SUMMARIES[(source, stream)] = result
+    LAST_SUMMARIES[(source, stream)] = {**result, "endpoint": _endpoint(source, env)}
     log.info("%s", result["line"])
     if summary.extra.get("hold"):
         raise StreamFailed(f"{source}/{stream} held for a person, nothing published: {summary.error}", retry=False)
@@ -108,6 +108,18 @@ def sync_stream_task(source: str, stream: str, *, conn_id: str, run_id: str,
         # The failure rate passed its threshold: nothing was published; the statistics are saved.
         raise StreamFailed(f"{source}/{stream} {QUALITY_GATE}, nothing published: {summary.error}", retry=False)
     return result
+
+
+def _endpoint(source: str, env: Mapping[str, str]) -> str:
+    """The endpoint a sync of `source` calls with this environment (connection, variable, or the file)."""
+    from connectors import load_source
+
+    return str(load_source(source, environ=env).endpoint)
+
+
+def source_endpoint(source: str, conn_id: str) -> str:
+    """The endpoint a sync task of `source` would call now (for lineage)."""
+    return _endpoint(source, task_environ(source, conn_id))
 
 
 class StreamFailed(RuntimeError):
