@@ -1,4 +1,9 @@
-"""The expectation suite of each dataset, in Python (GX 1.x ExpectationSuite of gxe expectations).
+"""The expectation suite of each dataset (GX 1.x ExpectationSuite of gxe expectations).
+
+The suite is what the contract declares (`contract_expectations`: not-null for every non-nullable
+column, each column's `expect:`), then, for the provincial datasets, the checks written here in Python
+that the contract does not declare (patterns, allowed values, ranges). Not-null is the contract's alone,
+so the two cannot disagree on it (tests/quality/test_suite_contract.py).
 
 Suites are built on demand so that importing this module does not import Great Expectations.
 Regexes are anchored at both ends: GX matches from the start only, Arrow searches anywhere.
@@ -26,99 +31,74 @@ TAX_STATUS_CODES = tuple(f"{i:02d}" for i in range(11))
 
 def _enterprises(gxe: Any) -> list[Any]:
     return [
-        gxe.ExpectColumnValuesToNotBeNull(column="enterprise_code"),
         gxe.ExpectColumnValuesToBeUnique(column="enterprise_code"),
         gxe.ExpectColumnValuesToMatchRegex(column="enterprise_code", regex=r"^\d{10}$"),
-        gxe.ExpectColumnValuesToNotBeNull(column="name"),
         gxe.ExpectColumnValuesToBeInSet(column="enterprise_type", value_set=["TNHH1TV", "TNHH2TV", "CP", "DNTN", "HD"]),
         gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(ENTERPRISE_STATUSES)),
         gxe.ExpectColumnValuesToBeBetween(column="charter_capital_vnd", min_value=0, max_value=10**16),
         gxe.ExpectColumnValuesToMatchRegex(column="legal_rep_id", regex=r"^0\d{11}$"),
-        gxe.ExpectColumnValuesToNotBeNull(column="updated_at"),
     ]
 
 
 def _branches(gxe: Any) -> list[Any]:
     return [
-        gxe.ExpectColumnValuesToNotBeNull(column="branch_code"),
         gxe.ExpectColumnValuesToBeUnique(column="branch_code"),
         gxe.ExpectColumnValuesToMatchRegex(column="branch_code", regex=r"^\d{13}$"),
-        gxe.ExpectColumnValuesToNotBeNull(column="enterprise_code"),
         gxe.ExpectColumnValuesToMatchRegex(column="enterprise_code", regex=r"^\d{10}$"),
-        gxe.ExpectColumnValuesToNotBeNull(column="name"),
         gxe.ExpectColumnValuesToBeInSet(column="status", value_set=list(ENTERPRISE_STATUSES)),
-        gxe.ExpectColumnValuesToNotBeNull(column="updated_at"),
     ]
 
 
 def _permits(gxe: Any) -> list[Any]:
     return [
-        gxe.ExpectColumnValuesToNotBeNull(column="permit_no"),
         gxe.ExpectColumnValuesToBeUnique(column="permit_no"),
         gxe.ExpectColumnValuesToMatchRegex(column="permit_no", regex=r"^GPXD-\d{4}-\d{6}$"),
-        gxe.ExpectColumnValuesToNotBeNull(column="investor_id"),
-        gxe.ExpectColumnValuesToNotBeNull(column="investor_name"),
         gxe.ExpectColumnValuesToBeInSet(column="investor_type", value_set=["enterprise", "individual"]),
-        gxe.ExpectColumnValuesToBeInSet(column="building_grade", value_set=["I", "II", "III", "IV"]),
+        # grades by Thông tư 06/2021/TT-BXD: đặc biệt, I, II, III, IV
+        gxe.ExpectColumnValuesToBeInSet(column="building_grade", value_set=["Đặc biệt", "I", "II", "III", "IV"]),
         gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["granted", "revoked", "expired"]),
         gxe.ExpectColumnValuesToBeBetween(column="floors", min_value=1, max_value=200),
         gxe.ExpectColumnValuesToBeBetween(column="floor_area_m2", min_value=0, max_value=10**7, strict_min=True),
-        gxe.ExpectColumnValuesToNotBeNull(column="updated_at"),
     ]
 
 
 def _taxpayers(gxe: Any) -> list[Any]:
     return [
-        gxe.ExpectColumnValuesToNotBeNull(column="tax_code"),
         gxe.ExpectColumnValuesToBeUnique(column="tax_code"),
         gxe.ExpectColumnValuesToMatchRegex(column="tax_code", regex=r"^(?:\d{10}|\d{12}|\d{13})$"),
-        gxe.ExpectColumnValuesToNotBeNull(column="name"),
         gxe.ExpectColumnValuesToBeInSet(column="taxpayer_type", value_set=["enterprise", "branch", "individual"]),
         gxe.ExpectColumnValuesToBeInSet(column="status_code", value_set=list(TAX_STATUS_CODES)),
         gxe.ExpectColumnValuesToMatchRegex(column="commune_code_source", regex=r"^\d{5}$"),
-        gxe.ExpectColumnValuesToNotBeNull(column="updated_at"),
     ]
 
 
 def _tax_notices(gxe: Any) -> list[Any]:
     return [
-        gxe.ExpectColumnValuesToNotBeNull(column="notice_no"),
         gxe.ExpectColumnValuesToBeUnique(column="notice_no"),
         gxe.ExpectColumnValuesToMatchRegex(column="notice_no", regex=r"^TB-\d{4}-\d{7}$"),
-        gxe.ExpectColumnValuesToNotBeNull(column="tax_code"),
-        gxe.ExpectColumnValuesToNotBeNull(column="status"),
         gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["issued", "paid", "overdue", "cancelled"]),
         gxe.ExpectColumnValuesToBeBetween(column="amount_vnd", min_value=0, max_value=10**13),
         gxe.ExpectColumnValuesToBeBetween(column="tax_year", min_value=1990, max_value=2100),
-        gxe.ExpectColumnValuesToNotBeNull(column="updated_at"),
     ]
 
 
 def _parcels(gxe: Any) -> list[Any]:
     key = ["commune_code_source", "map_sheet", "parcel_number"]
     return [
-        *(gxe.ExpectColumnValuesToNotBeNull(column=c) for c in key),
         gxe.ExpectCompoundColumnsToBeUnique(column_list=key),
         gxe.ExpectColumnValuesToMatchRegex(column="commune_code_source", regex=r"^\d{5}$"),
         gxe.ExpectColumnValuesToBeInSet(column="land_use_code", value_set=list(LAND_USE_CODES)),
         gxe.ExpectColumnValuesToBeBetween(column="area_m2", min_value=0, max_value=10**9, strict_min=True),
         gxe.ExpectColumnValuesToBeInSet(column="holder_type", value_set=["enterprise", "individual"]),
-        gxe.ExpectColumnValuesToNotBeNull(column="holder_id"),
-        gxe.ExpectColumnValuesToNotBeNull(column="holder_name"),
-        gxe.ExpectColumnValuesToNotBeNull(column="updated_at"),
     ]
 
 
 def _land_certificates(gxe: Any) -> list[Any]:
     return [
-        gxe.ExpectColumnValuesToNotBeNull(column="certificate_no"),
         gxe.ExpectColumnValuesToBeUnique(column="certificate_no"),
         gxe.ExpectColumnValuesToMatchRegex(column="certificate_no", regex=r"^[A-Z]{2} \d{6}$"),
-        gxe.ExpectColumnValuesToNotBeNull(column="holder_id"),
-        gxe.ExpectColumnValuesToNotBeNull(column="holder_name"),
         gxe.ExpectColumnValuesToBeBetween(column="map_sheet", min_value=1, max_value=100_000),
         gxe.ExpectColumnValuesToBeBetween(column="parcel_number", min_value=1, max_value=10_000_000),
-        gxe.ExpectColumnValuesToNotBeNull(column="updated_at"),
     ]
 
 
@@ -160,13 +140,12 @@ def contract_expectations(contract: Contract, gxe: Any) -> list[Any]:
 def build_suite(dataset: str, version: int = 1) -> Any:
     """The dataset's gx.ExpectationSuite, named `<dataset>.v<contract version>`.
 
-    A dataset without a Python suite (any dataset brought in by files alone) gets the suite its contract
-    declares."""
-    gx, gxe = gx_modules()
-    if dataset in SUITES:
-        expectations = SUITES[dataset](gxe)
-    else:
-        from schemas.contract import get_contract
+    The contract's expectations, then the Python ones of the provincial datasets; a dataset brought in by
+    files alone has only the former."""
+    from schemas.contract import get_contract
 
-        expectations = contract_expectations(get_contract(dataset), gxe)
+    gx, gxe = gx_modules()
+    expectations = contract_expectations(get_contract(dataset), gxe)
+    if dataset in SUITES:
+        expectations += SUITES[dataset](gxe)
     return gx.ExpectationSuite(name=f"{dataset}.v{version}", expectations=expectations)
