@@ -48,6 +48,13 @@ class AsOf:
         return {"version": self.version, "published_at": when.isoformat() if when else None}
 
 
+# What a point looks like, for the API's declared parameters: a version, or an ISO-8601 date or time.
+POINT_PATTERN = (
+    r"^(?:[vV]?[0-9]{1,9}|[0-9]{4}-(?:0[1-9]|1[0-2])-(?:0[1-9]|[12][0-9]|3[01])"
+    r"(?:T(?:[01][0-9]|2[0-3]):[0-5][0-9](?::[0-5][0-9](?:\.[0-9]{1,6})?)?(?:Z|[+-](?:[01][0-9]|2[0-3]):[0-5][0-9])?)?)$"
+)
+
+
 def parse_point(text: str | None) -> int | datetime | None:
     """`None`, a version number (`12`, `v12`) or an ISO-8601 time (a zone-less time is UTC)."""
     if text is None or text == "":

@@ -13,6 +13,7 @@ import os
 import shutil
 import socket
 import subprocess
+import tempfile
 import time
 import uuid
 from collections.abc import Iterator
@@ -67,6 +68,20 @@ def _guarded_connect_ex(self: socket.socket, address: Any) -> int:
     if self.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address):
         raise OutsideNetworkError(f"test tried to connect to {address!r}: only loopback is allowed")
     return _real_connect_ex(self, address)
+
+
+TEST_KEYS = {"AUDIT": "t1=" + "a1" * 32, "SUBJECT": "s1=" + "5b" * 32, "SIGNING": "w1=" + "c3" * 32}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Key rings from the environment and audit checkpoints in a folder of the run's own, never ./var:
+    set for the whole session, so session- and module-scoped servers (and their subprocesses) see them."""
+    for name, ring in TEST_KEYS.items():
+        os.environ.setdefault(f"LIENTHONG_{name}_KEYS", ring)
+    if "LIENTHONG_AUDIT_CHECKPOINTS" not in os.environ:
+        folder = tempfile.mkdtemp(prefix="lienthong-checkpoints-")
+        os.environ["LIENTHONG_AUDIT_CHECKPOINTS"] = folder
+        config.add_cleanup(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
 @pytest.fixture(autouse=True)

@@ -166,6 +166,9 @@ def _new_request_id() -> str:
     return f"{_ID_PREFIX}{next(_ID_COUNTER):012x}"  # no uuid4 (os.urandom) on every request
 
 
+SUBJECT_PATH = "/v1/audit/subjects/"
+
+
 class Gateway:
     """Request id, screening, identification and rate limit, and the audit entry of every request."""
 
@@ -179,7 +182,10 @@ class Gateway:
             return
         given = _header(scope, b"x-request-id")
         request_id = given if given is not None and _REQUEST_ID.match(given) else _new_request_id()
-        entry = Entry(method=scope["method"], endpoint=scope["path"], context={"request_id": request_id})
+        path = str(scope["path"])
+        if path.startswith(SUBJECT_PATH):  # a person's identifier: never kept in clear, even when refused
+            path = SUBJECT_PATH + "{identifier}"
+        entry = Entry(method=scope["method"], endpoint=path, context={"request_id": request_id})
         extra: list[tuple[bytes, bytes]] = [(b"x-request-id", request_id.encode())]
         scope[AUDIT_SCOPE_KEY], scope[HEADERS_SCOPE_KEY] = entry, extra
         started = replaced = False
@@ -328,7 +334,7 @@ class _NoAudit(AuditWriter):
 
 def create_app(url: str, policy: Policy, data_dir: Path, *, audit: bool = True,
                limiter: Limiter | None = None) -> FastAPI:
-    from sharing.api import contract, routes
+    from sharing.api import contract, provision, routes
     from sharing.ops.routes import mount as mount_ops
 
     engine = db.engine_for(url)
@@ -349,6 +355,7 @@ def create_app(url: str, policy: Policy, data_dir: Path, *, audit: bool = True,
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_middleware(Gateway, state=state)
     app.include_router(routes.router)
+    app.include_router(provision.router)
     contract.install(app)
     mount_ops(app)  # the operations dashboard under /ops
     return app

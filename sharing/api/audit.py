@@ -1,4 +1,15 @@
-"""The audit log: every request, allowed or denied, as one row of a hash chain in the database.
+"""The audit log: every request, allowed or denied, as one row of a MAC chain in the database.
+
+Each entry is sealed with HMAC-SHA256 under a key that lives outside the database (`core.keys`, ring
+`audit`; the entry names its key id, so rotating the key keeps old entries verifiable). Someone with
+write access to the database but not the key cannot rewrite the chain from some entry on, head row
+included, without `verify` naming that entry. Signed checkpoints of the head go to a file outside the
+database as well (`sharing.api.checkpoints`), so cutting the newest entries off is seen too. Entries
+written before keys existed have `key_id` NULL and a plain sha256; they are accepted only as the chain's
+leading entries.
+
+Each entry also records which data subjects the answer disclosed, as keyed hashes of their identifiers
+(`sharing.api.subjects`), never in clear: the data-subject report finds a person's lookups from them.
 
 Each entry stores who asked (client), why (purpose), what (endpoint), which rows came back (their keys),
 the outcome and the time, plus the previous entry's hash and its own: `hash = sha256(canonical JSON of
@@ -22,10 +33,13 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
+import logging
 import queue
 import threading
-from collections.abc import Iterator, Sequence
+import time
+from collections.abc import Iterator, Mapping, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -34,6 +48,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
+from core.keys import KeyRing, key_ring
 from sharing import db
 
 Outcome = Literal["allowed", "not_found", "denied", "error"]
@@ -41,6 +56,7 @@ GENESIS = "0" * 64
 BATCH_MAX = 500
 DURABLE_TIMEOUT = 10.0  # seconds a request waits for its entry's commit before it is refused
 
+log = logging.getLogger(__name__)
 audit_metadata = sa.MetaData()
 
 audit_log = sa.Table(
@@ -59,6 +75,8 @@ audit_log = sa.Table(
     sa.Column("prev_hash", sa.String(64), nullable=False),
     sa.Column("hash", sa.String(64), nullable=False),
     sa.Column("context", sa.Text),  # JSON: request id, X-Road ids
+    sa.Column("subjects", sa.Text),  # JSON: keyed hashes of the data subjects the answer disclosed
+    sa.Column("key_id", sa.String(40)),  # the MAC key; NULL for entries sealed with plain sha256 (legacy)
 )
 
 audit_head = sa.Table(
@@ -91,16 +109,19 @@ class Entry:
     detail: str = ""
     at: str = field(default_factory=now_text)
     context: dict[str, Any] = field(default_factory=dict)
+    subjects: set[str] = field(default_factory=set)
 
-    def row(self, seq: int, prev_hash: str) -> dict[str, Any]:
+    def row(self, seq: int, prev_hash: str, key: tuple[str, bytes] | None = None) -> dict[str, Any]:
         row = {
             "seq": seq, "at": self.at, "client": safe(self.client), "purpose": safe(self.purpose),
             "method": safe(self.method)[:10], "endpoint": safe(self.endpoint)[:300],
             "params": safe(_json(self.params)), "outcome": self.outcome, "status": self.status,
             "detail": safe(self.detail)[:300], "row_keys": safe(_json(self.row_keys)), "prev_hash": prev_hash,
             "context": safe(_json(self.context)) if self.context else None,
+            "subjects": _json(sorted(self.subjects)) if self.subjects else None,
+            "key_id": key[0] if key else None,
         }
-        row["hash"] = entry_hash(row)
+        row["hash"] = entry_hash(row, key[1] if key else None)
         return row
 
 
@@ -117,19 +138,36 @@ def _json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
 
 
-def entry_hash(row: Any) -> str:
-    """sha256 over the hashed fields of a stored row (a mapping), in a fixed order; `context` when present."""
+def entry_hash(row: Any, key: bytes | None = None) -> str:
+    """The seal of a stored row (a mapping): HMAC-SHA256 under `key` over the hashed fields, its subjects
+    and its key id; without a key (legacy entries) sha256 over the hashed fields and `context` when present."""
     fields = [row[k] for k in HASHED]
-    if row.get("context") is not None:
-        fields.append(row["context"])
-    return hashlib.sha256(_json(fields).encode()).hexdigest()
+    if key is None:
+        if row.get("context") is not None:
+            fields.append(row["context"])
+        return hashlib.sha256(_json(fields).encode()).hexdigest()
+    fields += [row.get("context"), row.get("subjects"), row.get("key_id")]
+    return hmac.new(key, _json(fields).encode(), hashlib.sha256).hexdigest()
+
+
+def audit_keys() -> KeyRing:
+    """The MAC key ring, read when first needed in this process (restart to sign with a rotated key)."""
+    global _RING
+    if _RING is None:
+        _RING = key_ring("audit")
+    return _RING
+
+
+_RING: KeyRing | None = None
 
 
 def create_tables(engine: Engine) -> None:
     audit_metadata.create_all(engine)
-    if "context" not in {c["name"] for c in sa.inspect(engine).get_columns("lt_audit_log")}:
-        with engine.begin() as conn:  # a log created before the column existed
-            conn.execute(sa.text("ALTER TABLE lt_audit_log ADD COLUMN context TEXT"))
+    have = {c["name"] for c in sa.inspect(engine).get_columns("lt_audit_log")}
+    for name, kind in (("context", "TEXT"), ("subjects", "TEXT"), ("key_id", "VARCHAR(40)")):
+        if name not in have:
+            with engine.begin() as conn:  # a log created before the column existed
+                conn.execute(sa.text(f"ALTER TABLE lt_audit_log ADD COLUMN {name} {kind}"))
     with engine.begin() as conn:
         if conn.execute(sa.select(audit_head.c.id)).first() is None:
             try:
@@ -139,8 +177,10 @@ def create_tables(engine: Engine) -> None:
                 pass
 
 
-def append(conn: Connection, entries: Sequence[Entry]) -> list[int]:
-    """Chain `entries` onto the log inside the caller's transaction; their seqs."""
+def append(conn: Connection, entries: Sequence[Entry], key: tuple[str, bytes] | None = None) -> list[int]:
+    """Chain `entries` onto the log inside the caller's transaction, sealed with `key` (default: the
+    ring's current key); their seqs."""
+    key = key or audit_keys().current
     # The UPDATE comes first: it takes the lock that orders this transaction after every other append.
     seq, prev = conn.execute(
         audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq + len(entries))
@@ -149,7 +189,7 @@ def append(conn: Connection, entries: Sequence[Entry]) -> list[int]:
     first = int(seq) - len(entries) + 1
     rows = []
     for i, entry in enumerate(entries):
-        rows.append(entry.row(first + i, prev))
+        rows.append(entry.row(first + i, prev, key))
         prev = rows[-1]["hash"]
     conn.execute(audit_log.insert(), rows)
     conn.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=prev))
@@ -163,6 +203,9 @@ class AuditWriter:
         # Its own connection on PostgreSQL, so a burst of lookups never keeps the log waiting for one.
         self.engine = db.engine_for(url) if url.startswith("sqlite") else sa.create_engine(url, pool_size=1)
         create_tables(self.engine)
+        self.url = url
+        self._dirty = False  # entries written since the last checkpoint
+        self._last_mark = time.monotonic()
         self._queue: queue.Queue[tuple[Entry, Future[int]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
         self._thread.start()
@@ -179,12 +222,35 @@ class AuditWriter:
     def close(self) -> None:
         self._queue.put(None)
         self._thread.join(timeout=30)
+        self.checkpoint()
         if self.engine.dialect.name != "sqlite":
             self.engine.dispose()
 
+    def checkpoint(self) -> None:
+        """A signed checkpoint of the head outside the database, when the chain moved since the last one.
+        A failure is logged, never a request's failure: the chain itself is intact without it."""
+        from sharing.api import checkpoints
+
+        if not self._dirty:
+            return
+        try:
+            with self.engine.connect() as conn:
+                checkpoints.take(conn, self.url, audit_keys())
+            self._dirty = False
+        except Exception as exc:  # a full disk must not stop the lookups
+            log.warning("audit checkpoint not written: %s", exc)
+        self._last_mark = time.monotonic()
+
     def _run(self) -> None:
+        from sharing.api.checkpoints import EVERY
+
         while True:
-            item = self._queue.get()
+            if self._dirty and time.monotonic() - self._last_mark >= EVERY:
+                self.checkpoint()
+            try:
+                item = self._queue.get(timeout=EVERY)
+            except queue.Empty:
+                continue
             if item is None:
                 return
             batch = [item]
@@ -211,6 +277,7 @@ class AuditWriter:
             for item in batch:
                 self._commit([item])
             return
+        self._dirty = True
         for (_, done), seq in zip(batch, seqs, strict=True):
             done.set_result(seq)
 
@@ -230,7 +297,7 @@ def read(url: str, *, after: int = 0, limit: int = 100, client: str | None = Non
 @dataclass(frozen=True, slots=True)
 class Problem:
     seq: int
-    kind: Literal["changed", "deleted", "relinked", "head"]
+    kind: Literal["changed", "deleted", "relinked", "head", "unkeyed", "unknown_key", "checkpoint"]
     message: str
 
 
@@ -239,12 +306,34 @@ def _rows(conn: Connection) -> Iterator[Any]:
     yield from result.mappings()
 
 
-def verify(url: str) -> tuple[int, list[Problem]]:
-    """(entries checked, problems): each changed, deleted or re-linked entry, named by its seq."""
+def _seal_problem(row: Any, ring: KeyRing, legacy_upto: int | None, keyed_seen: bool) -> Problem | None:
+    seq = int(row["seq"])
+    if row["key_id"] is None:
+        if keyed_seen or (legacy_upto is not None and seq > legacy_upto):
+            return Problem(seq, "unkeyed", f"entry {seq} has no MAC key where the chain is keyed: rewritten")
+        key = None
+    else:
+        key = ring.get(row["key_id"])
+        if key is None:
+            return Problem(seq, "unknown_key", f"entry {seq} is sealed with key {row['key_id']!r}, "
+                                               "which the audit key ring does not hold")
+    if entry_hash(row, key) != row["hash"]:
+        return Problem(seq, "changed", f"entry {seq} changed: its contents do not match its seal")
+    return None
+
+
+def verify(url: str, environ: Mapping[str, str] | None = None) -> tuple[int, list[Problem]]:
+    """(entries checked, problems): each changed, deleted, re-linked or re-sealed entry, named by its seq,
+    and each signed checkpoint outside the database that the chain no longer matches."""
+    from sharing.api import checkpoints
+
     engine = db.engine_for(url)
     create_tables(engine)
-    problems: list[Problem] = []
-    expected_seq, prev_hash, checked = 1, GENESIS, 0
+    ring = key_ring("audit", environ)
+    marks, problems = checkpoints.read(url, ring, environ)
+    legacy_upto = min((m.legacy_upto for m in marks), default=None)
+    at_mark = {m.seq: m for m in marks}
+    expected_seq, prev_hash, checked, keyed_seen = 1, GENESIS, 0, False
     with engine.connect() as conn:
         head_seq, head_hash = conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash)).one()
         for row in _rows(conn):
@@ -256,12 +345,21 @@ def verify(url: str) -> tuple[int, list[Problem]]:
             elif row["prev_hash"] != prev_hash:
                 problems.append(Problem(seq, "relinked",
                                         f"entry {seq}: prev_hash does not match entry {seq - 1}'s hash"))
-            if entry_hash(row) != row["hash"]:
-                problems.append(Problem(seq, "changed", f"entry {seq} changed: its contents do not match its hash"))
+            sealed = _seal_problem(row, ring, legacy_upto, keyed_seen)
+            if sealed:
+                problems.append(sealed)
+            keyed_seen = keyed_seen or row["key_id"] is not None
+            mark = at_mark.pop(seq, None)
+            if mark is not None and mark.hash != row["hash"]:
+                problems.append(Problem(seq, "checkpoint", f"entry {seq} differs from the signed checkpoint of "
+                                                           f"{mark.at}: rewritten after it"))
             expected_seq, prev_hash = seq + 1, row["hash"]
+    for mark in sorted(at_mark.values(), key=lambda m: m.seq):
+        problems.append(Problem(mark.seq, "checkpoint", f"entry {mark.seq} is gone, though the signed "
+                                                        f"checkpoint of {mark.at} saw it: deleted"))
     if int(head_seq) >= expected_seq:
         missing = f"{expected_seq}" if int(head_seq) == expected_seq else f"{expected_seq}..{head_seq}"
         problems.append(Problem(expected_seq, "deleted", f"entry {missing} missing: deleted (newest entries)"))
     elif int(head_seq) < expected_seq - 1 or head_hash != prev_hash:
         problems.append(Problem(int(head_seq), "head", "the chain head does not match the last entry"))
-    return checked, problems
+    return checked, sorted(problems, key=lambda p: p.seq)

@@ -100,6 +100,43 @@ def verify(database_url: str | None) -> None:
     click.echo(f"audit log {mask_url(url)}: {checked} entries, chain intact")
 
 
+@audit.command("rotate-key")
+def rotate_key() -> None:
+    """Add a new MAC key to the audit key ring; it seals new entries from the API's next start."""
+    import os
+    from pathlib import Path
+
+    from core.keys import add_key, default_path
+
+    if os.environ.get("LIENTHONG_AUDIT_KEYS"):
+        raise click.ClickException("the audit keys come from LIENTHONG_AUDIT_KEYS: append `id=hex` there")
+    path = Path(os.environ["LIENTHONG_AUDIT_KEYS_FILE"]) if os.environ.get("LIENTHONG_AUDIT_KEYS_FILE") else (
+        default_path("audit"))
+    key_id = add_key(path)
+    click.echo(f"audit key ring {path}: added key {key_id}; it seals new entries once the API restarts. "
+               "Keep the older keys in the ring: they verify the entries they sealed.")
+
+
+@audit.command()
+@click.option("--database-url", envvar="LIENTHONG_DATABASE_URL", help="Default: the settings' database.")
+def checkpoint(database_url: str | None) -> None:
+    """Sign the chain's head into the checkpoint file outside the database (the API does it every minute)."""
+    from core.settings import get_settings, mask_url
+    from sharing import db
+    from sharing.api import checkpoints
+    from sharing.api.audit import create_tables
+
+    url = database_url or get_settings().database_url
+    engine = db.engine_for(url)
+    create_tables(engine)
+    with engine.connect() as conn:
+        mark = checkpoints.take(conn, url)
+    if mark is None:
+        click.echo(f"audit log {mask_url(url)}: empty, nothing to sign")
+        return
+    click.echo(f"audit log {mask_url(url)}: checkpoint of entry {mark.seq} written to {checkpoints.path_for(url)}")
+
+
 @audit.command()
 @click.option("--database-url", envvar="LIENTHONG_DATABASE_URL", help="Default: the settings' database.")
 @click.option("-n", "--limit", default=20, show_default=True, type=int)

@@ -46,7 +46,8 @@ _HEADERS = {
     "X-RateLimit-Remaining": {"description": "Requests left in the bucket now", "schema": {"type": "integer"}},
     "X-RateLimit-Reset": {"description": "Seconds until the bucket is full", "schema": {"type": "integer"}},
 }
-_NO_404 = {"/v1/me", "/v1/datasets", "/v1/permits", "/v1/enterprises", "/v1/audit"}
+_NO_404 = {"/v1/me", "/v1/datasets", "/v1/permits", "/v1/enterprises", "/v1/audit", "/v1/subscriptions",
+           "/v1/audit/subjects/{identifier}"}
 
 
 def _arrow_schema(type_name: str) -> dict[str, Any]:
@@ -118,6 +119,18 @@ def _nullable_to_31(node: Any) -> Any:
     return node
 
 
+def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
+    branches = schema.get("anyOf")
+    if not isinstance(branches, list):
+        return schema
+    rest = [b for b in branches if b != {"type": "null"}]
+    if len(rest) != 1 or len(rest) == len(branches):
+        return schema
+    out = {k: v for k, v in schema.items() if k != "anyOf"}
+    out.update(rest[0])
+    return out
+
+
 def document(app: FastAPI) -> dict[str, Any]:
     from sharing.api import routes
 
@@ -136,14 +149,19 @@ def document(app: FastAPI) -> dict[str, Any]:
             del comps["schemas"][name]
     for path, item in doc["paths"].items():
         for op in item.values():
+            for param in op.get("parameters", []):  # a query parameter is absent or a value, never null
+                param["schema"] = _without_null(param.get("schema", {}))
             op["security"] = [{"ApiKey": []}] if path == "/v1/me" else [{"ApiKey": [], "Purpose": []}]
-            ok = op["responses"].get("200", {"description": "OK"})
-            spec = routes.SHAPES.get(path)
+            success = next((c for c in op["responses"] if c.startswith("2")), "200")
+            ok = op["responses"].get(success, {"description": "OK"})
+            spec = routes.SHAPES.get(path) if success == "200" else None
             if spec is not None:
                 schema, example = spec
                 ok["content"] = {"application/json": {"schema": _nullable_to_31(schema), "example": example}}
             ok["headers"] = _HEADERS
-            responses: dict[str, Any] = {"200": ok}
+            if success == "204":
+                ok.pop("content", None)
+            responses: dict[str, Any] = {success: ok}
             for status, why in _ERRORS.items():
                 if status == 404 and path in _NO_404:
                     why = "No such resource, or a cursor that names no page"  # an empty list is a 200

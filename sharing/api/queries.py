@@ -6,8 +6,9 @@ contract types it. Only current rows are read: `valid_to IS NULL AND NOT is_dele
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import cache
 from typing import Any
 
@@ -56,16 +57,24 @@ def _current(t: sa.Table) -> sa.ColumnElement[bool]:
 VERSION_KEY, AS_OF_KEY = "_lt_version", "_lt_as_of"
 
 
-def _select(name: str) -> tuple[sa.Table, sa.Select[Any]]:
+def _select(name: str, present: Published | None = None) -> tuple[sa.Table, sa.Select[Any]]:
     """Current rows of `name`, each with the dataset's current version and its publication time, read by
-    the same statement (one snapshot: the version named is the version read, at no extra round trip)."""
+    the same statement (one snapshot: the version named is the version read, at no extra round trip).
+    In an as-of read (`present.at` names a version of `name`), the rows as they were at that version."""
+    from sharing.history import live_at
+
     t = table(name)
     d, v = db.datasets, db.dataset_versions
-    version = sa.select(d.c.current_version).where(d.c.name == name).scalar_subquery()
+    pinned = present.at.get(name) if present is not None else None
+    if pinned is None:
+        version: Any = sa.select(d.c.current_version).where(d.c.name == name).scalar_subquery()
+        where = _current(t)
+    else:
+        version, where = sa.literal(pinned), live_at(t, pinned)
     as_of = (sa.select(v.c.published_at).where(v.c.dataset == name, v.c.version == version)
              .scalar_subquery())
     return t, sa.select(*[t.c[c] for c in columns(name)], version.label(VERSION_KEY),
-                        as_of.label(AS_OF_KEY)).where(_current(t))
+                        as_of.label(AS_OF_KEY)).where(where)
 
 
 def version_of(rows: list[Row]) -> VersionRead | None:
@@ -95,6 +104,7 @@ class Published:
 
     names: frozenset[str]
     versions: dict[str, VersionRead]  # as of this read: what an empty answer names
+    at: Mapping[str, int] = field(default_factory=dict)  # an as-of read: the version to read of each dataset
 
     @classmethod
     def read(cls, conn: Connection) -> Published:
@@ -104,6 +114,37 @@ class Published:
         if sa.inspect(conn).has_table("lt_admin_succession"):
             names.add("lt_admin_succession")
         return cls(frozenset(names), read)
+
+    def as_of(self, read: dict[str, VersionRead], asked: Sequence[str]) -> Published:
+        """This view pinned to the versions of an as-of read; the asked datasets with none then are absent."""
+        gone = set(asked) - set(read)
+        return Published(self.names - gone, {**self.versions, **read},
+                         {n: int(r.version) for n, r in read.items() if r.version is not None})
+
+
+def versions_as_of(conn: Connection, names: Sequence[str], point: int | datetime) -> dict[str, VersionRead]:
+    """The versions an as-of read answers from: for a time, each dataset's last version published at or
+    before it; for a version number, that version of the first of `names`, and the others as of the time it
+    was published. A dataset with no version yet at that point is left out, as if unpublished."""
+    from sharing.history import NoSuchVersion, resolve
+
+    out: dict[str, VersionRead] = {}
+    when: int | datetime = point
+    if isinstance(point, int):
+        first = resolve(conn, names[0], point)  # NoSuchVersion: the caller's 404
+        out[names[0]] = VersionRead(first.version, first.published_at)
+        if first.published_at is None:
+            return out
+        when = first.published_at if first.published_at.tzinfo else first.published_at.replace(tzinfo=UTC)
+    for name in names:
+        if name in out:
+            continue
+        try:
+            found = resolve(conn, name, when)
+        except NoSuchVersion:
+            continue
+        out[name] = VersionRead(found.version, found.published_at)
+    return out
 
 
 def versions(conn: Connection, names: Sequence[str] | None) -> dict[str, VersionRead]:
@@ -128,7 +169,7 @@ def enterprise(conn: Connection, present: Published, code10: str, code13: str | 
     for name in wanted:
         if name not in present.names:
             continue
-        t, q = _select(name)
+        t, q = _select(name, present)
         if name in ("enterprises", "enterprise_profile"):
             q = q.where(t.c.enterprise_code == code10)
         elif name == "branches":
@@ -164,7 +205,7 @@ def parcel(conn: Connection, present: Published, commune: str, sheet: int, numbe
     """The parcel(s) at this map sheet and number in this commune, their profile and certificates."""
     if "parcels" not in present.names:
         return {}
-    t, q = _select("parcels")
+    t, q = _select("parcels", present)
     q = q.where(t.c.map_sheet == sheet, t.c.parcel_number == number,
                 _commune(t, commune, present, legacy_column=True)).order_by(t.c.commune_code_source).limit(20)
     parcels = _rows(conn, q)
@@ -174,7 +215,7 @@ def parcel(conn: Connection, present: Published, commune: str, sheet: int, numbe
         if name == "parcels":
             out[name] = parcels
         elif name in ("parcel_profile", "land_certificates") and name in present.names:
-            t, q = _select(name)
+            t, q = _select(name, present)
             if not keys:
                 out[name] = []
                 continue
@@ -188,7 +229,7 @@ def permits(conn: Connection, present: Published, *, investor_id: str | None,
     """Permits of one investor or on one parcel, by permit number, `limit` after `after`."""
     if "permits" not in present.names:
         return []
-    t, q = _select("permits")
+    t, q = _select("permits", present)
     if investor_id is not None:
         q = q.where(t.c.investor_id == investor_id)
     if parcel_at is not None:
@@ -213,7 +254,7 @@ def search_enterprises(conn: Connection, present: Published, key: str, *, after:
     """
     if "enterprises" not in present.names:
         return []
-    t, q = _select("enterprises")
+    t, q = _select("enterprises", present)
     words = key.split()
     col = t.c.name_search
     rank = sa.case(

@@ -13,12 +13,13 @@ from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
 from sharing.api import cursor as cursors
-from sharing.api import labels, masking, queries
+from sharing.api import labels, masking, queries, subjects
 from sharing.api.app import ApiState, JSONResponse, client_of, entry_of, state_of
 from sharing.api.auth import KEY_HEADER, PURPOSE_HEADER
 from sharing.api.contract import lookup_schema
 from sharing.api.policy import PURPOSE_PATTERN, Client, Grant, pii_class
 from sharing.api.problems import Problem
+from sharing.history import POINT_PATTERN
 
 router = APIRouter(prefix="/v1")
 
@@ -71,7 +72,18 @@ def _known(request: Request) -> Client:
     route = request.scope.get("route")
     if route is not None:
         entry.endpoint = route.path
-    entry.params = {**request.path_params, **{k: v[:200] for k, v in request.query_params.items() if k != "cursor"}}
+    params = {**request.path_params, **{k: v[:200] for k, v in request.query_params.items() if k != "cursor"}}
+    entry.params = subjects.scrub(params)  # a person's identifier is kept as its keyed hash, never in clear
+    if route is not None:  # a misspelt parameter is an error, not silently ignored
+        takes = {p.alias for p in route.dependant.query_params} | {
+            p.alias for d in route.dependant.dependencies for p in d.query_params}
+        unknown = sorted(set(request.query_params) - takes)
+        if unknown:
+            shown = ", ".join(repr(u[:40]) for u in unknown[:5])
+            raise Problem("invalid-input", f"unknown query parameter {shown}; this operation takes "
+                                           f"{', '.join(sorted(takes)) or 'none'}",
+                          errors=[{"field": f"query.{u[:40]}", "rule": "not a parameter of this operation"}
+                                  for u in unknown[:5]])
     client = client_of(request)
     if client is None:
         raise Problem("unauthenticated", f"missing or unknown {KEY_HEADER}", headers={"WWW-Authenticate": "ApiKey"})
@@ -109,6 +121,7 @@ def _answer(request: Request, who: Caller, grants: dict[str, Grant], found: dict
         # the version the rows were read at; for no rows, the current one as last seen (at most seconds old)
         read[name] = queries.version_of(rows) or present.versions.get(name) or queries.VersionRead(None, None)
         entry.row_keys[name] = [queries.key_of(name, r) for r in rows]
+        entry.subjects |= subjects.of_rows(rows)
         data[name] = [labels.add_labels(name, masking.apply(name, grant, r, who.client)) for r in rows]
     body: dict[str, Any] = {
         "data": data,
@@ -159,9 +172,32 @@ _ENTERPRISE_EXAMPLE = {"data": {
 SHAPES["/v1/enterprises/{tax_code}"] = (lookup_schema(ENTERPRISE_SETS, False), _ENTERPRISE_EXAMPLE)
 
 
-def _read(state: ApiState, lookup: Any) -> tuple[queries.Published, Any]:
+AsOf = Annotated[str | None, Query(
+    max_length=40, pattern=POINT_PATTERN, examples=["2026-07-01T00:00:00+07:00", "3"],
+    description="Answer as the data stood then: an ISO-8601 time (a zone-less time is UTC), or a version of the "
+                "lookup's first dataset (the others as of that version's publication). The answer names the "
+                "version of each dataset it read.")]
+
+
+def _read(state: ApiState, lookup: Any, names: Sequence[str] = (),
+          as_of: str | None = None) -> tuple[queries.Published, Any]:
+    """What is published, then the rows. With `as_of`, the versions of `names` at that point, and the rows
+    as they were then."""
+    from sharing import history
+
     present = state.published()  # before taking a connection: it may need one of its own
     with state.engine.connect() as conn:
+        if as_of is not None:
+            try:
+                point = history.parse_point(as_of)
+                read = queries.versions_as_of(conn, names, point) if point is not None else {}
+            except ValueError as exc:  # the declared pattern holds, yet the calendar has no such day
+                raise Problem("no-such-resource", f"as_of: {exc}") from exc
+            except history.NoSuchVersion as exc:
+                raise Problem("no-such-resource", f"as_of: {exc}") from exc
+            if not read:
+                raise Problem("no-such-resource", f"as_of: none of {', '.join(names)} had a version yet at {as_of}")
+            present = present.as_of(read, names)
         return present, lookup(conn, present)
 
 
@@ -175,11 +211,13 @@ def _read(state: ApiState, lookup: Any) -> tuple[queries.Published, Any]:
 def enterprise(
     request: Request, who: CallerDep,
     tax_code: Annotated[str, Path(pattern=TAX_CODE, examples=["0100109106", "0100-109-106", "0100109106-001"])],
+    as_of: AsOf = None,
 ) -> JSONResponse:
     grants = who.grants(ENTERPRISE_SETS)
     code10, code13 = _tax_code(tax_code)
     present, found = _read(state_of(request),
-                        lambda conn, present: queries.enterprise(conn, present, code10, code13, list(grants)))
+                           lambda conn, present: queries.enterprise(conn, present, code10, code13, list(grants)),
+                           list(grants), as_of)
     if not any(found.values()):
         raise Problem("not-found", f"no enterprise with tax code {code13 or code10}")
     return _answer(request, who, grants, found, present)
@@ -207,10 +245,11 @@ def parcel(
     commune_code: Annotated[str, Path(pattern=COMMUNE, examples=["00004"])],
     map_sheet: Annotated[int, Path(ge=0, le=100_000, examples=[12])],
     parcel_number: Annotated[int, Path(ge=0, le=10_000_000, examples=[345])],
+    as_of: AsOf = None,
 ) -> JSONResponse:
     grants = who.grants(PARCEL_SETS)
     present, found = _read(state_of(request), lambda conn, present: queries.parcel(
-        conn, present, commune_code, map_sheet, parcel_number, list(grants)))
+        conn, present, commune_code, map_sheet, parcel_number, list(grants)), list(grants), as_of)
     if not found.get("parcels"):
         raise Problem("not-found", f"no parcel {commune_code}/{map_sheet}/{parcel_number}")
     return _answer(request, who, grants, found, present)
@@ -240,9 +279,9 @@ SHAPES["/v1/parcels/{commune_code}/{map_sheet}/{parcel_number}/permits"] = SHAPE
 def permits(
     request: Request, who: CallerDep,
     investor_id: Annotated[str, Query(pattern=PARTY_ID, examples=["0100109106"])],
-    limit: Limit = 50, cursor: Cursor = None,
+    limit: Limit = 50, cursor: Cursor = None, as_of: AsOf = None,
 ) -> JSONResponse:
-    return _permits(request, who, re.sub(r"[\s.\-]", "", investor_id), None, limit, cursor)
+    return _permits(request, who, re.sub(r"[\s.\-]", "", investor_id), None, limit, cursor, as_of)
 
 
 @router.get(
@@ -255,19 +294,19 @@ def parcel_permits(
     commune_code: Annotated[str, Path(pattern=COMMUNE, examples=["00004"])],
     map_sheet: Annotated[int, Path(ge=0, le=100_000, examples=[12])],
     parcel_number: Annotated[int, Path(ge=0, le=10_000_000, examples=[345])],
-    limit: Limit = 50, cursor: Cursor = None,
+    limit: Limit = 50, cursor: Cursor = None, as_of: AsOf = None,
 ) -> JSONResponse:
-    return _permits(request, who, None, (commune_code, map_sheet, parcel_number), limit, cursor)
+    return _permits(request, who, None, (commune_code, map_sheet, parcel_number), limit, cursor, as_of)
 
 
 def _permits(request: Request, who: Caller, investor: str | None, parcel_at: tuple[str, int, int] | None,
-             limit: int, cursor: str | None) -> JSONResponse:
+             limit: int, cursor: str | None, as_of: str | None) -> JSONResponse:
     grants = who.grants(("permits",))
-    scope = f"permits|{investor}|{parcel_at}"
+    scope = f"permits|{investor}|{parcel_at}|{as_of}"
     after = _page_cursor(scope, cursor, (str,))
     present, rows = _read(state_of(request), lambda conn, present: queries.permits(
         conn, present, investor_id=investor, parcel_at=parcel_at, after=after[0] if after else None,
-        limit=limit + 1))
+        limit=limit + 1), ["permits"], as_of)
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = cursors.encode(scope, [rows[-1]["permit_no"]]) if more else None
@@ -290,7 +329,7 @@ SHAPES["/v1/enterprises"] = (lookup_schema(("enterprises",), True), {
 def search(
     request: Request, who: CallerDep,
     name: Annotated[str, Query(min_length=2, max_length=100, pattern=NAME_PATTERN, examples=["hoa binh"])],
-    limit: Limit = 20, cursor: Cursor = None,
+    limit: Limit = 20, cursor: Cursor = None, as_of: AsOf = None,
 ) -> JSONResponse:
     from schemas.normalize.text import search_key_scalar
 
@@ -301,10 +340,10 @@ def search(
     key = " ".join(search_key_scalar(name).split()[:MAX_WORDS])  # the first ten words are plenty
     if not key:
         key = name.strip().lower()
-    scope = f"search|{key}"
+    scope = f"search|{key}|{as_of}"
     after = _page_cursor(scope, cursor, (int, str))
     present, rows = _read(state_of(request), lambda conn, present: queries.search_enterprises(
-        conn, present, key, after=(after[0], after[1]) if after else None, limit=limit + 1))
+        conn, present, key, after=(after[0], after[1]) if after else None, limit=limit + 1), ["enterprises"], as_of)
     more = len(rows) > limit
     rows = rows[:limit]
     nxt = cursors.encode(scope, [rows[-1]["rank"], rows[-1]["enterprise_code"]]) if more else None

@@ -26,7 +26,7 @@ from tests.sharing.test_publish import SPEC, rows
 
 pytestmark = pytest.mark.integration
 
-KEYS = "k1=" + "ab" * 32
+KEYS = "w1=" + "c3" * 32  # tests/conftest.py sets the same ring
 
 
 class Subscriber:

@@ -59,14 +59,19 @@ def test_changed_entry_is_named(url: str) -> None:
 
 
 def test_rehashed_entry_is_named(url: str) -> None:
-    """A forger who also recomputes the changed entry's hash breaks the link from the next one."""
+    """A forger without the key cannot reseal a changed entry; one holding it still breaks the next link."""
     _fill(url, 10)
-    from sharing.api.audit import entry_hash
+    from sharing.api.audit import audit_keys, entry_hash
 
     with db.engine_for(url).begin() as conn:
         row = dict(conn.execute(sa.select(audit_log).where(audit_log.c.seq == 4)).mappings().one())
         row["row_keys"] = "{}"
         conn.execute(audit_log.update().where(audit_log.c.seq == 4).values(row_keys="{}", hash=entry_hash(row)))
+    _, problems = verify(url)
+    assert [(p.seq, p.kind) for p in problems] == [(4, "changed"), (5, "relinked")]
+    with db.engine_for(url).begin() as conn:
+        conn.execute(audit_log.update().where(audit_log.c.seq == 4).values(
+            hash=entry_hash(row, audit_keys().get(row["key_id"]))))
     _, problems = verify(url)
     assert [(p.seq, p.kind) for p in problems] == [(5, "relinked")]
     assert "entry 5: prev_hash does not match entry 4" in problems[0].message
@@ -87,7 +92,8 @@ def test_deleted_newest_entry_is_named(url: str) -> None:
     with db.engine_for(url).begin() as conn:
         conn.execute(audit_log.delete().where(audit_log.c.seq == 5))
     _, problems = verify(url)
-    assert [(p.seq, p.kind) for p in problems] == [(5, "deleted")]
+    # The head row names it, and so does the checkpoint the writer signed when it closed.
+    assert [(p.seq, p.kind) for p in problems] == [(5, "checkpoint"), (5, "deleted")]
 
 
 def test_concurrent_writers_keep_one_chain(url: str) -> None:
