@@ -33,7 +33,7 @@ from tests.sharing.api.conftest import UNLIMITED, key, running_api
 pytestmark = pytest.mark.integration
 
 GRANT = {"dataset": "permits", "columns": "*"}
-CLIENTS = {
+CLIENTS: dict[str, dict[str, Any]] = {
     "reader": {"grants": [{**GRANT, "clear": ["personal", "sensitive"], "purposes": ["inspection"]}]},
     "masked": {"grants": [{**GRANT, "clear": [], "purposes": ["statistics"]}]},
     "clerk": {"grants": [{**GRANT, "clear": [], "purposes": ["data_subject_request"]}]},
