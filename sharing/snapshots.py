@@ -338,13 +338,23 @@ def write_version_stream(
     try:
         return _write_slices(temp, final, spec, version, slices, now, source_cursor, quality)
     except OSError as exc:
+        _close(slices)
         shutil.rmtree(temp, ignore_errors=True)
         raise SnapshotWriteFailed(
             f"dataset {spec.name} version {version}: writing the Parquet snapshot under {final.parent} failed "
             f"({exc.strerror or exc}); nothing was published", source=spec.owner_agency) from exc
     except BaseException:
+        _close(slices)
         shutil.rmtree(temp, ignore_errors=True)
         raise
+
+
+def _close(slices: Iterable[pa.Table]) -> None:
+    """End a generator of slices left half-read: a COPY out of PostgreSQL holds its connection until it
+    ends, and the rollback that follows a failed write would wait for it forever."""
+    close = getattr(slices, "close", None)
+    if close is not None:
+        close()
 
 
 def _write_slices(temp: Path, final: Path, spec: DatasetSpec, version: int, slices: Iterable[pa.Table],
