@@ -46,8 +46,6 @@ drift_log = sa.Table(
     sa.UniqueConstraint("source", "dataset", "field", "kind", name="uq_drift_log_field"),
 )
 
-_JSON_SOURCES = ("construction", "tax")  # REST JSON keeps value types; SOAP XML carries text only
-
 
 class DriftFrozen(Fatal):
     """A dataset whose policy is freeze met unapproved drift: the run stops and publishes nothing."""
@@ -104,17 +102,27 @@ def detect_drift(batch: pa.Table, contract: Contract) -> list[DriftEvent]:
             continue  # seen in the first records: not missing (the usual case, and cheap)
         if not pc.any(pc.and_(live, pc.match_substring(raw, _key_text(field)))).as_py():
             events.append(DriftEvent(field, "missing_field", live, f"{field!r} is in no record of the batch"))
-    # 3. retyped: a number or boolean field sent as a JSON string (SOAP sends text for everything)
+    # 3. retyped: a number or boolean field sent as a JSON string where the same batch also has it typed.
+    # Which sources type their values is read from the batch, not from a list of agencies: SOAP (XML)
+    # sends text for everything, so a field it sends is never also a JSON number.
     typed = [f for f, kind in contract.wire_fields.items() if kind in ("int", "float", "bool")]
-    if contract.agency in _JSON_SOURCES and typed:
+    if typed:
         pattern = '"(?:' + "|".join(re.escape(f) for f in typed) + ')": ?"'
         suspect = pc.fill_null(pc.match_substring_regex(raw, pattern), False)
         parsed = _parsed(raw, suspect)
         for field in typed:
-            mask = _mask(n, [i for i, record in parsed if isinstance(record.get(field), str)])
-            if pc.any(mask).as_py():
-                events.append(DriftEvent(field, "retyped_field", mask, _sample(raw, mask)))
+            rows = [i for i, record in parsed if isinstance(record.get(field), str)]
+            if not rows or not _sent_typed(raw, field):
+                continue
+            mask = _mask(n, rows)
+            events.append(DriftEvent(field, "retyped_field", mask, _sample(raw, mask)))
     return events
+
+
+def _sent_typed(raw: pa.Array, field: str) -> bool:
+    """Whether some record of the batch carries `field` as a JSON number or boolean (not a string, not null)."""
+    key = re.escape(field.rsplit(".", 1)[-1])
+    return bool(pc.any(pc.match_substring_regex(raw, '"' + key + '": ?(?:-?[0-9]|true|false)')).as_py())
 
 
 def _parsed(raw: pa.Array, suspect: pa.Array) -> list[tuple[int, dict[str, Any]]]:
