@@ -292,6 +292,10 @@ def problems_path(scope: Scope) -> str:
 
 def _request_problem(request: Request, problem: Problem) -> Response:
     entry_of(request).detail = problem.detail
+    refusal = problem.extensions.get("refusal")
+    if isinstance(refusal, dict) and refusal.get("legal_basis"):  # a refusal is audited with its basis
+        basis = refusal["legal_basis"]
+        entry_of(request).context["refusal_basis"] = f"{basis['document']}, {basis['article']}"
     request_id = entry_of(request).context.get("request_id", "")
     return problem_response(problem, request_id, problems_path(request.scope), request.headers.get("accept-language"))
 

@@ -122,11 +122,49 @@ class Policy:
     by_key_hash: Mapping[str, Client]
     anonymous_rate: RateLimit = ANONYMOUS_RATE
     xroad: XRoadTrust | None = None
+    purposes: Mapping[str, Basis] = field(default_factory=dict)  # purpose -> the law that allows it
+    refusal_basis: Basis | None = None  # what a refusal rests on, when the purpose names nothing better
 
     @classmethod
     def of(cls, clients: list[Client], anonymous_rate: RateLimit = ANONYMOUS_RATE,
-           xroad: XRoadTrust | None = None) -> Policy:
-        return cls({c.name: c for c in clients}, {c.key_sha256: c for c in clients}, anonymous_rate, xroad)
+           xroad: XRoadTrust | None = None, purposes: Mapping[str, Basis] | None = None,
+           refusal_basis: Basis | None = None) -> Policy:
+        return cls({c.name: c for c in clients}, {c.key_sha256: c for c in clients}, anonymous_rate, xroad,
+                   dict(purposes or {}), refusal_basis)
+
+    def refusal(self, asked: str, purpose: str | None, why_vi: str, why_en: str) -> dict[str, Any]:
+        """A refusal in writing (Decree 194/2025): what was asked, why it is refused and on what basis."""
+        basis = self.refusal_basis
+        return {"refusal": {
+            "asked": asked, "purpose": purpose, "reason": {"vi": why_vi, "en": why_en},
+            "legal_basis": basis.json() if basis else None,
+            "purpose_basis": self.purposes[purpose].json() if purpose is not None and purpose in self.purposes
+            else None,
+        }}
+
+
+@dataclass(frozen=True, slots=True)
+class Basis:
+    """A legal instrument and its article, as a refusal or a purpose cites it."""
+
+    document: str  # e.g. "Nghị định 13/2023/NĐ-CP"
+    article: str  # e.g. "Điều 11"
+    title_vi: str = ""
+    title_en: str = ""
+
+    def json(self) -> dict[str, str]:
+        return {"document": self.document, "article": self.article, "title_vi": self.title_vi,
+                "title_en": self.title_en}
+
+
+def _basis(node: Any, origin: str, path: str) -> Basis:
+    if not isinstance(node, Mapping) or not isinstance(node.get("document"), str) or not isinstance(
+            node.get("article"), str):
+        raise _fail(origin, path, "expected {document: ..., article: ..., title_vi: ..., title_en: ...}")
+    unknown = set(node) - {"document", "article", "title_vi", "title_en"}
+    if unknown:
+        raise _fail(origin, f"{path}.{sorted(unknown)[0]}", "unknown key")
+    return Basis(node["document"], node["article"], str(node.get("title_vi", "")), str(node.get("title_en", "")))
 
 
 def _fail(origin: str, path: str, message: str) -> ConfigError:
@@ -202,7 +240,7 @@ def _client(name: Any, node: Any, origin: str) -> Client:
 def policy_from_dict(document: Any, origin: str = "<policy>") -> Policy:
     if not isinstance(document, Mapping) or not isinstance(document.get("clients"), Mapping):
         raise _fail(origin, "clients", "a policy is a mapping with a `clients` mapping")
-    unknown = set(document) - {"clients", "anonymous_rate", "xroad"}
+    unknown = set(document) - {"clients", "anonymous_rate", "xroad", "purposes", "refusal_basis"}
     if unknown:
         raise _fail(origin, sorted(unknown)[0], "unknown key")
     anonymous = _rate(document.get("anonymous_rate", {}), origin, "anonymous_rate", ANONYMOUS_RATE)
@@ -214,7 +252,16 @@ def policy_from_dict(document: Any, origin: str = "<policy>") -> Policy:
         seen[c.key_sha256] = c.name
     names = {c.name for c in clients}
     xroad = _xroad(document["xroad"], origin, names) if "xroad" in document else None
-    return Policy.of(clients, anonymous, xroad)
+    purposes_node = document.get("purposes", {})
+    if not isinstance(purposes_node, Mapping):
+        raise _fail(origin, "purposes", "expected {purpose: {document: ..., article: ...}}")
+    purposes = {}
+    for name, node in purposes_node.items():
+        if not isinstance(name, str) or not PURPOSE_PATTERN.match(name):
+            raise _fail(origin, f"purposes.{name}", "purposes are lower-case words like tax_assessment")
+        purposes[name] = _basis(node, origin, f"purposes.{name}")
+    refusal = _basis(document["refusal_basis"], origin, "refusal_basis") if "refusal_basis" in document else None
+    return Policy.of(clients, anonymous, xroad, purposes, refusal)
 
 
 _XROAD_ID = re.compile(r"^[^/\s]+/[^/\s]+/[^/\s]+(/[^/\s]+)?$")

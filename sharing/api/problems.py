@@ -110,6 +110,12 @@ def schema() -> dict[str, Any]:
                                  "description": "purpose-not-allowed: the purposes this client may state"},
             "errors": {"type": "array", "items": {"type": "object"},
                        "description": "invalid-input: each field and rule that failed"},
+            "refusal": {"type": "object", "description": "not-permitted, purpose-not-allowed: the refusal in "
+                        "writing: what was asked, the reason (vi, en) and its legal basis",
+                        "properties": {"asked": {"type": "string"}, "purpose": {"type": ["string", "null"]},
+                                       "reason": {"type": "object"},
+                                       "legal_basis": {"type": ["object", "null"]},
+                                       "purpose_basis": {"type": ["object", "null"]}}},
         },
         "additionalProperties": True,
     }

@@ -17,7 +17,7 @@ from sharing.api import labels, masking, queries, subjects
 from sharing.api.app import ApiState, JSONResponse, client_of, entry_of, state_of
 from sharing.api.auth import KEY_HEADER, PURPOSE_HEADER
 from sharing.api.contract import lookup_schema
-from sharing.api.policy import PURPOSE_PATTERN, Client, Grant, pii_class
+from sharing.api.policy import PURPOSE_PATTERN, Client, Grant, Policy, pii_class
 from sharing.api.problems import Problem
 from sharing.history import POINT_PATTERN
 
@@ -44,6 +44,14 @@ SHAPES: dict[str, tuple[dict[str, Any], Any]] = {}
 class Caller:
     client: Client
     purpose: str
+    policy: Policy | None = None
+    asked: str = ""
+
+    def refusal(self, why_vi: str, why_en: str) -> dict[str, Any]:
+        """The written refusal's members: what was asked, why not, and the legal basis."""
+        if self.policy is None:
+            return {}
+        return self.policy.refusal(self.asked, self.purpose, why_vi, why_en)
 
     def grants(self, datasets: Sequence[str]) -> dict[str, Grant]:
         """The grants covering `datasets` for the stated purpose; 403 when there is none."""
@@ -59,12 +67,15 @@ class Caller:
                 other_purposes |= grant.purposes
         if found:
             return found
+        names, others = ", ".join(datasets), ", ".join(sorted(other_purposes))
         if other_purposes:
-            raise Problem("purpose-not-allowed",
-                          f"client {self.client.name} may read {', '.join(datasets)} for "
-                          f"{', '.join(sorted(other_purposes))}, not for {self.purpose}",
-                          allowed_purposes=sorted(other_purposes))
-        raise Problem("not-permitted", f"client {self.client.name} has no grant on {', '.join(datasets)}")
+            why_en = f"client {self.client.name} may read {names} for {others}, not for {self.purpose}"
+            raise Problem("purpose-not-allowed", why_en, allowed_purposes=sorted(other_purposes), **self.refusal(
+                f"Đơn vị {self.client.name} chỉ được khai thác {names} cho mục đích {others}, "
+                f"không cho mục đích {self.purpose}", why_en))
+        why_en = f"client {self.client.name} has no grant on {names}"
+        raise Problem("not-permitted", why_en, **self.refusal(
+            f"Đơn vị {self.client.name} không được cấp quyền khai thác {names}", why_en))
 
 
 def _known(request: Request) -> Client:
@@ -99,12 +110,16 @@ async def caller(request: Request) -> Caller:
         raise Problem("purpose-required", f"header {PURPOSE_HEADER} is required: a purpose like tax_assessment",
                       allowed_purposes=client.purposes)
     entry_of(request).purpose = purpose
+    who = Caller(client, purpose, state_of(request).policy, f"{request.method} {entry_of(request).endpoint}"[:200])
     if not client.grants and not client.auditor:
-        raise Problem("not-permitted", f"client {client.name} has no grant on any dataset")
+        why_en = f"client {client.name} has no grant on any dataset"
+        raise Problem("not-permitted", why_en, **who.refusal(
+            f"Đơn vị {client.name} không được cấp quyền khai thác dữ liệu nào", why_en))
     if purpose not in client.purposes and not client.auditor:
-        raise Problem("purpose-not-allowed", f"client {client.name} is not granted purpose {purpose}",
-                      allowed_purposes=client.purposes)
-    return Caller(client, purpose)
+        why_en = f"client {client.name} is not granted purpose {purpose}"
+        raise Problem("purpose-not-allowed", why_en, allowed_purposes=client.purposes, **who.refusal(
+            f"Đơn vị {client.name} không được cấp mục đích {purpose}", why_en))
+    return who
 
 
 CallerDep = Annotated[Caller, Depends(caller)]

@@ -246,3 +246,33 @@ def test_the_data_subject_report_lists_exactly_the_lookups_that_returned_that_su
         stored = conn.execute(sa.select(audit_log.c.endpoint, audit_log.c.params, audit_log.c.subjects,
                                         audit_log.c.detail, audit_log.c.context)).all()
     assert not any(person in str(value) for row in stored for value in row), "the identifier is stored in clear"
+
+
+@pytest.mark.unit
+def test_a_refusal_names_what_was_asked_why_and_its_legal_basis(tmp_path: Path) -> None:
+    """The example policy's refusal, through the real app (SQLite), in Vietnamese and English."""
+    from fastapi.testclient import TestClient
+
+    from sharing.api.policy import load_policy
+    from tests.sharing.api.test_policy import EXAMPLE
+
+    policy = load_policy(EXAMPLE)
+    app = create_app(f"sqlite:///{tmp_path / 'lt.db'}", policy, tmp_path / "data")
+    try:
+        with TestClient(app) as client:
+            got = client.get("/v1/permits", params={"investor_id": "0100109106"},
+                             headers={"X-API-Key": "lt_example_tax_office", "X-Purpose": "tax_assessment"})
+            assert got.status_code == 403
+            body = got.json()
+            refusal = body["refusal"]
+            assert refusal["asked"] == "GET /v1/permits" and refusal["purpose"] == "tax_assessment"
+            assert "permits" in refusal["reason"]["vi"] and "permits" in refusal["reason"]["en"]
+            assert refusal["legal_basis"]["document"].startswith("Nghị định 13/2023")
+            assert refusal["purpose_basis"]["document"].startswith("Luật Quản lý thuế")
+    finally:
+        app.state.lienthong.writer.close()
+    with db.engine_for(f"sqlite:///{tmp_path / 'lt.db'}").connect() as conn:
+        entry = conn.execute(sa.select(audit_log.c.outcome, audit_log.c.context).order_by(audit_log.c.seq.desc())
+                             ).first()
+    assert entry is not None and entry.outcome == "denied"
+    assert "Nghị định 13/2023" in json.loads(entry.context)["refusal_basis"]
