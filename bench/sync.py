@@ -79,6 +79,8 @@ def _load() -> str:
 def _row(label: str, r: dict[str, Any]) -> str:
     rate = r["records"] / r["seconds"] if r["seconds"] else 0.0
     note = "reconciled keys" if r.get("reconciled") else ""
+    if r.get("arrow_peak_mb") is not None:
+        note += f"  arrow_peak_mb={r['arrow_peak_mb']}"
     if r.get("timings"):
         note += "  " + " ".join(f"{k}={v}" for k, v in r["timings"].items())
     return (f"{label:<34}{r['records']:>10,}{r['seconds']:>9.2f}{rate:>11,.0f}{r['startup_seconds']:>9.2f}"

@@ -103,6 +103,9 @@ def main() -> None:
     else:
         figures = dlt_rest(agency, sim_url, db_url, out_dir, source, tuned=contender == "dlt_tuned")
     figures["peak_rss_mb"] = _peak_mb()
+    import pyarrow as pa
+
+    figures["arrow_peak_mb"] = round(pa.default_memory_pool().max_memory() / 2**20)  # of the RSS, Arrow's own
     print(json.dumps(figures))
 
 

@@ -59,7 +59,7 @@ class Extraction:
         # A full refresh forgets the cursor, not the key set: deletes since the last sync still show.
         self._state = StreamState(
             cursor=None if full_refresh else old.cursor, tie_keys=[] if full_refresh else list(old.tie_keys),
-            known_keys=old.known_keys, reconciled_at=old.reconciled_at)
+            known_keys=old.known_keys, reconciled_at=old.reconciled_at, stored_keys=old.stored_keys)
         if known_keys is not None:
             self._state.known_keys = key_set(pa.array(list(known_keys), pa.string()))
         self._client, self._environ = client, environ
@@ -101,7 +101,7 @@ class Extraction:
                 # X-Road message ids sent (SOAP), kept with the run; each page's id is in its `_page`
                 self.request_ids = list(getattr(reader, "request_ids", []))
                 self.request_hashes = list(getattr(reader, "request_hashes", []))  # REST: X-Road-Request-Hash
-        if self._old.cursor is None and self._old.known_keys is None and self.stats.records == 0:
+        if self._old.cursor is None and not self._old.has_keys and self.stats.records == 0:
             message = (f"[{self.source.name}] {self.stream.name}: the first sync read 0 records; check the "
                        "records path, the parameters and the credentials before trusting an empty dataset")
             self.warnings.append(message)
@@ -174,7 +174,7 @@ class Extraction:
             pa.array([], pa.string())
         del text
         live = key_set(listed)
-        known = self._state.known_keys
+        known = self._state.keys()
         gone = missing_from(known, live) if known is not None else []
         self._state.known_keys = live
         self._state.reconciled_at = format_ts(now)

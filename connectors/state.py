@@ -115,6 +115,19 @@ class StreamState:
     tie_keys: list[str] = field(default_factory=list)
     known_keys: pa.Array | None = None  # reconciled streams: the live keys at the last reconciliation
     reconciled_at: str | None = None
+    # The key set as stored, not decoded until a reconciliation needs it: a sync that does not reconcile
+    # writes it back as it was (500,000 keys cost a second to unpack and pack again, for nothing).
+    stored_keys: dict[str, Any] | None = None
+
+    def keys(self) -> pa.Array | None:
+        """The known key set (decoded on first use)."""
+        if self.known_keys is None and self.stored_keys:
+            self.known_keys = decode_keys(self.stored_keys)
+        return self.known_keys
+
+    @property
+    def has_keys(self) -> bool:
+        return self.known_keys is not None or bool(self.stored_keys)
 
     @classmethod
     def from_dict(cls, data: dict[str, Any] | None) -> StreamState:
@@ -122,7 +135,7 @@ class StreamState:
             return cls()
         return cls(
             cursor=data.get("cursor"), tie_keys=list(data.get("tie_keys") or []),
-            known_keys=decode_keys(data),
+            stored_keys={k: data[k] for k in ("known_keys", "known_keys_zlib") if data.get(k) is not None} or None,
             reconciled_at=data.get("reconciled_at"),
         )
 
@@ -130,6 +143,8 @@ class StreamState:
         out: dict[str, Any] = {"version": STATE_VERSION, "cursor": self.cursor, "tie_keys": sorted(self.tie_keys)}
         if self.known_keys is not None:
             out.update(encode_keys(self.known_keys))
+        elif self.stored_keys:
+            out.update(self.stored_keys)
         if self.reconciled_at is not None:
             out["reconciled_at"] = self.reconciled_at
         return out

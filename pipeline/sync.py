@@ -249,6 +249,7 @@ def sync_stream(
                 summary.quarantined += checked.quarantine.num_rows
             if on_batch:
                 on_batch(summary.fetched, summary.quarantined)
+            del chunk
             clock = time.perf_counter()
         timings["fetch_wait"] += time.perf_counter() - clock
         failed = run.failure()
