@@ -32,6 +32,7 @@ _COMMANDS: dict[str, str] = {
     "source": "connectors.onboard:source",
     "datasets": "sharing.cli:datasets",
     "holds": "pipeline.cli:holds",
+    "subscriptions": "sharing.cli:subscriptions",
     "serve": "sharing.api.cli:serve",
     "audit": "sharing.api.cli:audit",
 }
@@ -48,6 +49,7 @@ _HELP = {
     "source": "Draft a new system's declaration files (init) and check them against it (check).",
     "datasets": "List published datasets and show versions.",
     "holds": "Runs held for a person (mass deletes, volume drops): list, show, release, discard.",
+    "subscriptions": "Agencies' subscriptions: list, deliver notifications, dead letters and replay.",
     "serve": "Run the lookup API.",
     "audit": "Verify the audit log.",
 }

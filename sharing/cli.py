@@ -1,4 +1,4 @@
-"""CLI commands of the sharing side: `datasets` (catalog, versions, time travel) and `sync`."""
+"""CLI commands of the sharing side: `datasets` (catalog, versions, time travel), `sync`, `subscriptions`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from typing import Any
 
 import click
 
-from core.settings import get_settings
+from core.settings import check_database_url, get_settings
 
 
 @click.group()
@@ -162,3 +162,97 @@ def sync(source: str, full_refresh: bool, streams: tuple[str, ...], dry_run: boo
         click.echo(json.dumps(summary.as_dict(), default=str, ensure_ascii=False) if as_json else summary.line())
     if any(s.error for s in summaries):
         raise SystemExit(1)
+
+
+@click.group()
+def subscriptions() -> None:
+    """Agencies' subscriptions: list them, deliver their notifications, see and replay dead letters."""
+
+
+def _subscription_engine(database_url: str | None) -> Any:
+    from sharing import db
+
+    url = check_database_url(database_url) if database_url else get_settings().database_url
+    return db.engine_for(url)
+
+
+@subscriptions.command("list")
+@click.option("--database-url", envvar="LIENTHONG_DATABASE_URL", help="Default: the settings' database.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def subscriptions_list(database_url: str | None, as_json: bool) -> None:
+    """Every subscription, with its notifications pending, delivered and dead."""
+    import sqlalchemy as sa
+
+    from sharing.subscriptions import create_tables, list_for, outbox
+
+    engine = _subscription_engine(database_url)
+    create_tables(engine)
+    with engine.connect() as conn:
+        counts: dict[tuple[str, str], int] = {
+            (sub, status): n for sub, status, n in conn.execute(
+                sa.select(outbox.c.subscription_id, outbox.c.status, sa.func.count())
+                .group_by(outbox.c.subscription_id, outbox.c.status))}
+    rows = [{"id": r["id"], "client": r["client"], "dataset": r["dataset"], "active": r["active"],
+             "callback_url": r["callback_url"], **{s: counts.get((r["id"], s), 0)
+                                                   for s in ("pending", "delivered", "dead")}}
+            for r in list_for(engine)]
+    if as_json:
+        click.echo(json.dumps(rows, ensure_ascii=False))
+        return
+    if not rows:
+        click.echo("no subscriptions")
+        return
+    click.echo(f"{'id':<36}  {'client':<16} {'dataset':<18} {'pending':>7} {'delivered':>9} {'dead':>5}  callback")
+    for r in rows:
+        state = "" if r["active"] else " (cancelled)"
+        click.echo(f"{r['id']:<36}  {r['client']:<16} {r['dataset']:<18} {r['pending']:>7} {r['delivered']:>9} "
+                   f"{r['dead']:>5}  {r['callback_url']}{state}")
+
+
+@subscriptions.command("deliver")
+@click.option("--database-url", envvar="LIENTHONG_DATABASE_URL", help="Default: the settings' database.")
+@click.option("--once", is_flag=True, help="One round, then exit (for a scheduled task).")
+@click.option("--interval", type=click.FloatRange(0.1, 3600), default=2.0, show_default=True,
+              help="Seconds between rounds when nothing is due.")
+def subscriptions_deliver(database_url: str | None, once: bool, interval: float) -> None:
+    """Send the due notifications (signed, at least once, retried with backoff); until stopped."""
+    from sharing import deliver
+
+    engine = _subscription_engine(database_url)
+
+    def said(result: deliver.Round) -> None:
+        if result.claimed:
+            click.echo(f"claimed {result.claimed}: delivered {result.delivered}, retrying {result.failed}, "
+                       f"dead {result.dead}")
+
+    deliver.run(engine, interval=interval, rounds=1 if once else None, on_round=said)
+
+
+@subscriptions.command("dead")
+@click.option("--database-url", envvar="LIENTHONG_DATABASE_URL", help="Default: the settings' database.")
+def subscriptions_dead(database_url: str | None) -> None:
+    """Notifications that were never delivered after every retry."""
+    from sharing import deliver
+
+    rows = deliver.dead_letters(_subscription_engine(database_url))
+    if not rows:
+        click.echo("no dead letters")
+        return
+    click.echo(f"{'id':<36}  {'dataset':<18} {'version':>7} {'attempts':>8}  last error")
+    for r in rows:
+        click.echo(f"{r['id']:<36}  {r['dataset']:<18} {r['version']:>7} {r['attempts']:>8}  {r['last_error']}")
+
+
+@subscriptions.command("replay")
+@click.argument("notification_id")
+@click.option("--database-url", envvar="LIENTHONG_DATABASE_URL", help="Default: the settings' database.")
+def subscriptions_replay(notification_id: str, database_url: str | None) -> None:
+    """Put a dead notification back in the queue, due now."""
+    from sharing import deliver
+
+    engine = _subscription_engine(database_url)
+    if not deliver.replay(engine, notification_id):
+        dead = [r["id"] for r in deliver.dead_letters(engine)]
+        known = f"dead letters: {', '.join(dead[:10])}" if dead else "there are no dead letters"
+        raise click.ClickException(f"no dead notification {notification_id!r} ({known})")
+    click.echo(f"notification {notification_id} queued again")

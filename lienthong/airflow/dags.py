@@ -127,6 +127,32 @@ def views_dag() -> DAG:
     return views()
 
 
+def deliver_dag() -> DAG:
+    @dag(
+        dag_id="lienthong_deliver",
+        schedule="* * * * *",  # every minute
+        start_date=START,
+        catchup=False,
+        max_active_runs=1,
+        default_args=DEFAULT_ARGS,
+        tags=["lienthong", "subscriptions"],
+        description="Send the subscribers' notifications of new dataset versions",
+        doc_md="Every minute, sends the due notifications of the outbox each publish writes "
+               "(`sharing.deliver`): signed, at least once, retried with backoff; the ones that never get "
+               "through are dead letters (`lienthong subscriptions dead`, `replay`).",
+    )
+    def deliver() -> None:
+        @task(task_id="deliver_notifications", multiple_outputs=False)
+        def send() -> dict[str, int]:
+            from lienthong.airflow.tasks import deliver_notifications_task
+
+            return deliver_notifications_task()
+
+        send()
+
+    return deliver()
+
+
 def sync_dags(sources_dir: Path | None = None) -> dict[str, DAG]:
     """A sync DAG per source file: a new file in any registry is a new DAG."""
     return {entry.dag_id: sync_dag(entry) for entry in sources(sources_dir)}

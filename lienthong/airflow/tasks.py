@@ -147,3 +147,25 @@ def build_views_task(environ: Mapping[str, str] | None = None) -> dict[str, Any]
     result = {"published": {n: r.version for n, r in report.published.items()}, "skipped": report.skipped}
     log.info("views published %s; skipped %s", result["published"] or "none", result["skipped"] or "none")
     return result
+
+
+def deliver_notifications_task(environ: Mapping[str, str] | None = None, max_rounds: int = 50) -> dict[str, int]:
+    """Send the subscribers' due notifications until none is due (or `max_rounds`); what happened."""
+    import httpx
+
+    from core.settings import load_settings
+    from sharing import db, deliver
+
+    settings = load_settings(os.environ if environ is None else environ)
+    engine = db.engine_for(settings.database_url)
+    total = {"claimed": 0, "delivered": 0, "retrying": 0, "dead": 0}
+    with httpx.Client(timeout=10.0, follow_redirects=False) as client:
+        for _ in range(max_rounds):
+            done = deliver.deliver_due(engine, client)
+            for name, n in (("claimed", done.claimed), ("delivered", done.delivered), ("retrying", done.failed),
+                            ("dead", done.dead)):
+                total[name] += n
+            if not done.claimed:
+                break
+    log.info("notifications: %(delivered)s delivered, %(retrying)s to retry, %(dead)s dead", total)
+    return total

@@ -114,6 +114,13 @@ CASES: list[Case] = [
     Case(["audit", "verify"], 1, "unreachable", {"LIENTHONG_DATABASE_URL": UNREACHABLE_DB}),
     Case(["audit", "tail", "-n", "abc"], 2, "--limit"),
     Case(["audit", "tail"], 1, "unreachable", {"LIENTHONG_DATABASE_URL": UNREACHABLE_DB}),
+    Case(["audit", "checkpoint"], 1, "unreachable", {"LIENTHONG_DATABASE_URL": UNREACHABLE_DB}),
+    Case(["audit", "rotate-key"], 1, "LIENTHONG_AUDIT_KEYS", {"LIENTHONG_AUDIT_KEYS": "k1=" + "ab" * 32}),
+    Case(["subscriptions", "list"], 1, "unreachable", {"LIENTHONG_DATABASE_URL": UNREACHABLE_DB}),
+    Case(["subscriptions", "list", "--database-url", "mysql://x/y"], 2, "unsupported database 'mysql'"),
+    Case(["subscriptions", "deliver", "--interval", "0"], 2, "--interval"),
+    Case(["subscriptions", "dead"], 1, "unreachable", {"LIENTHONG_DATABASE_URL": UNREACHABLE_DB}),
+    Case(["subscriptions", "replay", "nope"], 1, "no dead notification 'nope'"),
     Case(["nope"], 2, "No such command 'nope'"),
 ]
 
