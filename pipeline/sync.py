@@ -23,6 +23,7 @@ import pyarrow.compute as pc
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
+from core.dbfaults import named
 from pipeline import holds
 from pipeline.chunks import CHUNK_ROWS, chunks, prefetched
 from pipeline.run_quality import RunQuality
@@ -175,6 +176,7 @@ def _save_quality(quarantine: list[pa.Table], stats: list[dict[str, Any]], contr
     return write
 
 
+@named(lambda source_name, stream_name, *_, **__: f"[{Path(source_name).stem}] stream {stream_name}")
 def sync_stream(
     source_name: str,
     stream_name: str,

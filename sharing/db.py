@@ -16,6 +16,7 @@ import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
+from core.dbfaults import retry_connect
 from core.ddl import create_tables
 from core.settings import ensure_sqlite_dir
 
@@ -76,7 +77,9 @@ def engine_for(url: str) -> Engine:
             cursor.close()
 
         return engine
-    return sa.create_engine(url, pool_pre_ping=True)
+    engine = sa.create_engine(url, pool_pre_ping=True)
+    retry_connect(engine)  # a server restarting or out of client slots is waited for, with backoff
+    return engine
 
 
 def create_system_tables(engine: Engine) -> None:
