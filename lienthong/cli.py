@@ -10,7 +10,7 @@ import importlib
 import importlib.util
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, NoReturn
 
 import click
@@ -192,6 +192,15 @@ def error_message(exc: BaseException) -> tuple[int, str]:
 @click.version_option(package_name="lienthong")
 def main() -> None:
     """lienthong: pull agency records on a schedule, check them, publish shared datasets."""
+    from core import actions
+
+    actions.connect(_audit_action)  # a command that changes data is recorded in the audit chain
+
+
+def _audit_action(url: str, user: str, action: str, detail: str, params: Mapping[str, Any]) -> None:
+    from sharing.api.audit import record_action  # imported only when a command changed something
+
+    record_action(url, user, action, detail, params)
 
 
 if __name__ == "__main__":

@@ -36,12 +36,15 @@ def list_command(status: str | None, database_url: str | None) -> None:
 @click.option("--database-url", default=None, help="Default: LIENTHONG_DATABASE_URL.")
 def approve_command(drift_id: int, database_url: str | None) -> None:
     """Approve drift DRIFT_ID: later batches carrying it pass under the contract."""
+    from core import actions
     from schemas.db import engine_for
     from schemas.drift import approve_drift, list_drift
 
-    engine = engine_for(check_database_url(database_url) if database_url else get_settings().database_url)
+    url = check_database_url(database_url) if database_url else get_settings().database_url
+    engine = engine_for(url)
     if not approve_drift(engine, drift_id):
         open_ids = [str(row.id) for row in list_drift(engine, "open")]
         known = f"open drift ids: {', '.join(open_ids[:20])}" if open_ids else "no drift is open"
         raise click.ClickException(f"no open drift with id {drift_id} ({known}; see `lienthong drift list`)")
-    click.echo(f"drift {drift_id} approved")
+    actions.record(url, "drift.approve", f"approved drift {drift_id}", {"drift_id": drift_id})
+    click.echo(f"drift {drift_id} approved (audited as {actions.os_user()})")

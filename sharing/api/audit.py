@@ -363,3 +363,13 @@ def verify(url: str, environ: Mapping[str, str] | None = None) -> tuple[int, lis
     elif int(head_seq) < expected_seq - 1 or head_hash != prev_hash:
         problems.append(Problem(int(head_seq), "head", "the chain head does not match the last entry"))
     return checked, sorted(problems, key=lambda p: p.seq)
+
+
+def record_action(url: str, user: str, action: str, detail: str, params: Mapping[str, Any]) -> int:
+    """A console action (`core.actions.record`) as an entry of the chain: method CLI, client `os:<user>`."""
+    engine = db.engine_for(url)
+    create_tables(engine)
+    entry = Entry(method="CLI", endpoint=f"cli:{action}", client=f"os:{user}"[:100], purpose="operations",
+                  params=dict(params), outcome="allowed", status=0, detail=detail)
+    with engine.begin() as conn:
+        return append(conn, [entry])[0]

@@ -140,3 +140,26 @@ def test_a_chain_from_before_keys_verifies_and_continues_keyed(url: str, ring_fi
     assert verify(url) == (4, [])
     result = CliRunner().invoke(audit_cli, ["checkpoint", "--database-url", url])
     assert result.exit_code == 0 and "entry 4" in result.output
+
+
+def test_a_drift_approved_at_the_console_is_in_the_chain_under_the_os_user(url: str, ring_file: Path) -> None:
+    from datetime import UTC, datetime
+
+    from core.actions import os_user
+    from lienthong.cli import main
+    from schemas.drift import drift_log
+
+    engine = db.engine_for(url)
+    drift_log.metadata.create_all(engine, tables=[drift_log])
+    now = datetime.now(UTC)
+    with engine.begin() as conn:
+        drift_id = conn.execute(drift_log.insert().values(
+            source="land", dataset="parcels", field="holderName_v2", kind="new_field", first_seen=now,
+            last_seen=now, rows_seen=3, sample="x", status="open").returning(drift_log.c.id)).scalar_one()
+    result = CliRunner().invoke(main, ["drift", "approve", str(drift_id), "--database-url", url])
+    assert result.exit_code == 0, result.output
+    with engine.connect() as conn:
+        (entry,) = conn.execute(sa.select(audit_log).where(audit_log.c.endpoint == "cli:drift.approve")).mappings()
+    assert entry["client"] == f"os:{os_user()}" and entry["method"] == "CLI"
+    assert json.loads(entry["params"]) == {"drift_id": drift_id} and f"drift {drift_id}" in entry["detail"]
+    assert verify(url) == (1, [])
