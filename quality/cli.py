@@ -119,18 +119,19 @@ def quarantine() -> None:
 @click.option("--dataset", default=None)
 @click.option("--status", type=click.Choice(["quarantined", "released", "all"]), default="quarantined")
 @click.option("--limit", type=int, default=100, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--database-url", default=None)
-def list_command(dataset: str | None, status: str, limit: int, database_url: str | None) -> None:
-    """Quarantined records: id, dataset, key, rule, column, value, page, run."""
+def list_command(dataset: str | None, status: str, limit: int, as_json: bool, database_url: str | None) -> None:
+    """Quarantined records: id, dataset, key, rule, column, value, page, run, status."""
+    from core.listing import emit
     from quality.store import list_quarantined
 
     _known_dataset(dataset)
     rows = list_quarantined(_engine(database_url), dataset, None if status == "all" else status, limit)
-    if not rows:
-        click.echo(f"no {'' if status == 'all' else status + ' '}record{' of ' + dataset if dataset else ''}")
-    for row in rows:
-        click.echo(f"{row.id}\t{row.dataset}\t{row.record_key}\t{row.rule}\t{row.column}\t{row.value!r}\t"
-                   f"page={row.page}\trun={row.run_id}\t{row.status}")
+    columns = ["id", "dataset", "record_key", "rule", "column", "value", "page", "run_id", "status"]
+    emit([{c: getattr(r, c) for c in columns} for r in rows], columns, as_json=as_json, title="quarantine",
+         numeric=["id"],
+         empty=f"no {'' if status == 'all' else status + ' '}record{' of ' + dataset if dataset else ''}")
 
 
 @quarantine.command("show")

@@ -14,21 +14,19 @@ def drift() -> None:
 
 @drift.command("list")
 @click.option("--status", type=click.Choice(["open", "approved"]), default=None, help="Only this status.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 @click.option("--database-url", default=None, help="Default: LIENTHONG_DATABASE_URL.")
-def list_command(status: str | None, database_url: str | None) -> None:
+def list_command(status: str | None, as_json: bool, database_url: str | None) -> None:
     """Every drift seen: id, source, dataset, field, kind, first seen, rows, status, sample."""
+    from core.listing import emit
     from schemas.db import engine_for
     from schemas.drift import list_drift
 
     url = check_database_url(database_url) if database_url else get_settings().database_url
     rows = list_drift(engine_for(url), status)
-    if not rows:
-        click.echo("no drift recorded")
-        return
-    for row in rows:
-        click.echo(f"{row.id}\t{row.source}\t{row.dataset}\t{row.field}\t{row.kind}\t"
-                   f"{row.first_seen:%Y-%m-%dT%H:%M:%SZ}\t{row.rows_seen} rows\t{row.status}\t"
-                   f"{(row.sample or '')[:120]}")
+    columns = ["id", "source", "dataset", "field", "kind", "first_seen", "rows_seen", "status", "sample"]
+    emit([{**{c: getattr(r, c) for c in columns}, "sample": (r.sample or "")[:120]} for r in rows], columns,
+         as_json=as_json, title="drift", numeric=["id", "rows_seen"], empty="no drift recorded")
 
 
 @drift.command("approve")

@@ -41,12 +41,13 @@ def _age(seconds: float | None) -> str:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_command(as_json: bool) -> None:
     """Every dataset: owner agency, version, rows, freshness, contract version, quality score."""
+    from core.listing import emit
     from sharing.catalog import list_datasets
 
     entries = list_datasets(get_settings().database_url)
     now = datetime.now(UTC)
     if as_json:
-        click.echo(json.dumps([
+        emit([
             {
                 "name": e.name, "owner_agency": e.owner_agency, "version": e.version, "rows": e.rows,
                 "published_at": e.published_at.isoformat() if e.published_at else None,
@@ -54,21 +55,14 @@ def list_command(as_json: bool) -> None:
                 "quality_score": e.quality_score,
             }
             for e in entries
-        ], indent=2))
+        ], [], as_json=True, empty="")
         return
-    from rich.console import Console
-    from rich.table import Table
-
-    table = Table(title="datasets")
-    for column in ("dataset", "owner", "version", "rows", "published", "contract", "quality"):
-        table.add_column(column, justify="right" if column in ("version", "rows", "quality") else "left")
-    for e in entries:
-        score = f"{e.quality_score:.2%}" if e.quality_score is not None else "-"
-        table.add_row(e.name, e.owner_agency or "-", str(e.version), f"{e.rows:,}", _age(e.freshness_seconds(now)),
-                      e.contract_version or "-", score)
-    Console().print(table)
-    if not entries:
-        click.echo("nothing published yet: run `lienthong sync SOURCE` or `make demo`")
+    rows = [{"dataset": e.name, "owner": e.owner_agency, "version": e.version, "rows": f"{e.rows:,}",
+             "published": _age(e.freshness_seconds(now)), "contract": e.contract_version,
+             "quality": f"{e.quality_score:.2%}" if e.quality_score is not None else None} for e in entries]
+    emit(rows, ["dataset", "owner", "version", "rows", "published", "contract", "quality"], as_json=False,
+         title="datasets", numeric=["version", "rows", "quality"],
+         empty="nothing published yet: run `lienthong sync SOURCE` or `make demo`")
 
 
 @datasets.command("show")
@@ -105,7 +99,8 @@ def show_command(name: str, version: int | None, limit: int, as_json: bool) -> N
 
 @datasets.command("versions")
 @click.argument("name")
-def versions_command(name: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+def versions_command(name: str, as_json: bool) -> None:
     """Every version of one dataset with what it changed."""
     from sharing.catalog import list_versions
 
@@ -113,6 +108,9 @@ def versions_command(name: str) -> None:
     versions = list_versions(get_settings().database_url, name)
     if not versions:
         raise click.ClickException(f"dataset {name} has no published version yet; run `lienthong sync SOURCE`")
+    if as_json:
+        click.echo(json.dumps(versions, default=str, ensure_ascii=False, indent=2))
+        return
     for v in versions:
         click.echo(f"v{v['version']}  {v['published_at']}  rows={v['rows']:,}  +{v['inserted']} ~{v['updated']} "
                    f"-{v['deleted']}  cursor={json.dumps(v['source_cursor'])}")

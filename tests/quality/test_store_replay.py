@@ -96,7 +96,9 @@ def test_cli_validate_list_show_replay(db_url, tmp_path: Path):
 
     listing = runner.invoke(quarantine_cli, ["list", "--database-url", db_url])
     assert listing.exit_code == 0 and listing.output.count("bad_date:due_date") == 2
-    first_id = listing.output.split("\t", 1)[0]
+    header, first, *_ = listing.output.splitlines()
+    assert header.split("\t")[:4] == ["id", "dataset", "record_key", "rule"]  # piped: a header, then TSV
+    first_id = first.split("\t", 1)[0]
     shown = runner.invoke(quarantine_cli, ["show", first_id, "--database-url", db_url])
     assert "reason: bad_date:due_date on due_date (value 'N/A')" in shown.output
     assert '"due_date": "N/A"' in shown.output
