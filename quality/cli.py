@@ -174,7 +174,16 @@ def replay_command(dataset: str | None, ids: tuple[int, ...], output_dir: Path |
         released = [str(i) for i in ids if found[i] != "quarantined"]
         if released:
             raise click.ClickException(f"record {', '.join(released)} already released; nothing to replay")
-    result = replay(engine, dataset, list(ids) or None)
+    from contextlib import nullcontext
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    waiting = len(ids) if ids else len(list_quarantined(engine, dataset, "quarantined"))
+    # the first validation loads Great Expectations (seconds): say what is going on, on a terminal only
+    status = console.status(f"replaying {waiting:,} quarantined record(s): mapping and validating again ...")
+    with status if console.is_terminal else nullcontext():
+        result = replay(engine, dataset, list(ids) or None)
     click.echo(f"replay {result.run_id}: {len(result.released_ids)} released, "
                f"{len(result.still_quarantined)} still quarantined")
     if output_dir is not None:

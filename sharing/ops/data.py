@@ -73,10 +73,21 @@ class SourceStatus:
                 "quarantined": sum(r.quarantined for r in self.last_run),
                 "published": sum(r.published or 0 for r in self.last_run)}
 
-    def dag_url(self, airflow_url: str) -> str:
-        run_ids = {r.run_id for r in self.last_run}
+    def airflow_run_id(self) -> str | None:
+        """The Airflow run of the last sync, when Airflow ran it (its tasks add `:<source>/<stream>`)."""
+        run_ids = {r.run_id.rsplit(":", 1)[0] if r.run_id.count(":") and "/" in r.run_id.rsplit(":", 1)[1]
+                   else r.run_id for r in self.last_run}
         if len(run_ids) == 1 and (run_id := next(iter(run_ids))).startswith(AIRFLOW_RUN_PREFIXES):
-            return f"{airflow_url}/dags/{self.dag_id}/runs/{run_id}"
+            return run_id
+        return None
+
+    def dag_url(self, airflow_url: str) -> str:
+        """The Airflow UI's page of the last run (`/dags/<dag>/runs/<run id>`), else of the DAG."""
+        from urllib.parse import quote
+
+        run_id = self.airflow_run_id()
+        if run_id:
+            return f"{airflow_url}/dags/{self.dag_id}/runs/{quote(run_id, safe='')}"
         return f"{airflow_url}/dags/{self.dag_id}"
 
 
