@@ -338,7 +338,7 @@ class _NoAudit(AuditWriter):
 
 def create_app(url: str, policy: Policy, data_dir: Path, *, audit: bool = True,
                limiter: Limiter | None = None) -> FastAPI:
-    from sharing.api import contract, provision, routes
+    from sharing.api import contract, obligations, provision, routes
     from sharing.ops.routes import mount as mount_ops
 
     engine = db.engine_for(url)
@@ -360,6 +360,7 @@ def create_app(url: str, policy: Policy, data_dir: Path, *, audit: bool = True,
     app.add_middleware(Gateway, state=state)
     app.include_router(routes.router)
     app.include_router(provision.router)
+    app.include_router(obligations.router)
     contract.install(app)
     mount_ops(app)  # the operations dashboard under /ops
     return app

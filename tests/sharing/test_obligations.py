@@ -88,3 +88,35 @@ def test_obligations_equal_the_truth(db_url: str, tmp_path: Path, monkeypatch: p
                                    paid["parcel_number"])
         assert answer is not None and answer["fully_paid"] is True and answer["outstanding_vnd"] == 0
         assert parcel_obligation(url, "99999", 1, 1) is None
+        _through_the_api(url, tmp_path, unpaid)
+
+
+def _through_the_api(url: str, tmp_path: Path, unpaid: dict[str, Any]) -> None:
+    import httpx
+
+    from sharing import db
+    from sharing.api.app import create_app
+    from sharing.api.auth import hash_key
+    from sharing.api.policy import policy_from_dict
+    from tests.sharing.api.conftest import UNLIMITED, key, running_api
+
+    grants = [{"dataset": d, "columns": "*", "clear": [], "purposes": ["tax_collection"]}
+              for d in ("parcel_obligations", "tax_obligations")]
+    policy = policy_from_dict({"anonymous_rate": UNLIMITED, "clients": {
+        "treasury_office": {"key_sha256": hash_key(key("treasury_office")), "rate": UNLIMITED, "grants": grants}}})
+    app = create_app(url, policy, tmp_path / "data")
+    headers = {"X-API-Key": key("treasury_office"), "X-Purpose": "tax_collection"}
+    where = f"/v1/parcels/{unpaid['commune_code_source']}/{unpaid['map_sheet']}/{unpaid['parcel_number']}/land-tax"
+    try:
+        with running_api(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+            answer = client.get(where, headers=headers)
+            assert answer.status_code == 200, answer.text
+            (row,) = answer.json()["data"]["parcel_obligations"]
+            assert row["fully_paid"] is False and row["outstanding_vnd"] == unpaid["outstanding_vnd"]
+            assert len(answer.json()["data"]["tax_obligations"]) == unpaid["notices"]
+            assert client.get("/v1/parcels/99999/1/1/land-tax", headers=headers).status_code == 404
+            assert client.get(where, headers={**headers, "X-API-Key": "wrong"}).status_code == 401
+    finally:
+        app.state.lienthong.writer.close()
+        app.state.lienthong.engine.dispose()
+        db.engine_for(url).dispose()
