@@ -175,6 +175,29 @@ class HoldRules:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
+class Retention:
+    """How long a dataset's history (serving-table rows and Parquet snapshots) is kept (docs/contracts.md).
+
+    `lienthong datasets prune` keeps every version needed for an as-of read inside the window: the last
+    `versions`, or those of the last `days` (with the version current at the window's start), and never
+    less than `legal_minimum_days`, the minimum the law sets for this record (named in `legal_basis`).
+    """
+
+    versions: Int | None = None
+    days: Int | None = None
+    legal_minimum_days: Int = 0
+    legal_basis: Str | None = None
+
+    def __post_init__(self) -> None:
+        if self.versions is None and self.days is None:
+            raise Invalid("versions", "give versions or days (or leave retention out to keep everything)")
+        if (self.versions is not None and self.versions < 1) or (self.days is not None and self.days < 1):
+            raise Invalid("versions", "versions and days must be positive")
+        if self.legal_minimum_days < 0:
+            raise Invalid("legal_minimum_days", "must not be negative")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
 class Contract:
     dataset: Str
     version: Int
@@ -188,6 +211,7 @@ class Contract:
     tombstone: Str | None = None  # the column that marks a delete, where the source sends tombstones
     steps: tuple[Step, ...] = ()
     holds: HoldRules = HoldRules()
+    retention: Retention | None = None  # None: every version is kept
 
     def __post_init__(self) -> None:
         from schemas.transforms import STEP_FUNCTIONS, TRANSFORMS

@@ -254,3 +254,27 @@ def subscriptions_replay(notification_id: str, database_url: str | None) -> None
         known = f"dead letters: {', '.join(dead[:10])}" if dead else "there are no dead letters"
         raise click.ClickException(f"no dead notification {notification_id!r} ({known})")
     click.echo(f"notification {notification_id} queued again")
+
+
+@datasets.command("prune")
+@click.argument("names", nargs=-1)
+@click.option("--dry-run", is_flag=True, help="Say what would be removed, remove nothing.")
+def prune_command(names: tuple[str, ...], dry_run: bool) -> None:
+    """Remove history and snapshots past each dataset's declared retention (contract `retention:`).
+
+    Never removes a version an as-of read inside the retention window (or the legal minimum) needs;
+    datasets without a declared retention are kept whole. Audited under your OS user.
+    """
+    from schemas.contract import contracts
+    from sharing.retention import prune
+
+    settings = get_settings()
+    for name in names:
+        _known_dataset(name)
+    declared = contracts()
+    for name in names or tuple(sorted(declared)):
+        contract = declared.get(name)
+        if contract is None or contract.retention is None:
+            click.echo(f"{name}: no retention declared; every version is kept")
+            continue
+        click.echo(prune(settings.database_url, settings.data_dir, name, contract.retention, dry_run=dry_run).line())

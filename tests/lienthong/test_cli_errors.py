@@ -103,6 +103,7 @@ CASES: list[Case] = [
     Case(["datasets", "show", "parcels", "--version", "abc"], 2, "--version"),
     Case(["datasets", "versions", "nope"], 2, "unknown dataset 'nope'"),
     Case(["datasets", "versions", "parcels"], 1, "no published version"),
+    Case(["datasets", "prune", "nope"], 2, "unknown dataset 'nope'"),
     Case(["holds", "list", "--jsn"], 2, "--jsn"),
     Case(["holds", "show", "nope"], 1, "no hold 'nope'"),
     Case(["holds", "release", "nope"], 1, "no hold 'nope'"),
