@@ -42,7 +42,7 @@ def test_pagination_errors_name_the_key(edit: dict[str, object], message: str) -
 
 def test_parsing_does_not_read_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LIENTHONG_AGENCY_TAX_URL", "http://10.9.9.9:1")
-    assert read_source("tax").endpoint == "http://127.0.0.1:8704"
+    assert read_source("tax").endpoint == "http://127.0.0.1:8804"
 
 
 def test_a_soap_source_needs_its_soap_block_and_operations() -> None:
