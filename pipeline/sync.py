@@ -117,6 +117,12 @@ def _split_deletes(batch: pa.RecordBatch | pa.Table) -> list[tuple[pa.Table, boo
     return [(part, deleted) for part, deleted in parts if part.num_rows]
 
 
+def _peak_rss_mb() -> float:
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+
+
 def _last_copies(chunk: pa.Table, contract: Contract) -> tuple[pa.Table, int]:
     """The chunk with only the last copy of each key (a record updated while the run read the feed),
     and how many earlier copies were dropped. Across chunks the stage keeps the last copy the same way,
@@ -254,6 +260,7 @@ def sync_stream(
             del chunk
             clock = time.perf_counter()
         timings["fetch_wait"] += time.perf_counter() - clock
+        timings["peak_rss_mb_before_commit"] = _peak_rss_mb()
         failed = run.failure()
         if failed is not None:  # judged on the whole run: nothing of it is published
             from quality.store import save
