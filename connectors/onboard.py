@@ -2,6 +2,7 @@
 description, `lienthong source check` validates a source file and shows what its first page holds.
 
     lienthong source init customs --from-openapi https://customs.example/openapi.json --out registry
+    lienthong source init cadastre --from-wsdl https://cadastre.example/ws?wsdl --out registry
     lienthong source check registry/sources/customs.yaml
 
 `init` writes a registry directory (`sources/NAME.yaml`, `contracts/STREAM.yaml`): a draft to read and
@@ -26,10 +27,12 @@ import yaml
 from core.errors import ConfigError
 
 _TYPES = {"integer": "int64", "number": "float64", "boolean": "bool"}
-_WIRE = {"int64": "int", "float64": "float", "bool": "bool", "timestamp": "timestamp", "string": "string"}
+_WIRE = {"int64": "int", "float64": "float", "bool": "bool", "timestamp": "timestamp", "string": "string",
+         "decimal128(18,2)": "decimal"}
 _ARROW = {"int64": "int64", "float64": "float64", "bool": "bool", "timestamp": "timestamp[us, UTC]",
-          "string": "string"}
-_TRANSFORM = {"int64": "int", "float64": "copy", "bool": "bool", "timestamp": "timestamp", "string": "text"}
+          "string": "string", "decimal128(18,2)": "decimal128(14,2)"}
+_TRANSFORM = {"int64": "int", "float64": "copy", "bool": "bool", "timestamp": "timestamp", "string": "text",
+              "decimal128(18,2)": "area"}
 _SINCE = re.compile(r"(since|from|_tu$|^tu_|_tu_|changed|updated|modified|cap_nhat)", re.IGNORECASE)
 _CURSOR_FIELD = re.compile(r"(updated|modified|changed|cap_nhat|ghi_so|thoi_diem)", re.IGNORECASE)
 _KEY_FIELD = re.compile(r"(^id$|_id$|_no$|^so_|code$|^ma_)", re.IGNORECASE)
@@ -208,6 +211,86 @@ def draft_from_openapi(name: str, where: str, endpoint: str | None = None) -> tu
     return source, contracts
 
 
+def _xsd_kind(xsd_type: Any) -> str:
+    """A source file type from an XSD type (by the Python type zeep reads it as)."""
+    accepted = getattr(xsd_type, "accepted_types", None) or [str]
+    python = accepted[0]
+    if python is bool:
+        return "bool"
+    if python is int:
+        return "int64"
+    if python is float:
+        return "float64"
+    if getattr(python, "__name__", "") == "datetime":
+        return "timestamp"
+    if getattr(python, "__name__", "") == "Decimal":
+        return "decimal128(18,2)"
+    return "string"
+
+
+def _xsd_fields(xsd_type: Any, prefix: str = "") -> Iterator[tuple[str, str]]:
+    for name, element in getattr(xsd_type, "elements", []):
+        child = element.type
+        if getattr(child, "elements", None):  # a nested complex type: its leaves by dotted path
+            yield from _xsd_fields(child, f"{prefix}{name}.")
+        else:
+            yield f"{prefix}{name}", _xsd_kind(child)
+
+
+def draft_from_wsdl(name: str, where: str) -> tuple[dict[str, Any], dict[str, dict[str, Any]]]:
+    """(source document, {dataset: contract document}) from a WSDL: one stream per operation whose reply
+    holds a repeated complex element; page tokens and a dateTime `since` argument are recognised."""
+    import zeep
+    from zeep.exceptions import Error as ZeepError
+
+    try:
+        client = zeep.Client(where)  # type: ignore[no-untyped-call]
+    except (ZeepError, OSError, ValueError) as exc:
+        raise ConfigError(f"{where}: cannot read the WSDL: {exc}") from None
+    streams: dict[str, Any] = {}
+    contracts: dict[str, dict[str, Any]] = {}
+    endpoint = None
+    for service in client.wsdl.services.values():
+        for port in service.ports.values():
+            endpoint = endpoint or port.binding_options.get("address")
+            for op_name, op in port.binding._operations.items():
+                inputs = dict(op.input.body.type.elements) if op.input.body is not None else {}
+                outputs = op.output.body.type.elements if op.output.body is not None else []
+                repeated = [(n, e) for n, e in outputs
+                            if e.max_occurs == "unbounded" and getattr(e.type, "elements", None)]
+                if not repeated:
+                    continue
+                records, element = repeated[0]
+                fields = dict(_xsd_fields(element.type))
+                required = [n for n, e in element.type.elements if e.min_occurs >= 1]
+                key = next((f for f in required if _KEY_FIELD.search(f) or f.lower().endswith(("code", "no"))),
+                           required[0] if required else next(iter(fields)))
+                stream: dict[str, Any] = {"operation": op_name, "records": records, "primary_key": key}
+                token_in = next((n for n in inputs if "token" in n.lower() or "cursor" in n.lower()), None)
+                token_out = next((n for n, _ in outputs if "token" in n.lower() or "cursor" in n.lower()), None)
+                size = next((n for n in inputs if re.search(r"(size|limit)", n, re.I)), None)
+                if token_in and token_out:
+                    stream["pagination"] = {"style": "token", "cursor_field": token_out, "cursor_param": token_in,
+                                            **({"limit_param": size} if size else {})}
+                since = next((n for n, e in inputs.items() if _xsd_kind(e.type) == "timestamp"), None)
+                cursor = next((f for f, t in fields.items() if t == "timestamp" and _CURSOR_FIELD.search(f)), None)
+                if since and cursor:
+                    stream["incremental"] = {"cursor_field": cursor, "param": since}
+                flags = [f for f, t in fields.items() if t == "bool" and re.search(r"(deleted|huy|removed)", f, re.I)]
+                if flags:
+                    stream["deletes"] = {"mode": "tombstone", "field": flags[0]}
+                stream["fields"] = fields
+                dataset = re.sub(r"[^a-z0-9]+", "_", records.lower()).strip("_") + "s"
+                streams[dataset] = stream
+                contracts[dataset] = _draft_contract(name, dataset, stream, cursor, flags[0] if flags else None)
+    if not streams:
+        raise ConfigError(f"{where}: no operation answers a repeated complex element; nothing to draft")
+    source = {"source": name, "protocol": "soap", "description": name, "endpoint": endpoint or "http://CHANGE-ME",
+              "soap": {"wsdl": where}, "timezone": "Asia/Ho_Chi_Minh", "auth": {"type": "none"},
+              "streams": streams}
+    return source, contracts
+
+
 def _column_name(field: str) -> str:
     return re.sub(r"[^a-z0-9]+", "_", field.lower()).strip("_")
 
@@ -332,7 +415,7 @@ def source() -> None:
 @source.command("init")
 @click.argument("name")
 @click.option("--from-openapi", "openapi", metavar="FILE|URL", help="An OpenAPI 3 (or Swagger 2) document.")
-@click.option("--from-wsdl", "wsdl", metavar="FILE|URL", help="A WSDL (SOAP): not drafted yet, see the docs.")
+@click.option("--from-wsdl", "wsdl", metavar="FILE|URL", help="A WSDL (SOAP 1.1/1.2).")
 @click.option("--endpoint", help="The base URL, when the document names no server.")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("registry"), show_default=True,
               help="A registry directory: writes sources/NAME.yaml and contracts/DATASET.yaml.")
@@ -345,10 +428,12 @@ def init(name: str, openapi: str | None, wsdl: str | None, endpoint: str | None,
     if (openapi is None) == (wsdl is None):
         raise click.UsageError("give one of --from-openapi, --from-wsdl")
     if wsdl is not None:
-        raise click.ClickException("--from-wsdl: drafting from a WSDL is not built yet; check the WSDL with "
-                                   "`lienthong wsdl check` and write the source file by hand (docs/adding-a-source.md)")
-    assert openapi is not None
-    document, contracts = draft_from_openapi(name, openapi, endpoint)
+        document, contracts = draft_from_wsdl(name, wsdl)
+        if endpoint:
+            document["endpoint"] = endpoint
+    else:
+        assert openapi is not None
+        document, contracts = draft_from_openapi(name, openapi, endpoint)
     targets = {out / "sources" / f"{name}.yaml": document,
                **{out / "contracts" / f"{d}.yaml": c for d, c in contracts.items()}}
     existing = [str(p) for p in targets if p.exists()]

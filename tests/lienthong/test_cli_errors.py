@@ -92,6 +92,7 @@ CASES: list[Case] = [
     Case(["source", "init", "Bad-Name", "--from-openapi", "x.json"], 2, "NAME"),
     Case(["source", "init", "x", "--from-openapi", "missing.json"], 1, "cannot read the service description"),
     Case(["source", "init", "x"], 2, "give one of --from-openapi, --from-wsdl"),
+    Case(["source", "init", "x", "--from-wsdl", "missing.wsdl"], 1, "cannot read the WSDL"),
     Case(["source", "check", "missing.yaml"], 2, "does not exist"),
     Case(["sync", "tax", "--stream", "nope"], 2, "its streams: taxpayers"),
     Case(["sync", "tax"], 2, "LIENTHONG_COPY_CHUNK_ROWS='abc'", {"LIENTHONG_COPY_CHUNK_ROWS": "abc"}),
