@@ -135,6 +135,9 @@ class Secrets:
             "lienthong_api_database_url": f"postgresql://lienthong_api:{pw['lienthong_api_db_password']}@{pg}/lienthong",
             "airflow_passwords.json": json.dumps({"admin": pw["airflow_admin"]}),
         }
+        for ring in ("audit", "signing", "subject"):  # core/keys.py's rings: `id=hex` a line
+            pw[f"{ring}_key"] = secrets.token_hex(32)
+            files[f"lienthong_{ring}_keys"] = f"k1={pw[ring + '_key']}\n"
         self.api_keys = {client: "lt_" + secrets.token_urlsafe(24) for client in ("tax_office", "land_office")}
         files["lienthong_api_policy.yaml"] = _policy(self.api_keys)
         self.values = {**pw, **{f"api_key_{k}": v for k, v in self.api_keys.items()}}
