@@ -78,7 +78,7 @@ def cluster() -> Iterator[Cluster]:
     try:
         yield node
     finally:
-        for engine_url in (node.url("faults_restart"), node.url("faults_clients")):
+        for engine_url in (node.url("faults_restart"), node.url("faults_clients"), node.url("faults_api")):
             db.engine_for(engine_url).dispose()
         subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"],
                        check=False, capture_output=True, timeout=60)
@@ -155,3 +155,40 @@ def test_too_many_clients_is_waited_for_with_backoff_not_reported_as_a_data_prob
         assert published_keys(url, "permits", ("permit_no",)) == truth_keys(sim.sim, "permits")
     refused = [r.getMessage() for r in caplog.records if "refused a connection" in r.getMessage()]
     assert refused and "too many clients" in refused[0], refused
+
+
+def test_the_lookup_api_recovers_after_a_restart_without_its_own(cluster: Cluster, tmp_path: Path) -> None:
+    import httpx
+    import sqlalchemy as sa
+
+    from sharing.api.app import create_app
+    from sharing.api.ratelimit import RateLimiter
+    from tests.sharing.api.conftest import CLOCK, headers, make_policy, running_api
+
+    url = cluster.create_database("faults_api")
+    data_dir = tmp_path / "data"
+    with running_simulator("construction", records=200, seed=15, tmp_dir=tmp_path / "sim") as sim:
+        assert _sync(url, data_dir, {"LIENTHONG_AGENCY_CONSTRUCTION_URL": sim.url}).error is None
+    with db.engine_for(url).connect() as conn:
+        investor = conn.execute(sa.text("SELECT investor_id FROM ds_permits WHERE investor_id IS NOT NULL "
+                                        "LIMIT 1")).scalar_one()
+    app = create_app(url, make_policy(), data_dir, limiter=RateLimiter(clock=CLOCK))
+    try:
+        with running_api(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+            def ask() -> int:
+                try:
+                    reply = client.get("/v1/permits", params={"investor_id": investor},
+                                       headers=headers("clear_all"))
+                except httpx.TransportError:  # the server dropped the connection instead of answering
+                    return 0
+                return reply.status_code
+
+            assert [ask() for _ in range(5)] == [200] * 5
+            cluster.restart()
+            statuses = [ask() for _ in range(12)]
+    finally:
+        app.state.lienthong.writer.close()
+        app.state.lienthong.engine.dispose()
+    # The same server process answers again; measured: [503, 0 (connection dropped), 200, 200, ...]: the
+    # requests that met a dead pooled connection fail, then the pool is renewed.
+    assert statuses[-10:] == [200] * 10, statuses
