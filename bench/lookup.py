@@ -72,8 +72,8 @@ def tax_codes(n: int) -> list[str]:
 
 def _table(dataset: str, n: int, values: dict[str, list[Any]]) -> pa.Table:
     """`n` rows of `dataset`'s schema: the given columns, and a plain value of its type for the others."""
-    from pipeline.sync import dataset_spec
     from schemas.contract import get_contract
+    from sharing.spec import dataset_spec
 
     schema = dataset_spec(get_contract(dataset)).schema
     now = datetime.now(UTC)
@@ -103,9 +103,9 @@ class Data:
 
 
 def setup(pg: str, rows: int, root: Path) -> tuple[str, Data]:
-    from pipeline.sync import dataset_spec
     from schemas.contract import get_contract
     from sharing.publish import publish
+    from sharing.spec import dataset_spec
 
     name = f"lienthong_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg, autocommit=True) as conn:

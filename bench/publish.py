@@ -24,7 +24,8 @@ import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
-from sharing.publish import DatasetSpec, StateCommit, publish
+from sharing.publish import StateCommit, publish
+from sharing.spec import DatasetSpec
 
 SCHEMA = pa.schema([
     pa.field("parcel_id", pa.string(), nullable=False),

@@ -26,14 +26,14 @@ _COMMANDS: dict[str, str] = {
     "extract": "connectors.cli:extract",
     "wsdl": "connectors.wsdlcheck:wsdl",
     "validate": "quality.cli:validate",
-    "quarantine": "quality.cli:quarantine",
+    "quarantine": "pipeline.cli:quarantine",
     "drift": "schemas.cli:drift",
-    "sync": "sharing.cli:sync",
+    "sync": "pipeline.cli:sync",
     "source": "connectors.onboard:source",
     "datasets": "sharing.cli:datasets",
     "holds": "pipeline.cli:holds",
     "subscriptions": "sharing.cli:subscriptions",
-    "serve": "sharing.api.cli:serve",
+    "serve": "lienthong.serve:serve",
     "audit": "sharing.api.cli:audit",
 }
 

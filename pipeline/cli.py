@@ -1,12 +1,21 @@
-"""`lienthong holds`: the runs held for a person (pipeline/holds.py), and the decision on each."""
+"""Pipeline commands: `lienthong sync` (one source's streams, without Airflow), `holds` (the runs held for a
+person, pipeline/holds.py, and the decision on each) and `quarantine replay`.
+
+`quarantine` is quality's group (list, show) with `replay` added here: replaying quarantined records
+maps, validates and releases them again, a pipeline action (docs/architecture.md).
+"""
 
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import click
 
 from core.settings import get_settings
+from quality.cli import _engine, _id_range, _known_dataset, quarantine
+
+__all__ = ["holds", "quarantine", "replay_command", "sync"]
 
 
 @click.group()
@@ -82,3 +91,95 @@ def discard_command(hold_id: str, note: str | None) -> None:
     settings = get_settings()
     discard(settings.database_url, settings.data_dir, hold_id, note=note)
     click.echo(f"discarded hold {hold_id}; the next sync starts again from the last published state")
+
+
+@click.command()
+@click.argument("source")
+@click.option("--full-refresh", is_flag=True, help="Read everything again; rows the source no longer has are deleted.")
+@click.option("--stream", "streams", multiple=True, help="Only this stream (repeatable); default all.")
+@click.option("--dry-run", is_flag=True, help="Read and validate, publish nothing (no rows, quarantine or cursor).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per stream instead of lines.")
+@click.option("--full-reload", is_flag=True,
+              help="A declared full reload: --full-refresh that the hold rules (mass deletes, volume drops) let "
+                   "through.")
+def sync(source: str, full_refresh: bool, streams: tuple[str, ...], dry_run: bool, as_json: bool,
+         full_reload: bool) -> None:
+    """Extract, validate and publish one source, without Airflow.
+
+    Prints one line per stream (SOURCE/STREAM -> dataset: fetched, valid, quarantined, published version,
+    cursor, open drift). Progress goes to stderr on a terminal only. Exits 1 when a stream failed (its
+    data is not published and its cursor does not move; the other streams go on).
+    """
+    from rich.console import Console
+    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+    from connectors import load_source
+    from pipeline.sync import sync_source
+
+    settings = get_settings()
+    declared = load_source(source)
+    unknown = [s for s in streams if s not in declared.streams]
+    if unknown:
+        raise click.BadParameter(f"{declared.name} has no stream {', '.join(map(repr, unknown))}; "
+                                 f"its streams: {', '.join(declared.streams)}", param_hint="--stream")
+    console = Console(stderr=True)
+    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(f"{declared.name}: connecting", total=None)
+
+        def on_batch(stream: str, fetched: int, quarantined: int) -> None:
+            progress.update(task, description=f"{declared.name}/{stream}: {fetched:,} fetched, {quarantined:,} bad")
+
+        summaries = sync_source(source, url=settings.database_url, data_dir=settings.data_dir,
+                                full_refresh=full_refresh, streams=streams or None, on_batch=on_batch,
+                                dry_run=dry_run, full_reload=full_reload)
+    for summary in summaries:
+        click.echo(json.dumps(summary.as_dict(), default=str, ensure_ascii=False) if as_json else summary.line())
+    if any(s.error for s in summaries):
+        raise SystemExit(1)
+
+
+@click.command("replay")
+@click.option("--dataset", default=None)
+@click.option("--id", "ids", type=int, multiple=True, help="Only these records (repeatable).")
+@click.option("--output-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Write released rows per dataset here (Parquet).")
+@click.option("--database-url", default=None)
+def replay_command(dataset: str | None, ids: tuple[int, ...], output_dir: Path | None,
+                   database_url: str | None) -> None:
+    """Run quarantined records through mapping and validation again; release those that pass."""
+    from pipeline.replay import replay
+    from quality.store import list_quarantined
+
+    _known_dataset(dataset)
+    engine = _engine(database_url)
+    if ids:
+        found = {row.id: row.status for row in list_quarantined(engine, None, None, ids=ids)}
+        missing = [str(i) for i in ids if i not in found]
+        if missing:
+            raise click.ClickException(f"no quarantined record {', '.join(missing)} ({_id_range(engine)})")
+        released = [str(i) for i in ids if found[i] != "quarantined"]
+        if released:
+            raise click.ClickException(f"record {', '.join(released)} already released; nothing to replay")
+    from contextlib import nullcontext
+
+    from rich.console import Console
+
+    console = Console(stderr=True)
+    waiting = len(ids) if ids else len(list_quarantined(engine, dataset, "quarantined"))
+    # the first validation loads Great Expectations (seconds): say what is going on, on a terminal only
+    status = console.status(f"replaying {waiting:,} quarantined record(s): mapping and validating again ...")
+    with status if console.is_terminal else nullcontext():
+        result = replay(engine, dataset, list(ids) or None)
+    click.echo(f"replay {result.run_id}: {len(result.released_ids)} released, "
+               f"{len(result.still_quarantined)} still quarantined")
+    if output_dir is not None:
+        import pyarrow.parquet as pq
+
+        output_dir.mkdir(parents=True, exist_ok=True)
+        for name, table in result.released.items():
+            if table.num_rows:
+                pq.write_table(table, output_dir / f"{name}-{result.run_id}.parquet")
+
+
+quarantine.add_command(replay_command)

@@ -80,10 +80,10 @@ def hold_run(url: str, data_dir: Path, held: HoldRequired, *, source: str, strea
 def release(url: str, data_dir: Path, hold_id: str, *, user: str | None = None, note: str | None = None
             ) -> PublishResult:
     """Publish a held run as it would have been published, once."""
-    from pipeline.sync import dataset_spec
     from schemas.contract import contract_for_stream
     from sharing import db
     from sharing.api import audit
+    from sharing.spec import dataset_spec
 
     hold = holds.get_hold(url, hold_id)
     if hold.status != "held":

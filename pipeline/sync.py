@@ -28,7 +28,8 @@ from pipeline import holds
 from pipeline.chunks import CHUNK_ROWS, chunks, prefetched
 from pipeline.run_quality import RunQuality
 from sharing import db
-from sharing.publish import DELETED_COLUMN, DatasetSpec, PublishResult, StateCommit, read_state, repair_snapshots
+from sharing.publish import DELETED_COLUMN, PublishResult, StateCommit, read_state, repair_snapshots
+from sharing.spec import dataset_spec
 from sharing.staging import open_publication
 
 if TYPE_CHECKING:
@@ -77,18 +78,6 @@ class StreamSummary:
             "seconds": round(self.seconds, 3),
         }
 
-
-def dataset_spec(contract: Contract) -> DatasetSpec:
-    """What publishing needs from a contract: the tombstone column marks deletes and is not published."""
-    schema = contract.arrow_schema()
-    if contract.tombstone:
-        schema = schema.remove(schema.get_field_index(contract.tombstone))
-    return DatasetSpec(
-        name=contract.dataset, primary_key=tuple(contract.primary_key), schema=schema,
-        contract_version=str(contract.version), owner_agency=contract.agency,
-        partition_by="province_code" if "province_code" in schema.names else None,
-        description=contract.description.en,
-    )
 
 
 def for_publishing(valid: pa.Table, contract: Contract) -> pa.Table:

@@ -12,8 +12,7 @@ Entry points:
   quarantine row per failing record (source, dataset, run_id, page, key, raw, rule, column, value,
   reason, failures as JSON) and the statistics; raises `ValidationFailed` over the dataset's threshold.
   With `engine`, drift is logged and quarantine rows and statistics are written in one transaction.
-- `quality.replay.replay(engine, dataset=None, ids=None)`: quarantined records through mapping and
-  validation again; those that pass are released and returned.
+- Replay of quarantined records is a pipeline action: `pipeline.replay.replay(engine, dataset=None, ids=None)`.
 - `quality.suites.build_suite(dataset)`: the GX suite; `quality.checks.failing_rows`: its predicates in Arrow.
 - Tables (`quality.store`): `quarantine`, `validation_runs`. CLI: `quality.cli` (validate, quarantine).
 """

@@ -116,52 +116,6 @@ def versions_command(name: str, as_json: bool) -> None:
                    f"-{v['deleted']}  cursor={json.dumps(v['source_cursor'])}")
 
 
-@click.command()
-@click.argument("source")
-@click.option("--full-refresh", is_flag=True, help="Read everything again; rows the source no longer has are deleted.")
-@click.option("--stream", "streams", multiple=True, help="Only this stream (repeatable); default all.")
-@click.option("--dry-run", is_flag=True, help="Read and validate, publish nothing (no rows, quarantine or cursor).")
-@click.option("--json", "as_json", is_flag=True, help="Print one JSON object per stream instead of lines.")
-@click.option("--full-reload", is_flag=True,
-              help="A declared full reload: --full-refresh that the hold rules (mass deletes, volume drops) let "
-                   "through.")
-def sync(source: str, full_refresh: bool, streams: tuple[str, ...], dry_run: bool, as_json: bool,
-         full_reload: bool) -> None:
-    """Extract, validate and publish one source, without Airflow.
-
-    Prints one line per stream (SOURCE/STREAM -> dataset: fetched, valid, quarantined, published version,
-    cursor, open drift). Progress goes to stderr on a terminal only. Exits 1 when a stream failed (its
-    data is not published and its cursor does not move; the other streams go on).
-    """
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
-
-    from connectors import load_source
-    from pipeline.sync import sync_source
-
-    settings = get_settings()
-    declared = load_source(source)
-    unknown = [s for s in streams if s not in declared.streams]
-    if unknown:
-        raise click.BadParameter(f"{declared.name} has no stream {', '.join(map(repr, unknown))}; "
-                                 f"its streams: {', '.join(declared.streams)}", param_hint="--stream")
-    console = Console(stderr=True)
-    with Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn(),
-                  console=console, transient=True, disable=not console.is_terminal) as progress:
-        task = progress.add_task(f"{declared.name}: connecting", total=None)
-
-        def on_batch(stream: str, fetched: int, quarantined: int) -> None:
-            progress.update(task, description=f"{declared.name}/{stream}: {fetched:,} fetched, {quarantined:,} bad")
-
-        summaries = sync_source(source, url=settings.database_url, data_dir=settings.data_dir,
-                                full_refresh=full_refresh, streams=streams or None, on_batch=on_batch,
-                                dry_run=dry_run, full_reload=full_reload)
-    for summary in summaries:
-        click.echo(json.dumps(summary.as_dict(), default=str, ensure_ascii=False) if as_json else summary.line())
-    if any(s.error for s in summaries):
-        raise SystemExit(1)
-
-
 @click.group()
 def subscriptions() -> None:
     """Agencies' subscriptions: list them, deliver their notifications, see and replay dead letters."""

@@ -14,8 +14,6 @@ reconciliation; `full_refresh` deletes every current row the batches did not men
 # ruff: noqa: S608 - identifiers are quoted by the dialect's preparer; every value is a bound parameter.
 from __future__ import annotations
 
-import os
-import signal
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -32,22 +30,11 @@ from core.ddl import create_tables
 from core.errors import Fatal
 from core.settings import positive_int
 from sharing import db, snapshots, subscriptions
+from sharing.failpoints import failpoint
+from sharing.spec import DatasetSpec
 
 DELETED_COLUMN = "_deleted"
 COPY_CHUNK_ROWS = 200_000  # LIENTHONG_COPY_CHUNK_ROWS overrides (smaller chunks: less memory per COPY)
-
-
-@dataclass(frozen=True, slots=True)
-class DatasetSpec:
-    """What publishing needs to know of a dataset's contract."""
-
-    name: str
-    primary_key: tuple[str, ...]
-    schema: pa.Schema
-    contract_version: str = "1"
-    owner_agency: str | None = None
-    partition_by: str | None = None
-    description: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,12 +73,6 @@ class MergeCounts:
 
 class StateConflict(Fatal):
     """The source's stored state is not the one this extraction started from."""
-
-
-def failpoint(name: str) -> None:
-    """Die here, as a crash would, when LIENTHONG_FAILPOINT names this point (crash-safety tests)."""
-    if os.environ.get("LIENTHONG_FAILPOINT") == name:
-        os.kill(os.getpid(), signal.SIGKILL)
 
 
 def read_state(url: str, source: str, stream: str) -> dict[str, Any] | None:

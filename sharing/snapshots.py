@@ -36,7 +36,7 @@ from sqlalchemy.engine import Connection
 from core.errors import Fatal
 
 if TYPE_CHECKING:
-    from sharing.publish import DatasetSpec
+    from sharing.spec import DatasetSpec
 
 log = logging.getLogger(__name__)
 _VERSION_DIR = re.compile(r"v(\d{6})")
@@ -303,7 +303,7 @@ def _write(temp: Path, final: Path, spec: DatasetSpec, version: int, rows: pa.Ta
            presorted: bool) -> PendingVersion:
     import pyarrow.parquet as pq
 
-    from sharing.publish import failpoint
+    from sharing.failpoints import failpoint
 
     temp.mkdir(parents=True)
     table = rows.select(spec.schema.names)
@@ -362,7 +362,7 @@ def _write_slices(temp: Path, final: Path, spec: DatasetSpec, version: int, slic
                   ) -> PendingVersion:
     import pyarrow.parquet as pq
 
-    from sharing.publish import failpoint
+    from sharing.failpoints import failpoint
 
     temp.mkdir(parents=True)
     partition = spec.partition_by if spec.partition_by in spec.schema.names else None

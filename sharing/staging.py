@@ -29,8 +29,8 @@ from sqlalchemy.engine import Connection
 
 from core.ddl import create_tables
 from sharing import db, snapshots, subscriptions
+from sharing.failpoints import failpoint
 from sharing.publish import (
-    DatasetSpec,
     MergeCounts,
     PublishResult,
     StateCommit,
@@ -43,10 +43,10 @@ from sharing.publish import (
     _merge,
     _record_version,
     _Sql,
-    failpoint,
     publish,
     tombstones,
 )
+from sharing.spec import DatasetSpec
 
 InTransaction = Callable[[Connection, PublishResult], None]
 Guard = Callable[[Connection, MergeCounts, int], None]

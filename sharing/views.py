@@ -26,7 +26,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sharing import db
-from sharing.publish import DatasetSpec, PublishResult, StateCommit, publish, read_state
+from sharing.publish import PublishResult, StateCommit, publish, read_state
+from sharing.spec import DatasetSpec
 
 CURRENT = "{a}.valid_to IS NULL AND NOT {a}.is_deleted"
 

@@ -19,16 +19,10 @@ from __future__ import annotations
 import itertools
 import re
 import secrets
-import threading
-import time
-from dataclasses import dataclass, field
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote, unquote_to_bytes
 
-import orjson
 import sqlalchemy as sa
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -42,33 +36,18 @@ from sharing.api.audit import AuditWriter, Entry
 from sharing.api.auth import KEY_HEADER, authenticate
 from sharing.api.policy import Client, Policy, XRoadTrust
 from sharing.api.problems import Problem
-from sharing.api.queries import Published
 from sharing.api.ratelimit import Limiter, RateLimiter
+from sharing.api.responses import JSONResponse
 from sharing.api.server import PEER_CERT_KEY, URL_BYTES_KEY
+from sharing.api.state import AUDIT_SCOPE_KEY, CLIENT_SCOPE_KEY, ApiState, entry_of
 
-AUDIT_SCOPE_KEY = "lienthong.audit"
-CLIENT_SCOPE_KEY = "lienthong.client"
 HEADERS_SCOPE_KEY = "lienthong.headers"
 REQUEST_ID_HEADER = "X-Request-Id"
-PUBLISHED_TTL_SECONDS = 5.0
 MAX_URL_BYTES = 8192  # path and query, as sent (percent-encoded); the busiest lookup needs under 200
+if TYPE_CHECKING:
+    from sharing.ops.services import OpsServices
+
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{8,64}$")
-
-
-def _default(value: Any) -> Any:
-    if isinstance(value, Decimal):  # numbers are numbers: amounts and areas fit a double exactly enough
-        return int(value) if value == value.to_integral_value() else float(value)
-    raise TypeError(f"cannot render {type(value).__name__}")
-
-
-class JSONResponse(Response):
-    """orjson: dates and datetimes as ISO-8601 (naive datetimes are UTC), decimals as numbers."""
-
-    media_type = "application/json"
-
-    def render(self, content: Any) -> bytes:
-        return orjson.dumps(content, default=_default,
-                            option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z | orjson.OPT_NON_STR_KEYS)
 
 
 class ProblemResponse(JSONResponse):
@@ -81,41 +60,6 @@ def api_engine(url: str) -> sa.Engine:
     if url.startswith("sqlite"):
         return db.engine_for(url)
     return sa.create_engine(url, pool_size=20, max_overflow=20, pool_timeout=10)
-
-
-@dataclass(slots=True)
-class ApiState:
-    url: str
-    policy: Policy
-    data_dir: Path
-    writer: AuditWriter
-    engine: sa.Engine
-    limiter: Limiter = field(default_factory=RateLimiter)
-    _published: tuple[float, Published] | None = None
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-
-    def published(self) -> Published:
-        """Which datasets are published, re-read every few seconds (publishing happens beside the API)."""
-        with self._lock:
-            if self._published is None or time.monotonic() - self._published[0] > PUBLISHED_TTL_SECONDS:
-                with self.engine.connect() as conn:
-                    self._published = (time.monotonic(), Published.read(conn))
-            return self._published[1]
-
-
-def entry_of(request: Request) -> Entry:
-    entry: Entry = request.scope[AUDIT_SCOPE_KEY]
-    return entry
-
-
-def state_of(request: Request) -> ApiState:
-    state: ApiState = request.app.state.lienthong
-    return state
-
-
-def client_of(request: Request) -> Client | None:
-    client: Client | None = request.scope.get(CLIENT_SCOPE_KEY)
-    return client
 
 
 def _header(scope: Scope, name: bytes) -> str | None:
@@ -337,7 +281,11 @@ class _NoAudit(AuditWriter):
 
 
 def create_app(url: str, policy: Policy, data_dir: Path, *, audit: bool = True,
-               limiter: Limiter | None = None) -> FastAPI:
+               limiter: Limiter | None = None,
+               services: OpsServices | None = None) -> FastAPI:
+    """The lookup API with the operations dashboard. `services`: what the dashboard needs from the layers
+    above `sharing` (the configured sources, replay of quarantined records), handed in by the top layer
+    (`lienthong.serve`); without them the dashboard lists no sources and cannot replay."""
     from sharing.api import contract, obligations, provision, routes
     from sharing.ops.routes import mount as mount_ops
 
@@ -362,12 +310,5 @@ def create_app(url: str, policy: Policy, data_dir: Path, *, audit: bool = True,
     app.include_router(provision.router)
     app.include_router(obligations.router)
     contract.install(app)
-    mount_ops(app)  # the operations dashboard under /ops
+    mount_ops(app, services=services)  # the operations dashboard under /ops
     return app
-
-
-def iso(value: datetime | None) -> str | None:
-    """A timestamp with its zone (naive ones are UTC, as the pipeline writes them)."""
-    if value is None:
-        return None
-    return orjson.dumps(value, option=orjson.OPT_NAIVE_UTC | orjson.OPT_UTC_Z).decode()[1:-1]

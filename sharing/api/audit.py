@@ -50,6 +50,10 @@ from sqlalchemy.engine import Connection, Engine
 
 from core.keys import KeyRing, key_ring
 from sharing import db
+from sharing.api.audit_tables import Problem as Problem
+from sharing.api.audit_tables import audit_head as audit_head
+from sharing.api.audit_tables import audit_log as audit_log
+from sharing.api.audit_tables import audit_metadata as audit_metadata
 
 Outcome = Literal["allowed", "not_found", "denied", "error"]
 GENESIS = "0" * 64
@@ -57,35 +61,6 @@ BATCH_MAX = 500
 DURABLE_TIMEOUT = 10.0  # seconds a request waits for its entry's commit before it is refused
 
 log = logging.getLogger(__name__)
-audit_metadata = sa.MetaData()
-
-audit_log = sa.Table(
-    "lt_audit_log", audit_metadata,
-    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True, autoincrement=False),
-    sa.Column("at", sa.String(40), nullable=False),  # ISO-8601 UTC text: hashed exactly as stored
-    sa.Column("client", sa.String(100)),
-    sa.Column("purpose", sa.String(100)),
-    sa.Column("method", sa.String(10), nullable=False),
-    sa.Column("endpoint", sa.String(300), nullable=False),
-    sa.Column("params", sa.Text, nullable=False),  # JSON: the lookup's inputs
-    sa.Column("outcome", sa.String(10), nullable=False),
-    sa.Column("status", sa.Integer, nullable=False),
-    sa.Column("detail", sa.String(300), nullable=False),
-    sa.Column("row_keys", sa.Text, nullable=False),  # JSON: {dataset: [key, ...]}
-    sa.Column("prev_hash", sa.String(64), nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-    sa.Column("context", sa.Text),  # JSON: request id, X-Road ids
-    sa.Column("subjects", sa.Text),  # JSON: keyed hashes of the data subjects the answer disclosed
-    sa.Column("key_id", sa.String(40)),  # the MAC key; NULL for entries sealed with plain sha256 (legacy)
-)
-
-audit_head = sa.Table(
-    "lt_audit_head", audit_metadata,
-    sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
-    sa.Column("seq", sa.BigInteger, nullable=False),
-    sa.Column("hash", sa.String(64), nullable=False),
-)
-
 HASHED = ("seq", "at", "client", "purpose", "method", "endpoint", "params", "outcome", "status", "detail",
           "row_keys", "prev_hash")
 
@@ -292,13 +267,6 @@ def read(url: str, *, after: int = 0, limit: int = 100, client: str | None = Non
         query = query.where(audit_log.c.client == client)
     with engine.connect() as conn:
         return [dict(r) for r in conn.execute(query).mappings()]
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    seq: int
-    kind: Literal["changed", "deleted", "relinked", "head", "unkeyed", "unknown_key", "checkpoint"]
-    message: str
 
 
 def _rows(conn: Connection) -> Iterator[Any]:

@@ -32,7 +32,7 @@ from sqlalchemy.engine import Connection
 from core.keys import KeyRing, key_ring
 
 if TYPE_CHECKING:
-    from sharing.api.audit import Problem
+    from sharing.api.audit_tables import Problem
 
 EVERY = 60.0
 
@@ -72,7 +72,7 @@ def _mac(key: bytes, mark: Checkpoint) -> str:
 def take(conn: Connection, url: str, ring: KeyRing | None = None,
          environ: Mapping[str, str] | None = None) -> Checkpoint | None:
     """Append a signed checkpoint of the chain's head as it is in `conn`'s view; None for an empty chain."""
-    from sharing.api.audit import audit_head, audit_log
+    from sharing.api.audit_tables import audit_head, audit_log
 
     seq, seal = conn.execute(sa.select(audit_head.c.seq, audit_head.c.hash)).one()
     if int(seq) == 0:
@@ -96,7 +96,7 @@ def take(conn: Connection, url: str, ring: KeyRing | None = None,
 def read(url: str, ring: KeyRing, environ: Mapping[str, str] | None = None
          ) -> tuple[list[Checkpoint], list[Problem]]:
     """The checkpoints whose signature holds, and a problem for each line that does not."""
-    from sharing.api.audit import Problem
+    from sharing.api.audit_tables import Problem
 
     path = path_for(url, environ)
     if not path.exists():

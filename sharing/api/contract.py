@@ -27,6 +27,10 @@ DESCRIPTION = (
     "Every response carries `X-Request-Id` and the `X-RateLimit-*` headers of the caller's bucket."
 )
 
+# path -> (200 schema, example): each route module registers its answer's shape here (routes imports this
+# module, never the other way round)
+SHAPES: dict[str, tuple[dict[str, Any], Any]] = {}
+
 _ERRORS: dict[int, str] = {
     400: "Malformed request: NUL byte or invalid UTF-8 in the URL, a body on a GET, a missing or malformed "
          "X-Purpose, a cursor from another query",
@@ -132,8 +136,6 @@ def _without_null(schema: dict[str, Any]) -> dict[str, Any]:
 
 
 def document(app: FastAPI) -> dict[str, Any]:
-    from sharing.api import routes
-
     doc = get_openapi(title=app.title, version=app.version, description=app.description, routes=app.routes)
     comps = doc.setdefault("components", {})
     comps["schemas"] = {**comps.get("schemas", {}), **_nullable_to_31(_schemas())}
@@ -154,7 +156,7 @@ def document(app: FastAPI) -> dict[str, Any]:
             op["security"] = [{"ApiKey": []}] if path == "/v1/me" else [{"ApiKey": [], "Purpose": []}]
             success = next((c for c in op["responses"] if c.startswith("2")), "200")
             ok = op["responses"].get(success, {"description": "OK"})
-            spec = routes.SHAPES.get(path) if success == "200" else None
+            spec = SHAPES.get(path) if success == "200" else None
             if spec is not None:
                 schema, example = spec
                 ok["content"] = {"application/json": {"schema": _nullable_to_31(schema), "example": example}}

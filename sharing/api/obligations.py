@@ -11,10 +11,11 @@ from fastapi import APIRouter, Path, Request
 from sqlalchemy.engine import Connection
 
 from sharing.api import queries
-from sharing.api.app import JSONResponse, state_of
-from sharing.api.contract import lookup_schema
+from sharing.api.contract import SHAPES, lookup_schema
 from sharing.api.problems import Problem
-from sharing.api.routes import _AS_OF, COMMUNE, SHAPES, CallerDep, _answer, _read
+from sharing.api.responses import JSONResponse
+from sharing.api.routes import _AS_OF, COMMUNE, CallerDep, _answer, _read
+from sharing.api.state import state_of
 
 router = APIRouter(prefix="/v1")
 SETS = ("parcel_obligations", "tax_obligations")

@@ -18,9 +18,11 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from sharing.api import cursor as cursors
 from sharing.api import labels, masking, queries
-from sharing.api.app import entry_of, iso, state_of
+from sharing.api.contract import SHAPES
 from sharing.api.problems import Problem
-from sharing.api.routes import PARTY_ID, SHAPES, CallerDep, DatasetName, _dataset_grant
+from sharing.api.responses import iso
+from sharing.api.routes import PARTY_ID, CallerDep, DatasetName, _dataset_grant
+from sharing.api.state import entry_of, state_of
 from sharing.history import POINT_PATTERN
 
 router = APIRouter(prefix="/v1")

@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from sharing import db
-from sharing.publish import DatasetSpec
+from sharing.spec import DatasetSpec
 
 Row = dict[str, Any]
 
@@ -24,8 +24,8 @@ Row = dict[str, Any]
 @cache
 def specs() -> dict[str, DatasetSpec]:
     """Every dataset the API can serve, by name: the contracts' and the views'."""
-    from pipeline.sync import dataset_spec
     from schemas.contract import contracts
+    from sharing.spec import dataset_spec
     from sharing.views import MATCH_STATS, UNMATCHED, VIEWS
 
     found = {name: dataset_spec(c) for name, c in contracts().items()}

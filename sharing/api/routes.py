@@ -14,11 +14,12 @@ from fastapi.responses import StreamingResponse
 
 from sharing.api import cursor as cursors
 from sharing.api import labels, masking, queries, subjects
-from sharing.api.app import ApiState, JSONResponse, client_of, entry_of, state_of
 from sharing.api.auth import KEY_HEADER, PURPOSE_HEADER
-from sharing.api.contract import lookup_schema
+from sharing.api.contract import SHAPES, lookup_schema
 from sharing.api.policy import PURPOSE_PATTERN, Client, Grant, Policy, pii_class
 from sharing.api.problems import Problem
+from sharing.api.responses import JSONResponse
+from sharing.api.state import ApiState, client_of, entry_of, state_of
 from sharing.history import POINT_PATTERN
 
 router = APIRouter(prefix="/v1")
@@ -36,8 +37,6 @@ _LETTER = "0-9A-Za-z\u00c0-\u00d6\u00d8-\u00f6\u00f8-\u024f\u1e00-\u1eff"
 NAME_PATTERN = f"^[{_LETTER}][{_LETTER}\u0300-\u036f .,&()/-]*$"
 NAME_TEXT = re.compile(NAME_PATTERN)
 MAX_WORDS = 10
-# path -> (200 schema, example), for the contract
-SHAPES: dict[str, tuple[dict[str, Any], Any]] = {}
 
 
 @dataclass(frozen=True, slots=True)

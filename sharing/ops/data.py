@@ -5,18 +5,19 @@ own functions, called from the routes."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
 
-from lienthong.airflow.registry import sources
 from quality.store import metadata as quality_metadata
 from quality.store import quarantine, validation_runs
 from schemas.db import ensure_tables as ensure_quality_tables
 from sharing import db
 from sharing.api.audit import audit_log
+from sharing.ops.services import SourceInfo
 
 # Every sync DAG runs hourly (lienthong.airflow.dags.SCHEDULE); a source is late after two missed runs.
 SCHEDULE_SECONDS = 3600
@@ -116,7 +117,7 @@ def _last_runs(conn: sa.Connection, source: str, published: dict[tuple[str, str]
             for row in conn.execute(query)]
 
 
-def source_statuses(engine: sa.Engine) -> list[SourceStatus]:
+def source_statuses(engine: sa.Engine, sources: Sequence[SourceInfo]) -> list[SourceStatus]:
     """Every configured source, with its last published sync and its last run's counts per dataset.
 
     Freshness counts published syncs only (the state committed with a publish, `lt_sync_state`): a local
@@ -129,7 +130,7 @@ def source_statuses(engine: sa.Engine) -> list[SourceStatus]:
     st = db.sync_state
     with engine.connect() as conn:
         published = _published_by_run(conn)
-        for entry in sources():
+        for entry in sources:
             status = SourceStatus(entry.name, entry.dag_id, entry.description)
             status.last_success = _aware(conn.execute(
                 sa.select(sa.func.min(st.c.updated_at)).where(st.c.source == entry.name)).scalar())

@@ -22,9 +22,10 @@ from starlette.concurrency import run_in_threadpool
 
 from sharing import i18n
 from sharing.api import audit
-from sharing.api.app import entry_of, state_of
+from sharing.api.state import entry_of, state_of
 from sharing.ops import charts, data
 from sharing.ops.auth import LOGIN_COOKIE, SESSION_COOKIE, SESSION_SECONDS, OpsState
+from sharing.ops.services import OpsServices
 
 HERE = Path(__file__).parent
 PREFIX = "/ops"
@@ -56,6 +57,11 @@ class _BadCsrf(Exception):
 def ops_of(request: Request) -> OpsState:
     state: OpsState = request.app.state.lienthong_ops
     return state
+
+
+def services_of(request: Request) -> OpsServices:
+    services: OpsServices = request.app.state.lienthong_services
+    return services
 
 
 def _session(request: Request) -> Session:
@@ -158,7 +164,7 @@ def overview(request: Request) -> HTMLResponse:
     state = state_of(request)
     engine = state.engine
     _ = i18n.translator(language(request))
-    statuses = data.source_statuses(engine)
+    statuses = data.source_statuses(engine, services_of(request).sources())
     series = data.run_series(engine)
     catalog = {e.name: e for e in list_datasets(state.url)}
     known = contracts()
@@ -222,8 +228,6 @@ def quarantine_record(request: Request, record_id: int) -> HTMLResponse:
 
 @router.post("/quarantine/replay")
 async def replay(request: Request) -> Response:
-    from quality.replay import replay as replay_records
-
     session = _session(request)
     fields = await _form(request, session)
     ids = [int(i) for i in fields.get("ids", "").split(",") if i.strip().isdigit()]
@@ -231,6 +235,10 @@ async def replay(request: Request) -> Response:
     _ = i18n.translator(language(request))
     if not ids and not dataset:
         return _redirect("/quarantine", _("Nothing to replay: choose a record or a dataset."))
+    replay_records = services_of(request).replay
+    if replay_records is None:
+        entry_of(request).detail = "replay is not available"
+        return _redirect("/quarantine", _("Replay is not available in this deployment (the app was built without it)."))
     result = await run_in_threadpool(replay_records, state_of(request).engine, dataset, ids or None)
     entry = entry_of(request)
     entry.params = {"ids": ids, "dataset": dataset}
@@ -297,9 +305,11 @@ async def _bad_csrf(request: Request, exc: Exception) -> Response:
                         status_code=403, headers=SECURITY_HEADERS)
 
 
-def mount(app: FastAPI, ops: OpsState | None = None) -> None:
+def mount(app: FastAPI, ops: OpsState | None = None, services: OpsServices | None = None) -> None:
     """The dashboard on `app` under /ops; operators and the session secret from the environment by default."""
     app.state.lienthong_ops = ops or OpsState.from_environ()
+    # the sources and the replay action, from the layer above (`sharing.ops.services`)
+    app.state.lienthong_services = services or OpsServices()
     app.add_exception_handler(_LoginNeeded, _to_login)
     app.add_exception_handler(_BadCsrf, _bad_csrf)
     app.mount(f"{PREFIX}/static", StaticFiles(directory=HERE / "static"), name="ops-static")

@@ -65,7 +65,7 @@ def test_every_part_sees_a_source_added_by_a_file(registry: Path, sqlite_url: st
     assert {"payment_receipts", "district_permits"} <= set(contracts())
     report = CliRunner().invoke(doctor, ["--json"], env={"LIENTHONG_DATABASE_URL": sqlite_url})
     assert '"agency:treasury"' in report.output and '"agency:district"' in report.output
-    assert {"treasury", "district"} <= {s.name for s in source_statuses(db.engine_for(sqlite_url))}
+    assert {"treasury", "district"} <= {s.name for s in source_statuses(db.engine_for(sqlite_url), sources())}
 
 
 def test_the_dag_generator_sees_them(registry: Path) -> None:

@@ -7,9 +7,9 @@ import pyarrow.parquet as pq
 import pytest
 from click.testing import CliRunner
 
+from pipeline.replay import replay
 from quality.cli import quarantine as quarantine_cli
 from quality.cli import validate as validate_cli
-from quality.replay import replay
 from quality.runner import ValidationFailed, validate_batch
 from quality.store import list_quarantined, list_runs
 from schemas.drift import approve_drift, list_drift

@@ -12,7 +12,8 @@ import pytest
 import sqlalchemy as sa
 
 from sharing import db, snapshots
-from sharing.publish import DatasetSpec, StateCommit, StateConflict, publish, read_state
+from sharing.publish import StateCommit, StateConflict, publish, read_state
+from sharing.spec import DatasetSpec
 
 pytestmark = pytest.mark.integration
 

@@ -11,7 +11,8 @@ import pyarrow as pa
 import pytest
 
 from sharing import snapshots
-from sharing.publish import DatasetSpec, publish
+from sharing.publish import publish
+from sharing.spec import DatasetSpec
 from sharing.views import build_views
 
 pytestmark = pytest.mark.integration

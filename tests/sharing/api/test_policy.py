@@ -8,8 +8,8 @@ import pytest
 from click.testing import CliRunner
 
 from core.errors import ConfigError
+from lienthong.serve import serve
 from sharing.api.auth import authenticate, hash_key
-from sharing.api.cli import serve
 from sharing.api.masking import mask_value
 from sharing.api.policy import load_policy, pii_class, policy_from_dict
 

@@ -16,6 +16,7 @@ import uvicorn
 
 from agencies.base import AGENCY_NAMES
 from agencies.testing import running_simulator
+from lienthong.serve import ops_services
 from pipeline.sync import sync_source
 from sharing.api.app import create_app
 from sharing.api.policy import policy_from_dict
@@ -69,7 +70,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
     root = tmp_path_factory.mktemp("ops")
     url = f"sqlite:///{root / 'lienthong.db'}"
     _sync_all(url, root)
-    app = create_app(url, policy_from_dict({"clients": {}}), root / "data")
+    app = create_app(url, policy_from_dict({"clients": {}}), root / "data", services=ops_services())
     app.state.lienthong_ops = OpsState(operators={OPERATOR: hash_password(PASSWORD)})
     with serving(app) as base:
         yield Demo(url, base, app)

@@ -12,6 +12,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
+from lienthong.serve import ops_services
 from quality.store import metadata as quality_metadata
 from quality.store import quarantine, validation_runs
 from schemas.db import ensure_tables
@@ -124,7 +125,7 @@ def test_a_source_is_late_after_two_missed_hourly_runs(db_url: str, tmp_path: Pa
             {"source": "business", "stream": "enterprises", "state": {}, "updated_at": now - timedelta(hours=3)},
             {"source": "business", "stream": "branches", "state": {}, "updated_at": now - timedelta(hours=5)},
             {"source": "land", "stream": "parcels", "state": {}, "updated_at": now - timedelta(minutes=10)}])
-    app = create_app(url, policy_from_dict({"clients": {}}), tmp_path / "data")
+    app = create_app(url, policy_from_dict({"clients": {}}), tmp_path / "data", services=ops_services())
     app.state.lienthong_ops = OpsState(operators={OPERATOR: hash_password(PASSWORD)})
     try:
         with serving(app) as base:

@@ -1,0 +1,37 @@
+"""What publishing needs to know of a dataset: its name, key, Arrow schema, owner and contract version."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+import pyarrow as pa
+
+if TYPE_CHECKING:
+    from schemas.contract import Contract
+
+
+@dataclass(frozen=True, slots=True)
+class DatasetSpec:
+    """What publishing needs to know of a dataset's contract."""
+
+    name: str
+    primary_key: tuple[str, ...]
+    schema: pa.Schema
+    contract_version: str = "1"
+    owner_agency: str | None = None
+    partition_by: str | None = None
+    description: str = ""
+
+
+def dataset_spec(contract: Contract) -> DatasetSpec:
+    """What publishing needs from a contract: the tombstone column marks deletes and is not published."""
+    schema = contract.arrow_schema()
+    if contract.tombstone:
+        schema = schema.remove(schema.get_field_index(contract.tombstone))
+    return DatasetSpec(
+        name=contract.dataset, primary_key=tuple(contract.primary_key), schema=schema,
+        contract_version=str(contract.version), owner_agency=contract.agency,
+        partition_by="province_code" if "province_code" in schema.names else None,
+        description=contract.description.en,
+    )
