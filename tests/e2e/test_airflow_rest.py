@@ -137,11 +137,12 @@ def test_sync_triggered_through_the_rest_api(tmp_path: Path, airflow_pg_metadata
         assert published_keys(url, "taxpayers", ("tax_code",)) == truth_keys(sim.sim, "taxpayers")
 
         # The dashboard's link to this run opens this run: its run id, quoted, answers in the API and the UI.
+        from lienthong.airflow.registry import sources
         from sharing import db
         from sharing.ops.data import source_statuses
 
         # (the last run may be this one or a scheduled one the scheduler started beside it)
-        (tax,) = [s for s in source_statuses(db.engine_for(url)) if s.name == "tax"]
+        (tax,) = [s for s in source_statuses(db.engine_for(url), sources()) if s.name == "tax"]
         link = tax.dag_url(base)
         assert tax.airflow_run_id() and link.startswith(f"{base}/dags/lienthong_sync_tax/runs/"), link
         run_path = link.removeprefix(f"{base}/dags/lienthong_sync_tax/runs/")
