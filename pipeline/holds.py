@@ -51,13 +51,33 @@ def guard_for(contract: Contract, *, fetched: int, full: bool
 
 
 def with_volume(write: Callable[[Connection, PublishResult], None], *, run_id: str, contract: Contract,
-                source: str, full: bool, fetched: int) -> Callable[[Connection, PublishResult], None]:
-    """`write`, then this run's volume for the volume rule, in the publish transaction."""
+                source: str, full: bool, fetched: int, full_reload: bool = False
+                ) -> Callable[[Connection, PublishResult], None]:
+    """`write`, then this run's volume for the volume rule, in the publish transaction; a declared full
+    reload (the hold rules stepped aside) is written to the audit log there too, under the OS user."""
     def both(conn: Connection, result: PublishResult) -> None:
         write(conn, result)
         holds.record_volume(conn, run_id=run_id, dataset=contract.dataset, source=source, stream=contract.stream,
                             full=full, fetched=fetched)
+        if full_reload:
+            from sharing.api import audit
+
+            audit.append(conn, [audit.Entry(
+                method="CLI", endpoint="sync --full-reload", client=who(), purpose="declared full reload",
+                params={"dataset": contract.dataset, "source": source, "stream": contract.stream, "run_id": run_id},
+                outcome="allowed", status=0,
+                detail=f"{contract.dataset} v{result.version} +{result.inserted} ~{result.updated} "
+                       f"-{result.deleted}, hold rules overridden",
+            )])
     return both
+
+
+def prepare_audit(url: str) -> None:
+    """The audit tables, created before a run's transaction opens (SQLite allows one writer)."""
+    from sharing import db
+    from sharing.api import audit
+
+    audit.create_tables(db.engine_for(url))
 
 
 def hold_run(url: str, data_dir: Path, held: HoldRequired, *, source: str, stream: str, run_id: str,

@@ -210,6 +210,8 @@ def sync_stream(
     ensure_tables(engine, quality_metadata)
     repair_snapshots(url, data_dir, contract.dataset)
     full_refresh = full_refresh or full_reload
+    if full_reload:
+        holds.prepare_audit(url)
     waiting = None if dry_run else holds.blocked(url, source.name, stream_name)
     if waiting is not None:
         summary.error, summary.extra["hold"] = holds.blocked_message(waiting), waiting.id
@@ -281,7 +283,8 @@ def sync_stream(
             summary.published = publication.commit(
                 state=StateCommit(source.name, stream_name, previous, new_state), quality=quality,
                 in_transaction=holds.with_volume(save_quality, run_id=run_id, contract=contract,
-                                                 source=source.name, full=full, fetched=summary.fetched),
+                                                 source=source.name, full=full, fetched=summary.fetched,
+                                                 full_reload=full_reload),
                 guard=None if full_reload else holds.guard_for(contract, fetched=summary.fetched, full=full),
             )
         except holds.HoldRequired as held:  # the staged rows are still there: keep them with the hold

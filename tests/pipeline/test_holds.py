@@ -151,6 +151,9 @@ def test_a_volume_drop_on_a_full_sync_is_held_unless_a_full_reload_is_declared(a
     reload = a.sync(full_reload=True)  # a person declares the reload: the rules step aside
     assert reload.error is None and reload.published is not None and reload.published.deleted > 0, reload.line()
     assert reload.published.version == snapshots.current_version(a.data_dir, "permits")
+    with db.engine_for(a.url).connect() as conn:
+        endpoints = [(c, e) for c, e in conn.execute(sa.text("SELECT client, endpoint FROM lt_audit_log"))]
+    assert endpoints == [(getpass.getuser(), "holds discard"), (getpass.getuser(), "sync --full-reload")]
 
 
 def _killed_release(a: Agency, hold_id: str, point: str) -> int | None:
