@@ -71,7 +71,6 @@ def sync(source: Any, stream: str, state: dict[str, Any] | None, view: dict[str,
                 view.pop(key)
             else:
                 view[key] = normalised(json.loads(row["_raw"]))
-    assert extraction.stats.records > 0 or state is not None
     totals.update(dataclasses.asdict(extraction.stats))
     new_state: dict[str, Any] = json.loads(json.dumps(extraction.state))
     return new_state
@@ -86,6 +85,7 @@ def test_full_then_two_incrementals_reproduce_truth(agency: Any, stream: str, fa
         totals: Counter[str] = Counter()
         state = sync(source, stream, None, view, totals)
         assert view == truth(handle.sim, stream)
+        assert totals["records"] >= len(view) > 0  # the first sync read every live record at least once
         for _ in range(2):
             httpx.post(f"{handle.base_url}/_admin/advance", params={"minutes": 60}).raise_for_status()
             state = sync(source, stream, state, view, totals)

@@ -15,6 +15,7 @@ from connectors.coerce import Coercer
 from connectors.config import SecretRef
 from connectors.secrets import Redactor, resolve
 from connectors.state import CursorFilter, StreamState, key_set, missing_from
+from core.errors import ConfigError
 
 pytestmark = pytest.mark.unit
 
@@ -86,7 +87,7 @@ def test_loading_a_source_never_imports_airflow() -> None:
 def test_an_env_secret_reference_is_resolved_and_its_absence_named() -> None:
     ref = SecretRef(env="X_SECRET")
     assert resolve(ref, "tax", {"X_SECRET": "v4lue"}) == "v4lue"
-    with pytest.raises(Exception, match=r"^\[tax\] secret env:X_SECRET is not set$"):
+    with pytest.raises(ConfigError, match=r"^\[tax\] secret env:X_SECRET is not set$"):
         resolve(ref, "tax", {})
 
 

@@ -25,8 +25,12 @@ def test_loopback_is_allowed() -> None:
     with socket.socket() as listener:
         listener.bind(("127.0.0.1", 0))
         listener.listen()
-        with socket.create_connection(listener.getsockname(), timeout=2):
-            pass
+        with socket.create_connection(listener.getsockname(), timeout=2) as client:
+            accepted, _ = listener.accept()
+            with accepted:
+                assert client.getpeername() == listener.getsockname()
+                client.sendall(b"ok")
+                assert accepted.recv(2) == b"ok"
 
 
 def test_an_unmarked_test_fails_collection(tmp_path: Path) -> None:

@@ -11,6 +11,7 @@ import pyarrow as pa
 import pytest
 import sqlalchemy as sa
 
+from core.errors import Fatal
 from sharing import db, snapshots
 from sharing.publish import StateCommit, StateConflict, publish, read_state
 from sharing.spec import DatasetSpec
@@ -130,7 +131,7 @@ def test_state_commits_with_the_data_and_conflicts_are_refused(db_url: str, tmp_
 def test_a_null_key_is_refused_and_nothing_is_published(db_url: str, tmp_path: Path) -> None:
     bad = pa.Table.from_pylist([{"parcel_id": None, "province_code": "01"}], schema=pa.schema([
         pa.field("parcel_id", pa.string()), pa.field("province_code", pa.string())]))
-    with pytest.raises(Exception, match="null key"):
+    with pytest.raises(Fatal, match="null key"):
         publish(db_url, SPEC, [bad], data_dir=tmp_path)
     assert snapshots.current_version(tmp_path, SPEC.name) is None
 
