@@ -97,9 +97,11 @@ def current_slices(conn: Connection, spec: DatasetSpec, rows: int = SLICE_ROWS) 
         stream = _Blocks(iter(copy))
         if not stream.peek():
             return
+        # 1 MB blocks: with 8 MB ones the reader's memory grew by the size of the whole export (400,000
+        # rows of 290 bytes: +170 MB of RSS at 8 MB, +30 MB at 1 MB)
         reader = pacsv.open_csv(
             stream,
-            read_options=pacsv.ReadOptions(column_names=spec.schema.names, block_size=8 << 20, use_threads=False),
+            read_options=pacsv.ReadOptions(column_names=spec.schema.names, block_size=1 << 20, use_threads=False),
             parse_options=pacsv.ParseOptions(newlines_in_values=True),
             convert_options=_convert_options(read_types),
         )
@@ -116,11 +118,15 @@ def current_slices(conn: Connection, spec: DatasetSpec, rows: int = SLICE_ROWS) 
 
 
 class _Blocks:
-    """The COPY's data blocks as a readable file for pyarrow's streaming CSV reader."""
+    """The COPY's data blocks as a readable file for pyarrow's streaming CSV reader.
+
+    One growing buffer, cut from the front: COPY hands over a block per row, and keeping each as its own
+    bytes object until pyarrow asks for a few megabytes grew the heap with every slice read.
+    """
 
     def __init__(self, blocks: Iterator[Any]) -> None:
         self._blocks = blocks
-        self._buffer = b""
+        self._buffer = bytearray()
         self.closed = False
 
     def peek(self) -> bool:
@@ -128,24 +134,23 @@ class _Blocks:
             block = next(self._blocks, None)
             if block is None:
                 return False
-            self._buffer = bytes(block)
+            self._buffer += block
         return True
 
     def read(self, size: int = -1) -> bytes:
-        parts = [self._buffer]
-        have = len(self._buffer)
-        while size < 0 or have < size:
+        buffer = self._buffer
+        while size < 0 or len(buffer) < size:
             block = next(self._blocks, None)
             if block is None:
                 break
-            parts.append(bytes(block))
-            have += len(block)
-        data = b"".join(parts)
-        if size < 0 or len(data) <= size:
-            self._buffer = b""
+            buffer += block
+        if size < 0 or len(buffer) <= size:
+            data = bytes(buffer)
+            buffer.clear()
             return data
-        self._buffer = data[size:]
-        return data[:size]
+        data = bytes(buffer[:size])
+        del buffer[:size]
+        return data
 
     def readable(self) -> bool:
         return True
