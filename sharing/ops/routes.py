@@ -182,7 +182,9 @@ def overview(request: Request) -> HTMLResponse:
                                series[name]["seconds"] if name in series else data.Series(name, []),
                                _("no runs yet")),
         ]} for name in names]
-    return _page(request, "overview.html", session, statuses=statuses, panels=panels,
+    from sharing.holds import list_holds
+
+    return _page(request, "overview.html", session, statuses=statuses, panels=panels, holds=list_holds(state.url),
                  counts=data.first_page_counts(engine), late=sum(1 for s in statuses if s.late),
                  airflow_url=ops_of(request).airflow_url, late_hours=data.LATE_AFTER.total_seconds() / 3600)
 
