@@ -419,10 +419,10 @@ def test_postgresql_backed_up_and_restored_holds_the_published_data(deployment: 
                                   timeout=600, check=False)
     assert proc.returncode == 0 and dump.stat().st_size > 10_000, proc.stderr[-2000:]
     d.compose("exec", "-T", "postgres", "createdb", "-U", "postgres", "-O", "lienthong", "lienthong_restored")
-    restore = subprocess.run([*d.compose.base, "exec", "-T", "postgres", "pg_restore", "-U", "postgres",
+    with dump.open("rb") as source:
+        restore = subprocess.run([*d.compose.base, "exec", "-T", "postgres", "pg_restore", "-U", "postgres",
                                   "--no-owner", "--role", "lienthong", "-d", "lienthong_restored"],
-                                 env=d.compose.env, stdin=dump.open("rb"), capture_output=True, timeout=600,
-                                 check=False)
+                                 env=d.compose.env, stdin=source, capture_output=True, timeout=600, check=False)
     assert restore.returncode == 0, restore.stderr[-2000:]
     restored = d.serving_url.rsplit("/", 1)[0] + "/lienthong_restored"
     for agency in AGENCIES:
