@@ -122,7 +122,9 @@ def _wait_http(url: str, timeout: float, procs: list[subprocess.Popen[bytes]]) -
 @click.option("--sim-port", type=int, default=8801, show_default=True, help="First of the simulators' four ports.")
 @click.option("--airflow-port", type=int, default=8080, show_default=True)
 @click.option("--api-port", type=int, default=8300, show_default=True, help="The lookup API's port.")
-def main(records: int, sim_port: int, airflow_port: int, api_port: int) -> None:
+@click.option("--corrupt", type=click.FloatRange(0, 0.5), default=0.02, show_default=True,
+              help="Share of the simulators' records served with invalid values (as `make demo`), for the quarantine.")
+def main(records: int, sim_port: int, airflow_port: int, api_port: int, corrupt: float) -> None:
     """Start everything, print where it is, and wait for Ctrl-C."""
     from core.settings import load_settings
     from lienthong.airflow.setup import airflow_environ
@@ -153,9 +155,11 @@ def main(records: int, sim_port: int, airflow_port: int, api_port: int) -> None:
     # SIGTERM from the start, so a stop while starting still stops what was started (each in its session)
     signal.signal(signal.SIGTERM, _interrupt)
     with ExitStack() as stack:
-        click.echo(f"starting the four agency simulators ({records:,} records each; log {logs / 'agencies.log'})")
+        click.echo(f"starting the four agency simulators ({records:,} records each, {corrupt:.0%} served with invalid "
+                   f"values; log {logs / 'agencies.log'})")
+        faults = ["--fault", f"invalid_values={corrupt}"] if corrupt else []
         sims = _start(stack, [str(BIN / "lienthong"), "agencies", "serve", "all", "--port", str(sim_port),
-                              "--records", str(records)], None, logs / "agencies.log")
+                              "--records", str(records), *faults], None, logs / "agencies.log")
         click.echo("preparing Airflow (metadata DB on SQLite, pools) ...")
         subprocess.run([sys.executable, "-c", "from lienthong.airflow.setup import prepare; prepare()"],
                        env=env, check=True, capture_output=True)
