@@ -28,6 +28,7 @@ from sqlalchemy.engine import Connection
 from sharing import db
 from sharing.publish import PublishResult, StateCommit, publish, read_state
 from sharing.spec import DatasetSpec
+from sharing.view_inputs import INPUTS
 
 CURRENT = "{a}.valid_to IS NULL AND NOT {a}.is_deleted"
 
@@ -221,7 +222,7 @@ VIEWS = (
             ("parcels_held", I64), ("parcel_area_m2", AREA), ("permits_granted", I64),
             ("last_permit_date", pa.date32()),
         ], "Enterprise registration, tax status, parcels held and permits granted"),
-        ("enterprises", "taxpayers", "parcels", "permits", "branches"),
+        INPUTS["enterprise_profile"],
         ENTERPRISE_PROFILE,
     ),
     View(
@@ -232,7 +233,7 @@ VIEWS = (
             ("latest_certificate_no", S), ("permits", I64), ("tax_notices", I64), ("tax_amount_vnd", I64),
             ("unpaid_notices", I64),
         ], "Parcel, its certificates, permits and land-use tax notices"),
-        ("parcels", "land_certificates", "permits", "tax_notices"),
+        INPUTS["parcel_profile"],
         PARCEL_PROFILE,
     ),
     View(
@@ -242,14 +243,14 @@ VIEWS = (
             ("due_date", pa.date32()), ("notice_status", S), ("due_vnd", I64), ("paid_vnd", I64),
             ("outstanding_vnd", I64), ("receipts", I64), ("last_paid_date", pa.date32()), ("paid_late", B),
         ], "Each land-use tax notice against the treasury's receipts: due, paid, outstanding, paid late"),
-        ("tax_notices", "payment_receipts"),
+        INPUTS["tax_obligations"],
         TAX_OBLIGATIONS,
     ),
     View(
         _spec("taxpayer_obligations", ["tax_code"], [
             ("tax_code", S), *_TOTALS,
         ], "Each taxpayer's land-use tax notices against the treasury's receipts"),
-        ("tax_notices", "payment_receipts"),
+        INPUTS["taxpayer_obligations"],
         TAXPAYER_OBLIGATIONS,
     ),
     View(
@@ -257,7 +258,7 @@ VIEWS = (
             ("commune_code_source", S), ("map_sheet", I64), ("parcel_number", I64), ("province_code", S),
             ("commune_code", S), *_TOTALS, ("last_tax_year", I64),
         ], "Each parcel's land-use tax notices against the treasury's receipts: has its tax been paid?"),
-        ("tax_notices", "payment_receipts"),
+        INPUTS["parcel_obligations"],
         PARCEL_OBLIGATIONS,
     ),
 )

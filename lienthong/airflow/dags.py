@@ -18,11 +18,13 @@ from typing import Any
 from airflow.sdk import DAG, Asset, dag, task
 from airflow.sdk.definitions.asset import AssetAny
 
+from core.schedule import SYNC_SCHEDULE
 from lienthong.airflow.registry import SourceEntry, sources
+from sharing.view_inputs import every_input
 
 OWNER = "lienthong-data-eng"
 START = datetime(2026, 1, 1)
-SCHEDULE = "@hourly"
+SCHEDULE = SYNC_SCHEDULE
 DEFAULT_ARGS: dict[str, Any] = {
     "owner": OWNER,
     "retries": 2,
@@ -30,8 +32,6 @@ DEFAULT_ARGS: dict[str, Any] = {
     "retry_exponential_backoff": 2.0,
     "max_retry_delay": timedelta(minutes=10),
 }
-# What the views read (sharing.views.VIEWS inputs), named here so parsing need not import the views.
-VIEW_INPUTS = ("enterprises", "taxpayers", "parcels", "permits", "branches", "land_certificates", "tax_notices")
 
 
 def dataset_asset(dataset: str) -> Asset:
@@ -102,9 +102,12 @@ def sync_dag(source: SourceEntry) -> DAG:
 
 
 def views_dag() -> DAG:
+    # the views' inputs (sharing.view_inputs) that some registered source publishes
+    published = {stream.dataset for entry in sources() for stream in entry.streams}
+
     @dag(
         dag_id="lienthong_views",
-        schedule=AssetAny(*(dataset_asset(d) for d in VIEW_INPUTS)),
+        schedule=AssetAny(*(dataset_asset(d) for d in every_input() if d in published)),
         start_date=START,
         catchup=False,
         max_active_runs=1,

@@ -7,11 +7,12 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import Any
 
 import sqlalchemy as sa
 
+from core.schedule import SYNC_EVERY
 from quality.store import metadata as quality_metadata
 from quality.store import quarantine, validation_runs
 from schemas.db import ensure_tables as ensure_quality_tables
@@ -19,9 +20,8 @@ from sharing import db
 from sharing.api.audit import audit_log
 from sharing.ops.services import SourceInfo
 
-# Every sync DAG runs hourly (lienthong.airflow.dags.SCHEDULE); a source is late after two missed runs.
-SCHEDULE_SECONDS = 3600
-LATE_AFTER = timedelta(seconds=2 * SCHEDULE_SECONDS)
+# A source is late after two missed runs of its sync DAG (core.schedule).
+LATE_AFTER = 2 * SYNC_EVERY
 AIRFLOW_RUN_PREFIXES = ("scheduled__", "manual__", "asset_triggered__", "backfill__")
 
 
