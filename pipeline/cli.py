@@ -171,6 +171,14 @@ def replay_command(dataset: str | None, ids: tuple[int, ...], output_dir: Path |
     status = console.status(f"replaying {waiting:,} quarantined record(s): mapping and validating again ...")
     with status if console.is_terminal else nullcontext():
         result = replay(engine, dataset, list(ids) or None)
+    from core import actions
+    from core.settings import check_database_url
+
+    url = check_database_url(database_url) if database_url else get_settings().database_url
+    actions.record(url, "quarantine.replay",
+                   f"replay {result.run_id}: {len(result.released_ids)} released, "
+                   f"{len(result.still_quarantined)} still quarantined",
+                   {"dataset": dataset, "ids": list(ids), "released": list(result.released_ids)[:500]})
     click.echo(f"replay {result.run_id}: {len(result.released_ids)} released, "
                f"{len(result.still_quarantined)} still quarantined")
     if output_dir is not None:

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
+import sqlalchemy as sa
 from click.testing import CliRunner
 
 from pipeline.replay import replay
@@ -102,8 +103,16 @@ def test_cli_validate_list_show_replay(db_url, tmp_path: Path):
     shown = runner.invoke(quarantine_cli, ["show", first_id, "--database-url", db_url])
     assert "reason: bad_date:due_date on due_date (value 'N/A')" in shown.output
     assert '"due_date": "N/A"' in shown.output
-    replayed = runner.invoke(quarantine_cli, ["replay", "--database-url", db_url])
+    from lienthong.cli import main
+
+    replayed = runner.invoke(main, ["quarantine", "replay", "--database-url", db_url])
     assert "0 released, 2 still quarantined" in replayed.output
+    from sharing.api.audit import audit_log  # the console's replay is in the audit chain, under the OS user
+    from sharing.db import engine_for as sharing_engine
+
+    with sharing_engine(db_url).connect() as conn:
+        (entry,) = conn.execute(sa.select(audit_log).where(audit_log.c.endpoint == "cli:quarantine.replay"))
+    assert entry.client.startswith("os:") and "2 still quarantined" in entry.detail
     missing = runner.invoke(quarantine_cli, ["show", "9999", "--database-url", db_url])
     assert missing.exit_code != 0 and "no quarantined record 9999" in missing.output
 
