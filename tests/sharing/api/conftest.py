@@ -3,8 +3,6 @@ and an API over it with a policy of test clients."""
 
 from __future__ import annotations
 
-import threading
-import time
 import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
@@ -14,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 
 from agencies.base import AGENCY_NAMES
 from agencies.testing import running_simulator
@@ -120,22 +117,10 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
 def running_api(app: Any) -> Iterator[str]:
     """The app under uvicorn on a free loopback port, in a thread; its base URL."""
     from sharing.api.server import PROTOCOL
-    from tests.conftest import free_port
+    from tests.servers import in_thread
 
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning",
-                                           access_log=False, lifespan="off", http=PROTOCOL))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the API did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with in_thread(app, http=PROTOCOL) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

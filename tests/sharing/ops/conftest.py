@@ -3,8 +3,6 @@ headless Debian Chromium driven by Selenium."""
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -12,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import uvicorn
 
 from agencies.base import AGENCY_NAMES
 from agencies.testing import running_simulator
@@ -21,7 +18,7 @@ from pipeline.sync import sync_source
 from sharing.api.app import create_app
 from sharing.api.policy import policy_from_dict
 from sharing.ops.auth import OpsState, hash_password
-from tests.conftest import free_port
+from tests.servers import in_thread
 
 OPERATOR, PASSWORD = "ops_admin", "correct horse battery staple"
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
@@ -49,20 +46,8 @@ def _sync_all(url: str, root: Path) -> None:
 
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=free_port(), log_level="warning",
-                                           access_log=False, lifespan="off"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("the API did not start")
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{server.config.port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=20)
+    with in_thread(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="package")
