@@ -224,9 +224,9 @@ def write_override(path: Path, secret_files: Mapping[str, Path], sims_dir: Path)
         services[name] = {"healthcheck": {"interval": "10s", "start_period": "240s", "retries": 12}}
     for agency in ("land", "business", "construction", "tax"):
         services[f"sim-{agency}"]["volumes"] = [f"{sims_dir}:/data/agencies"]
-    # every call to the tax simulator can be made slow (its admin endpoint), by a second: the kill test
+    # every call to the tax simulator can be made slow (its admin endpoint), by 5 s: the kill test
     tax = declared["services"]["sim-tax"]["command"]
-    services["sim-tax"]["command"] = [*tax, "--slow-seconds", "1"]
+    services["sim-tax"]["command"] = [*tax, "--slow-seconds", "5"]
     override = {
         "services": services,
         "secrets": {name: {"file": str(secret_files[spec["file"].removeprefix("./secrets/")])}
