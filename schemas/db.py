@@ -2,20 +2,18 @@
 
 from __future__ import annotations
 
-from functools import cache
-
 import sqlalchemy as sa
 
 from core.ddl import create_tables
-from core.settings import ensure_sqlite_dir, get_settings
+from core.settings import get_settings
 
 
-@cache
 def engine_for(url: str | None = None) -> sa.Engine:
-    """An engine for `url` (default: LIENTHONG_DATABASE_URL), shared by the process."""
-    url = url or get_settings().database_url
-    ensure_sqlite_dir(url)
-    return sa.create_engine(url, future=True)
+    """The process's engine for `url` (default: LIENTHONG_DATABASE_URL): `core.engine.engine_for`'s, with
+    the publisher's SQLite WAL and busy timeout."""
+    from core.engine import engine_for as shared
+
+    return shared(url or get_settings().database_url)
 
 
 def ensure_tables(engine: sa.Engine, metadata: sa.MetaData) -> None:

@@ -9,16 +9,14 @@ version); the current row has `valid_to IS NULL`; a delete is a current row with
 from __future__ import annotations
 
 from decimal import Decimal
-from functools import cache
 from typing import Any
 
 import pyarrow as pa
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine
 
-from core.dbfaults import retry_connect
 from core.ddl import create_tables
-from core.settings import ensure_sqlite_dir
+from core.engine import engine_for as engine_for  # the one engine factory, in the base layer
 
 metadata = sa.MetaData()
 
@@ -60,26 +58,6 @@ sync_state = sa.Table(
     sa.Column("version", sa.Integer),
     sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
 )
-
-
-@cache
-def engine_for(url: str) -> Engine:
-    """One engine per URL per process. SQLite waits for a writer instead of failing at once."""
-    if url.startswith("sqlite"):
-        ensure_sqlite_dir(url)
-        engine = sa.create_engine(url, connect_args={"timeout": 60})
-
-        @sa.event.listens_for(engine, "connect")
-        def _sqlite_pragmas(dbapi_conn: object, _record: object) -> None:
-            cursor = dbapi_conn.cursor()  # type: ignore[attr-defined]
-            cursor.execute("PRAGMA journal_mode=WAL")
-            cursor.execute("PRAGMA synchronous=NORMAL")
-            cursor.close()
-
-        return engine
-    engine = sa.create_engine(url, pool_pre_ping=True)
-    retry_connect(engine)  # a server restarting or out of client slots is waited for, with backoff
-    return engine
 
 
 def create_system_tables(engine: Engine) -> None:
