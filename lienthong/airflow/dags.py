@@ -67,6 +67,7 @@ def sync_dag(source: SourceEntry) -> DAG:
             def sync_one(stream_name: str = stream.name, **context: Any) -> dict[str, Any]:
                 from airflow.sdk.exceptions import AirflowFailException
 
+                from core.errors import Fatal
                 from lienthong.airflow.tasks import StreamFailed, sync_stream_task
 
                 interval = (_iso(context.get("data_interval_start")), _iso(context.get("data_interval_end")))
@@ -77,7 +78,7 @@ def sync_dag(source: SourceEntry) -> DAG:
                 except StreamFailed as exc:
                     # kept with the run, so a report (or `airflow_run`) can say why without reading logs
                     context["ti"].xcom_push(key="failure", value=str(exc))
-                    if not exc.retry:
+                    if isinstance(exc, Fatal):
                         raise AirflowFailException(str(exc)) from exc
                     raise
 

@@ -17,6 +17,8 @@ import os
 from collections.abc import Mapping
 from typing import Any
 
+from core.errors import Fatal, LienthongError, Retriable
+
 # (source, stream) -> the summary of the stream synced last in this process. The OpenLineage listener
 # emits a task's COMPLETE event from a process it forks after the task: it reads the counts from here
 # (lienthong.airflow.lineage) rather than asking the API server for the XCom from inside that fork.
@@ -77,7 +79,6 @@ def sync_stream_task(source: str, stream: str, *, conn_id: str, run_id: str,
                      interval: tuple[str | None, str | None] = (None, None),
                      environ: Mapping[str, str] | None = None) -> dict[str, Any]:
     """Sync one stream; raise with the agency, the page and the reason when it fails."""
-    from core.errors import Fatal
     from core.settings import load_settings
     from pipeline.sync import sync_stream
     from sharing.publish import read_state
@@ -95,18 +96,17 @@ def sync_stream_task(source: str, stream: str, *, conn_id: str, run_id: str,
         summary = sync_stream(source, stream, url=settings.database_url, data_dir=settings.data_dir,
                               run_id=run_id, on_batch=progress, environ=env)
     except Fatal as exc:
-        raise StreamFailed(f"{source}/{stream} failed, not retried (a person must act): {exc}",
-                           retry=False) from exc
+        raise StreamFatal(f"{source}/{stream} failed, not retried (a person must act): {exc}") from exc
     except Exception as exc:
-        raise StreamFailed(f"{source}/{stream} failed: {type(exc).__name__}: {exc}", retry=True) from exc
+        raise StreamRetriable(f"{source}/{stream} failed: {type(exc).__name__}: {exc}") from exc
     result = summary_dict(summary, interval, cursor_from)
     LAST_SUMMARIES[(source, stream)] = {**result, "endpoint": _endpoint(source, env)}
     log.info("%s", result["line"])
     if summary.extra.get("hold"):
-        raise StreamFailed(f"{source}/{stream} held for a person, nothing published: {summary.error}", retry=False)
+        raise StreamFatal(f"{source}/{stream} held for a person, nothing published: {summary.error}")
     if summary.error:
         # The failure rate passed its threshold: nothing was published; the statistics are saved.
-        raise StreamFailed(f"{source}/{stream} {QUALITY_GATE}, nothing published: {summary.error}", retry=False)
+        raise StreamFatal(f"{source}/{stream} {QUALITY_GATE}, nothing published: {summary.error}")
     return result
 
 
@@ -122,12 +122,17 @@ def source_endpoint(source: str, conn_id: str) -> str:
     return _endpoint(source, task_environ(source, conn_id))
 
 
-class StreamFailed(RuntimeError):
-    """A stream's sync failed; `retry` says whether Airflow should try it again."""
+class StreamFailed(LienthongError):
+    """A stream's sync failed. What Airflow does follows the error hierarchy (core.errors): a `Fatal` one
+    fails the task without retries, any other is retried."""
 
-    def __init__(self, message: str, *, retry: bool) -> None:
-        super().__init__(message)
-        self.retry = retry
+
+class StreamFatal(StreamFailed, Fatal):
+    """A person must act (bad configuration, refused credentials, a quality gate, a held run)."""
+
+
+class StreamRetriable(StreamFailed, Retriable):
+    """Transient (the agency down, a timeout): Airflow tries the task again."""
 
 
 def run_report(results: list[dict[str, Any] | None], expected: list[str]) -> str:
