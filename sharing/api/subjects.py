@@ -21,7 +21,7 @@ from typing import Any
 
 import sqlalchemy as sa
 
-from core.keys import key_ring
+from core.keys import KeyRing, key_ring
 from sharing import db
 
 IDENTIFIER_TRANSFORMS = frozenset({"party_id", "citizen_id"})
@@ -43,15 +43,21 @@ def identifier_columns() -> frozenset[str]:
     )
 
 
+@cache
+def subject_keys() -> KeyRing:
+    """The subject key ring, read once per process: every answer hashes with it, so never a file read per request."""
+    return key_ring("subject")
+
+
 def subject_hash(identifier: str, key: bytes | None = None) -> str:
-    key = key if key is not None else key_ring("subject").current[1]
+    key = key if key is not None else subject_keys().current[1]
     return hmac.new(key, normalise(identifier).encode(), hashlib.sha256).hexdigest()[:32]
 
 
 def of_rows(rows: Iterable[Mapping[str, Any]], key: bytes | None = None) -> set[str]:
     """The subjects the rows disclose, as keyed hashes."""
     columns = identifier_columns()
-    key = key if key is not None else key_ring("subject").current[1]
+    key = key if key is not None else subject_keys().current[1]
     found: set[str] = set()
     for row in rows:
         for name in columns & row.keys():
@@ -73,7 +79,7 @@ def report(url: str, identifier: str) -> list[dict[str, Any]]:
 
     engine = db.engine_for(url)
     create_tables(engine)
-    hashes = {subject_hash(identifier, k) for _, k in key_ring("subject").keys}
+    hashes = {subject_hash(identifier, k) for _, k in subject_keys().keys}
     ring = audit_keys()
     t = audit_log
     found = []
