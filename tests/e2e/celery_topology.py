@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import httpx
+import psutil
 
 from lienthong.airflow.registry import sources
 from lienthong.airflow.setup import REPO, airflow_environ
@@ -65,6 +66,23 @@ def stop_group(proc: subprocess.Popen[bytes], sig: int = signal.SIGTERM, wait: f
             continue
     with suppress(ProcessLookupError):  # forked children outliving the leader
         os.killpg(proc.pid, signal.SIGKILL)
+
+
+def kill_tree(proc: subprocess.Popen[bytes]) -> None:
+    """SIGKILL the process and every descendant, whatever their process group. Airflow's supervisor puts
+    each task in a group of its own (`os.setpgid(0, 0)`), so killing the worker's group alone leaves the
+    task running, and its late commit races the retry: a crash kills the tasks too."""
+    try:
+        root = psutil.Process(proc.pid)
+        tree = [root, *root.children(recursive=True)]
+    except psutil.NoSuchProcess:
+        return
+    for p in tree:
+        with suppress(psutil.NoSuchProcess):
+            p.kill()
+    psutil.wait_procs(tree, timeout=10)
+    with suppress(subprocess.TimeoutExpired):
+        proc.wait(timeout=10)
 
 
 @contextmanager
@@ -124,6 +142,14 @@ class Topology:
 
     def task_instances(self, dag_id: str, run_id: str) -> list[dict[str, Any]]:
         return list(self.api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances").json()["task_instances"])
+
+    def explain(self, dag_id: str, run_id: str) -> str:
+        """What an assertion on a run prints: each task's state, try and host, then the run's task logs."""
+        rows = [f"{t['task_id']}: {t['state']} try {t['try_number']} on {t['hostname']}"
+                for t in self.task_instances(dag_id, run_id)]
+        logs = sorted((Path(self.env["AIRFLOW_HOME"]) / "logs").glob(f"dag_id={dag_id}/run_id={run_id}/**/*.log"))
+        tails = [f"--- {p.relative_to(p.parents[2])}\n{p.read_text(errors='replace')[-2000:]}" for p in logs]
+        return "\n".join(rows + tails)
 
     def xcom(self, dag_id: str, run_id: str, task_id: str) -> Any:
         return self.api.get(f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/return_value",

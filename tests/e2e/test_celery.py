@@ -12,7 +12,6 @@ published exactly once.
 
 from __future__ import annotations
 
-import signal
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -26,7 +25,7 @@ from lienthong.airflow.registry import sources
 from schemas.contract import contract_for_stream
 from sharing import db
 from tests.e2e.airflow_helpers import fresh_pg_database, published_keys, truth_keys
-from tests.e2e.celery_topology import Topology, control_plane, stop_group, wait_for
+from tests.e2e.celery_topology import Topology, control_plane, kill_tree, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
 
@@ -50,7 +49,8 @@ def test_every_agency_syncs_through_its_worker_queue(topology: Topology, tmp_pat
         stack.enter_context(topology.worker("worker-1", env))
         runs = {s.dag_id: topology.trigger(s.dag_id) for s in sources()}
         states = topology.wait_finished(runs, timeout=420)
-        assert states == dict.fromkeys(runs, "success"), states
+        assert states == dict.fromkeys(runs, "success"), "\n".join(
+            topology.explain(dag, run) for dag, run in runs.items() if states[dag] != "success")
 
         for source in sources():
             tis = topology.task_instances(source.dag_id, runs[source.dag_id])
@@ -88,11 +88,11 @@ def test_a_killed_worker_s_sync_is_retried_on_a_second_worker_and_published_once
                        for t in tis if t["task_id"] in streams) and bool(tis)
 
         wait_for("the tax sync to run on worker-a", running_on_a, 240, topology.logs, every=0.3)
-        stop_group(worker_a, signal.SIGKILL)  # the worker, its pool processes and the tasks: no goodbye
+        kill_tree(worker_a)  # the worker, its pool processes and the tasks: no goodbye
         assert topology.run_state(tax.dag_id, run_id) == "running"
         stack.enter_context(topology.worker("worker-b", env_b))
         states = topology.wait_finished({tax.dag_id: run_id}, timeout=300)
-        assert states == {tax.dag_id: "success"}, states
+        assert states == {tax.dag_id: "success"}, topology.explain(tax.dag_id, run_id)
 
         tis = {t["task_id"]: t for t in topology.task_instances(tax.dag_id, run_id)}
         for task_id in streams:
