@@ -19,7 +19,7 @@ import hashlib
 import hmac
 import json
 import uuid
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -91,18 +91,49 @@ def _check_url(url: str) -> str:
         raise SubscriptionError("callback_url must be an http(s) URL with a host, at most 2000 characters")
     if parts.username or parts.password:
         raise SubscriptionError("callback_url must not carry credentials: verify our signature instead")
+    try:
+        parts.port  # noqa: B018  # a port out of range raises here, not at delivery
+    except ValueError as exc:
+        raise SubscriptionError(f"callback_url has a bad port: {exc}") from None
     return url
 
 
+def _origin(url: str) -> tuple[str, str, int | None, str]:
+    parts = urlsplit(url)
+    port = parts.port or {"http": 80, "https": 443}.get(parts.scheme)
+    return parts.scheme, (parts.hostname or "").lower(), port, parts.path or "/"
+
+
+def _declared(url: str, prefixes: Sequence[str]) -> bool:
+    """`url` is under one of `prefixes`: same scheme, host and port, and the path below the prefix's at a
+    segment boundary (`/hooks/` does not admit `/hooksx`; `host.gov.vn` does not admit `host.gov.vn.evil`)."""
+    scheme, host, port, path = _origin(url)
+    for prefix in prefixes:
+        p_scheme, p_host, p_port, p_path = _origin(prefix)
+        if (scheme, host, port) != (p_scheme, p_host, p_port):
+            continue
+        base = p_path.rstrip("/")
+        if path == base or path.startswith(base + "/"):
+            return True
+    return False
+
+
 def register(engine: Engine, *, client: str, dataset: str, callback_url: str,
-             filter: Mapping[str, Any] | None = None, allowed_columns: set[str] | None = None) -> Registered:
-    """Add a subscription; `allowed_columns` is the caller's grant (a filter may name only those)."""
+             filter: Mapping[str, Any] | None = None, allowed_columns: set[str] | None = None,
+             allowed_callbacks: Sequence[str] | None = None) -> Registered:
+    """Add a subscription; `allowed_columns` is the caller's grant (a filter may name only those) and
+    `allowed_callbacks` the URL prefixes its policy declares (None: an operator's own registration)."""
     wanted = dict(filter or {})
     for column, value in wanted.items():
         if allowed_columns is not None and column not in allowed_columns:
             raise SubscriptionError(f"filter column {column!r} is not in your grant for {dataset}")
         if not isinstance(value, str | int | bool) or isinstance(value, float):
             raise SubscriptionError(f"filter value of {column!r} must be a string, a whole number or a boolean")
+    _check_url(callback_url)
+    if allowed_callbacks is not None and not _declared(callback_url, allowed_callbacks):
+        where = ", ".join(allowed_callbacks) or "none: an operator adds `callbacks:` to the client in the policy"
+        raise SubscriptionError(f"callback_url {callback_url[:200]!r} is not under a callback declared for "
+                                f"{client} ({where})")
     create_tables(engine)
     sub_id = str(uuid.uuid4())
     key_id = key_ring("signing").current[0]

@@ -92,6 +92,9 @@ class Client:
     rate: RateLimit
     auditor: bool
     grants: Mapping[str, Grant]  # by dataset
+    # Where its subscriptions may be delivered: URL prefixes an operator declared. None declared: no
+    # subscriptions, or any client could make our deliverer POST into the province's internal network.
+    callbacks: tuple[str, ...] = ()
 
     def grant(self, dataset: str) -> Grant | None:
         return self.grants.get(dataset)
@@ -214,7 +217,7 @@ def _client(name: Any, node: Any, origin: str) -> Client:
         raise _fail(origin, path, "client names are lower-case words like tax_office")
     if not isinstance(node, Mapping):
         raise _fail(origin, path, "expected a mapping")
-    unknown = set(node) - {"agency", "key_sha256", "rate", "auditor", "grants"}
+    unknown = set(node) - {"agency", "key_sha256", "rate", "auditor", "grants", "callbacks"}
     if unknown:
         raise _fail(origin, f"{path}.{sorted(unknown)[0]}", "unknown key")
     key_hash = node.get("key_sha256")
@@ -234,7 +237,22 @@ def _client(name: Any, node: Any, origin: str) -> Client:
     return Client(
         name=name, agency=str(node.get("agency", name)), key_sha256=key_hash,
         rate=rate, auditor=bool(node.get("auditor", False)), grants=grants,
+        callbacks=_callbacks(node.get("callbacks", []), origin, f"{path}.callbacks"),
     )
+
+
+def _callbacks(node: Any, origin: str, path: str) -> tuple[str, ...]:
+    from urllib.parse import urlsplit
+
+    if not isinstance(node, list) or not all(isinstance(u, str) for u in node):
+        raise _fail(origin, path, "expected a list of URL prefixes like https://dossier.example.gov.vn/hooks/")
+    for i, url in enumerate(node):
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname or parts.username or parts.password \
+                or parts.query or parts.fragment:
+            raise _fail(origin, f"{path}[{i}]", "expected an http(s) URL prefix with a host, no credentials, "
+                                                "query or fragment")
+    return tuple(node)
 
 
 def policy_from_dict(document: Any, origin: str = "<policy>") -> Policy:

@@ -165,7 +165,8 @@ def subscribe(request: Request, who: CallerDep, new: Annotated[NewSubscription, 
     try:
         made = subscriptions.register(state.engine, client=who.client.name, dataset=new.dataset,
                                       callback_url=new.callback_url, filter=new.filter,
-                                      allowed_columns={c for c, masked in shown if not masked})
+                                      allowed_columns={c for c, masked in shown if not masked},
+                                      allowed_callbacks=who.client.callbacks)
     except subscriptions.SubscriptionError as exc:
         raise Problem("invalid-input", str(exc), errors=[{"field": "body", "rule": str(exc)}]) from exc
     entry_of(request).row_keys["lt_subscriptions"] = [made.id]

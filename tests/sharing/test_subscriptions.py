@@ -209,6 +209,17 @@ def test_registration_refuses_what_it_cannot_honour(sqlite_url: str, keys: str) 
         subscriptions.register(engine, client="tax", dataset="d", callback_url="ftp://x/")
     with pytest.raises(subscriptions.SubscriptionError, match="credentials"):
         subscriptions.register(engine, client="tax", dataset="d", callback_url="https://u:p@x.example/")
+    with pytest.raises(subscriptions.SubscriptionError, match="bad port"):
+        subscriptions.register(engine, client="tax", dataset="d", callback_url="https://x.example:99999/")
+    declared = ["https://dossier.example.gov.vn/hooks/"]
+    for lookalike in ("https://dossier.example.gov.vn.evil.example/hooks/lt", "https://dossier.example.gov.vn/hooksx",
+                      "http://dossier.example.gov.vn/hooks/lt", "https://dossier.example.gov.vn:8443/hooks/lt",
+                      "https://other.example.gov.vn/hooks/lt"):
+        with pytest.raises(subscriptions.SubscriptionError, match="not under a callback declared"):
+            subscriptions.register(engine, client="tax", dataset="d", callback_url=lookalike,
+                                   allowed_callbacks=declared)
+    for fine in ("https://DOSSIER.example.gov.vn/hooks/lt", "https://dossier.example.gov.vn:443/hooks/a/b"):
+        subscriptions.register(engine, client="tax", dataset="d", callback_url=fine, allowed_callbacks=declared)
     with pytest.raises(subscriptions.SubscriptionError, match="not in your grant"):
         subscriptions.register(engine, client="tax", dataset="d", callback_url="https://x.example/",
                                filter={"holder_name": "A"}, allowed_columns={"province_code"})

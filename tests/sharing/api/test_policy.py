@@ -35,6 +35,9 @@ def test_example_policy_loads() -> None:
                                                             "clear": ["secret"]}]}}}, "clients.a_b.grants[0].clear"),
     ({"clients": {"a_b": {"key_sha256": DIGEST, "grant": []}}}, "clients.a_b.grant"),
     ({"clients": {"a_b": {"key_sha256": DIGEST}, "c_d": {"key_sha256": DIGEST}}}, "clients.c_d.key_sha256"),
+    ({"clients": {"a_b": {"key_sha256": DIGEST, "callbacks": "https://x.example/"}}}, "clients.a_b.callbacks"),
+    ({"clients": {"a_b": {"key_sha256": DIGEST, "callbacks": ["https://x.example/", "https://u:p@y.example/"]}}},
+     "clients.a_b.callbacks[1]"),
 ])
 def test_bad_policy_names_the_entry(document: dict[str, object], path: str) -> None:
     with pytest.raises(ConfigError, match=rf"<policy>: {path.replace('[', '.').replace(']', '.')}"):

@@ -34,7 +34,8 @@ pytestmark = pytest.mark.integration
 
 GRANT = {"dataset": "permits", "columns": "*"}
 CLIENTS: dict[str, dict[str, Any]] = {
-    "reader": {"grants": [{**GRANT, "clear": ["personal", "sensitive"], "purposes": ["inspection"]}]},
+    "reader": {"grants": [{**GRANT, "clear": ["personal", "sensitive"], "purposes": ["inspection"]}],
+               "callbacks": ["http://127.0.0.1:9/hook"]},
     "masked": {"grants": [{**GRANT, "clear": [], "purposes": ["statistics"]}]},
     "clerk": {"grants": [{**GRANT, "clear": [], "purposes": ["data_subject_request"]}]},
     "auditor": {"auditor": True, "grants": []},
@@ -208,6 +209,15 @@ def test_subscriptions_stay_within_the_grant(world: World) -> None:
                       json={"dataset": "permits", "callback_url": "http://127.0.0.1:9/hook",
                             "filter": {"investor_id": "0100109106"}})
     assert masked.status_code == 422 and "not in your grant" in masked.json()["detail"]
+    # Callbacks only where the policy declares them: else any client could aim our deliverer at the
+    # database port or another agency's internal service.
+    for hostile in ("http://127.0.0.1:5432/hook", "http://127.0.0.1:9/hookx", "http://10.0.0.7/hook"):
+        refused = api.post("/v1/subscriptions", headers=_headers("reader", "inspection"),
+                           json={"dataset": "permits", "callback_url": hostile})
+        assert refused.status_code == 422 and "not under a callback declared" in refused.json()["detail"], hostile
+    undeclared = api.post("/v1/subscriptions", headers=_headers("clerk", "data_subject_request"),
+                          json={"dataset": "permits", "callback_url": "http://127.0.0.1:9/hook"})
+    assert undeclared.status_code == 422 and "an operator adds `callbacks:`" in undeclared.json()["detail"]
     other = api.post("/v1/subscriptions", headers=_headers("reader", "inspection"),
                      json={"dataset": "enterprises", "callback_url": "http://127.0.0.1:9/hook"})
     assert other.status_code == 403
