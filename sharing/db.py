@@ -60,8 +60,18 @@ sync_state = sa.Table(
 )
 
 
+# The oldest version of each dataset still readable, set by `datasets prune`: an as-of read or a change feed
+# from before it is refused (410), never answered from the rows retention left.
+retention_marks = sa.Table(
+    "lt_retention", metadata,
+    sa.Column("dataset", sa.String(100), primary_key=True),
+    sa.Column("keep_from", sa.Integer, nullable=False),
+    sa.Column("pruned_at", sa.DateTime(timezone=True), nullable=False),
+)
+
+
 def create_system_tables(engine: Engine) -> None:
-    create_tables(engine, metadata, [datasets, dataset_versions, sync_state])
+    create_tables(engine, metadata, [datasets, dataset_versions, sync_state, retention_marks])
 
 
 class DecimalText(sa.types.TypeDecorator[Decimal]):

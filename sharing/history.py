@@ -33,6 +33,10 @@ class NoSuchVersion(Fatal):
     """The asked version or time is outside what the dataset has published."""
 
 
+class VersionPruned(NoSuchVersion):
+    """The asked version or time is older than what retention keeps: what is left cannot answer it."""
+
+
 @dataclass(frozen=True, slots=True)
 class AsOf:
     """The version a read answers from, and when that version was published."""
@@ -82,8 +86,24 @@ def current_version(conn: Connection, dataset: str) -> int:
     return int(found or 0)
 
 
+def keep_from(conn: Connection, dataset: str) -> int:
+    """The oldest version of `dataset` retention keeps readable (1 when nothing was pruned)."""
+    marks = db.retention_marks
+    found = conn.execute(sa.select(marks.c.keep_from).where(marks.c.dataset == dataset)).scalar()
+    return int(found or 1)
+
+
+def check_kept(conn: Connection, dataset: str, version: int, asked: object) -> None:
+    """Raise VersionPruned when `version` is below what retention keeps of `dataset`."""
+    oldest = keep_from(conn, dataset)
+    if version < oldest:
+        raise VersionPruned(f"dataset {dataset} keeps versions from {oldest} (retention); {asked} is older "
+                            f"and was pruned")
+
+
 def resolve(conn: Connection, dataset: str, point: int | datetime | None) -> AsOf:
-    """The version `point` names: the current one for `None`, the last published at or before a time."""
+    """The version `point` names: the current one for `None`, the last published at or before a time.
+    A point older than retention keeps is VersionPruned, not an answer from the rows that are left."""
     latest = current_version(conn, dataset)
     if latest == 0:
         raise NoSuchVersion(f"dataset {dataset} has no published version")
@@ -92,6 +112,7 @@ def resolve(conn: Connection, dataset: str, point: int | datetime | None) -> AsO
     if isinstance(point, int):
         if not 1 <= point <= latest:
             raise NoSuchVersion(f"dataset {dataset} has versions 1..{latest}, not {point}")
+        check_kept(conn, dataset, point, f"version {point}")
         return AsOf(dataset, point, _published_at(conn, dataset, point))
     v = db.dataset_versions
     # Stored times may come back zone-less (SQLite): compare in UTC on both sides.
@@ -102,6 +123,7 @@ def resolve(conn: Connection, dataset: str, point: int | datetime | None) -> AsO
     ).first()
     if row is None:
         raise NoSuchVersion(f"dataset {dataset} had no version yet at {point.isoformat()}")
+    check_kept(conn, dataset, int(row.version), f"{point.isoformat()} (version {row.version})")
     return AsOf(dataset, int(row.version), row.published_at)
 
 

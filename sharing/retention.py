@@ -100,6 +100,9 @@ def prune(url: str, data_dir: Path, dataset: str, rule: Retention, *, dry_run: b
             return report
         conn.execute(sa.text(f"DELETE {closed}"), {"oldest": oldest})
         conn.execute(sa.update(v).where(v.c.dataset == dataset, v.c.version < oldest).values(snapshot_path=None))
+        marks = db.retention_marks
+        conn.execute(sa.delete(marks).where(marks.c.dataset == dataset))
+        conn.execute(sa.insert(marks).values(dataset=dataset, keep_from=oldest, pruned_at=now))
         audit.append(conn, [audit.Entry(
             method="CLI", endpoint="datasets prune", client=user or getpass.getuser(), purpose="retention",
             params={"dataset": dataset, "keep_from": oldest, "current": current, "removed_versions": removed,

@@ -38,6 +38,8 @@ _ERRORS: dict[int, str] = {
     403: "Not permitted: no grant on these datasets, or a purpose the client is not granted "
          "(`allowed_purposes` lists its purposes)",
     404: "No such record, no such dataset or version, or a cursor that names no page of this query",
+    410: "The as-of point or `since` is older than the dataset's retention keeps (the detail names the oldest "
+         "version still readable)",
     414: "The URL is too long",
     422: "An input does not follow its rule (`errors` names each field)",
     429: "Over the client's rate limit (see Retry-After)",

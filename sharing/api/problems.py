@@ -40,6 +40,8 @@ KINDS: dict[str, Kind] = {k.slug: k for k in (
     Kind("not-found", 404, "No such record", "Không có bản ghi"),
     Kind("no-such-resource", 404, "No such resource", "Không có tài nguyên"),
     Kind("unknown-cursor", 404, "The cursor names no page of this query", "Con trỏ không trỏ tới trang nào"),
+    Kind("version-pruned", 410, "That version is older than the dataset's retention keeps",
+         "Phiên bản này cũ hơn thời hạn lưu trữ của tập dữ liệu"),
     Kind("method-not-allowed", 405, "Method not allowed", "Phương thức không được phép"),
     Kind("not-acceptable", 406, "Not acceptable", "Không có định dạng phù hợp"),
     Kind("uri-too-long", 414, "The request URL is too long", "Địa chỉ yêu cầu quá dài"),
@@ -51,7 +53,8 @@ KINDS: dict[str, Kind] = {k.slug: k for k in (
          "Không ghi được nhật ký kiểm toán nên yêu cầu không được trả lời"),
 )}
 BY_STATUS = {400: "bad-request", 401: "unauthenticated", 403: "not-permitted", 404: "no-such-resource",
-             405: "method-not-allowed", 406: "not-acceptable", 414: "uri-too-long", 422: "invalid-input",
+             405: "method-not-allowed", 406: "not-acceptable", 410: "version-pruned", 414: "uri-too-long",
+             422: "invalid-input",
              429: "rate-limited", 431: "header-too-large", 500: "internal-error", 503: "audit-unavailable"}
 
 

@@ -94,13 +94,15 @@ def changes(request: Request, who: CallerDep, name: DatasetName, since: Point = 
         upto = history.current_version(conn, name)
         if upto == 0:
             raise Problem("no-such-resource", f"dataset {name} has no published version")
-        if point == 0:
-            start = 0
-        else:
-            try:
-                start = history.resolve(conn, name, point).version
-            except history.NoSuchVersion as exc:
-                raise Problem("no-such-resource", str(exc)) from exc
+        try:
+            # resolve refuses a point below what retention keeps; from 0 (every change) nothing may be pruned
+            start = 0 if point == 0 else history.resolve(conn, name, point).version
+            if start == 0 and history.keep_from(conn, name) > 1:
+                history.check_kept(conn, name, 0, "since 0 (every change)")
+        except history.VersionPruned as exc:
+            raise Problem("version-pruned", str(exc)) from exc
+        except history.NoSuchVersion as exc:
+            raise Problem("no-such-resource", str(exc)) from exc
         found = history.changes(conn, queries.table(name), key, queries.columns(name), since=start, after=after,
                                 upto=upto, limit=limit + 1)
     more = len(found) > limit

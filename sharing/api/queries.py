@@ -126,7 +126,7 @@ def versions_as_of(conn: Connection, names: Sequence[str], point: int | datetime
     """The versions an as-of read answers from: for a time, each dataset's last version published at or
     before it; for a version number, that version of the first of `names`, and the others as of the time it
     was published. A dataset with no version yet at that point is left out, as if unpublished."""
-    from sharing.history import NoSuchVersion, resolve
+    from sharing.history import NoSuchVersion, VersionPruned, resolve
 
     out: dict[str, VersionRead] = {}
     when: int | datetime = point
@@ -141,6 +141,8 @@ def versions_as_of(conn: Connection, names: Sequence[str], point: int | datetime
             continue
         try:
             found = resolve(conn, name, when)
+        except VersionPruned:
+            raise  # a dataset left out would be an answer missing what it had then
         except NoSuchVersion:
             continue
         out[name] = VersionRead(found.version, found.published_at)

@@ -207,6 +207,8 @@ def _read(state: ApiState, lookup: Any, names: Sequence[str] = (),
                 read = queries.versions_as_of(conn, names, point) if point is not None else {}
             except ValueError as exc:  # the declared pattern holds, yet the calendar has no such day
                 raise Problem("no-such-resource", f"as_of: {exc}") from exc
+            except history.VersionPruned as exc:
+                raise Problem("version-pruned", f"as_of: {exc}") from exc
             except history.NoSuchVersion as exc:
                 raise Problem("no-such-resource", f"as_of: {exc}") from exc
             if not read:

@@ -141,6 +141,32 @@ def test_as_of_lookups_and_the_change_feed_equal_the_simulator_at_each_sync(worl
     assert bad.status_code == 404 and "versions 1..3" in bad.json()["detail"]
 
 
+def test_what_retention_pruned_is_refused_with_410_never_answered_from_what_is_left(
+        world: World, tmp_path: Path) -> None:
+    from schemas.contract import Retention
+    from sharing.retention import prune
+
+    versions = world.api.get("/v1/datasets/permits/versions", headers=_headers("reader", "inspection")).json()
+    published = {v["version"]: datetime.fromisoformat(v["published_at"].replace("Z", "+00:00"))
+                 for v in versions["versions"]}
+    assert prune(world.url, tmp_path / "data", "permits", Retention(versions=2)).keep_from == 2
+    for since in ("0", "1", (published[1] + timedelta(microseconds=1)).isoformat()):
+        gone = world.api.get("/v1/datasets/permits/changes", params={"since": since},
+                             headers=_headers("reader", "inspection"))
+        assert gone.status_code == 410, (since, gone.text)
+        problem = gone.json()
+        assert problem["type"] == "urn:lienthong:problem:version-pruned", problem
+        assert "keeps versions from 2" in problem["detail"], problem
+    assert _state(_feed(world.api, "2"), 99, world.truth[1]) == world.truth[-1]  # from the window: whole
+    investor = sorted({i for i in world.truth[1].values() if i})[0]
+    for as_of, status in (("1", 410), ((published[1] + timedelta(microseconds=1)).isoformat(), 410), ("2", 200)):
+        answer = world.api.get("/v1/permits", params={"investor_id": investor, "as_of": as_of, "limit": 200},
+                               headers=_headers("reader", "inspection"))
+        assert answer.status_code == status, (as_of, answer.text)
+    assert {_norm(r["permit_no"]) for r in answer.json()["data"]["permits"]} == {
+        p for p, i in world.truth[1].items() if i == investor}
+
+
 def test_the_feed_is_masked_by_the_grant_and_refused_without_one(world: World) -> None:
     clear = _feed(world.api, "0")
     masked = _feed(world.api, "0", client="masked", purpose="statistics")
