@@ -412,6 +412,34 @@ def source() -> None:
     """Bring a new system in: draft its declaration files, check them against the live system."""
 
 
+def _shown(path: Path) -> str:
+    """A path relative to the working directory when it is under it (shorter lines), else absolute."""
+    try:
+        return str(path.resolve().relative_to(Path.cwd()))
+    except ValueError:
+        return str(path)
+
+
+@source.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def list_command(as_json: bool) -> None:
+    """Every declared stream (`source/stream`, of connectors/sources and the registries LIENTHONG_REGISTRY
+    names): protocol, endpoint (after LIENTHONG_AGENCY_<SOURCE>_URL), cursor, deletes, file."""
+    from connectors.config import load_source, source_files
+    from core.listing import emit
+
+    rows = []
+    for path in source_files().values():
+        declared = load_source(path)
+        for stream in declared.streams.values():
+            rows.append({"stream": f"{declared.name}/{stream.name}", "protocol": declared.protocol,
+                         "endpoint": declared.endpoint,
+                         "cursor": stream.incremental.cursor_field if stream.incremental else None,
+                         "deletes": stream.deletes.mode, "file": _shown(path)})
+    emit(rows, ["stream", "protocol", "endpoint", "cursor", "deletes", "file"], as_json=as_json, title="sources",
+         empty="no source declared")
+
+
 @source.command("init")
 @click.argument("name")
 @click.option("--from-openapi", "openapi", metavar="FILE|URL", help="An OpenAPI 3 (or Swagger 2) document.")

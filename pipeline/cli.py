@@ -26,19 +26,22 @@ def holds() -> None:
 @holds.command("list")
 @click.option("--all", "show_all", is_flag=True, help="Also the holds already released or discarded.")
 @click.option("--dataset", default=None, help="Only this dataset's holds.")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def list_command(show_all: bool, dataset: str | None, as_json: bool) -> None:
     """Held runs waiting for a decision (with --all, every hold)."""
+    from core.listing import emit
     from sharing import holds as store
 
     found = store.list_holds(get_settings().database_url, None if show_all else "held", dataset)
     if as_json:
         click.echo(json.dumps([store.as_json(h) for h in found], indent=2, ensure_ascii=False))
         return
-    for hold in found:
-        click.echo(hold.line())
-    if not found:
-        click.echo("no held run is waiting" if not show_all else "no run was ever held")
+    rows = [{"id": h.id, "status": h.status, "stream": f"{h.source}/{h.stream}", "dataset": h.dataset,
+             "held_at": f"{h.held_at:%Y-%m-%d %H:%M:%S}",
+             "decided": (f"{h.decided_by} {h.decided_at:%Y-%m-%d %H:%M}" if h.decided_at else None),
+             "reasons": "; ".join(h.reasons)} for h in found]
+    emit(rows, ["id", "status", "stream", "dataset", "held_at", "decided", "reasons"], as_json=False,
+         title="holds", empty="no held run is waiting" if not show_all else "no run was ever held")
 
 
 @holds.command("show")

@@ -99,7 +99,7 @@ def show_command(name: str, version: int | None, limit: int, as_json: bool) -> N
 
 @datasets.command("versions")
 @click.argument("name")
-@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of lines.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
 def versions_command(name: str, as_json: bool) -> None:
     """Every version of one dataset with what it changed."""
     from sharing.catalog import list_versions
@@ -111,9 +111,13 @@ def versions_command(name: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(versions, default=str, ensure_ascii=False, indent=2))
         return
-    for v in versions:
-        click.echo(f"v{v['version']}  {v['published_at']}  rows={v['rows']:,}  +{v['inserted']} ~{v['updated']} "
-                   f"-{v['deleted']}  cursor={json.dumps(v['source_cursor'])}")
+    from core.listing import emit
+
+    emit([{"version": f"v{v['version']}", "published_at": v["published_at"], "rows": f"{v['rows']:,}",
+           "changes": f"+{v['inserted']} ~{v['updated']} -{v['deleted']}",
+           "cursor": json.dumps(v["source_cursor"], ensure_ascii=False)} for v in versions],
+         ["version", "published_at", "rows", "changes", "cursor"], as_json=False, title=f"{name} versions",
+         numeric=["version", "rows"], empty="")
 
 
 @click.group()
@@ -148,17 +152,10 @@ def subscriptions_list(database_url: str | None, as_json: bool) -> None:
              "callback_url": r["callback_url"], **{s: counts.get((r["id"], s), 0)
                                                    for s in ("pending", "delivered", "dead")}}
             for r in list_for(engine)]
-    if as_json:
-        click.echo(json.dumps(rows, ensure_ascii=False))
-        return
-    if not rows:
-        click.echo("no subscriptions")
-        return
-    click.echo(f"{'id':<36}  {'client':<16} {'dataset':<18} {'pending':>7} {'delivered':>9} {'dead':>5}  callback")
-    for r in rows:
-        state = "" if r["active"] else " (cancelled)"
-        click.echo(f"{r['id']:<36}  {r['client']:<16} {r['dataset']:<18} {r['pending']:>7} {r['delivered']:>9} "
-                   f"{r['dead']:>5}  {r['callback_url']}{state}")
+    from core.listing import emit
+
+    emit(rows, ["id", "client", "dataset", "active", "pending", "delivered", "dead", "callback_url"],
+         as_json=as_json, title="subscriptions", numeric=["pending", "delivered", "dead"], empty="no subscriptions")
 
 
 @subscriptions.command("deliver")
@@ -182,17 +179,15 @@ def subscriptions_deliver(database_url: str | None, once: bool, interval: float)
 
 @subscriptions.command("dead")
 @click.option("--database-url", envvar="LIENTHONG_DATABASE_URL", help="Default: the settings' database.")
-def subscriptions_dead(database_url: str | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def subscriptions_dead(database_url: str | None, as_json: bool) -> None:
     """Notifications that were never delivered after every retry."""
+    from core.listing import emit
     from sharing import deliver
 
     rows = deliver.dead_letters(_subscription_engine(database_url))
-    if not rows:
-        click.echo("no dead letters")
-        return
-    click.echo(f"{'id':<36}  {'dataset':<18} {'version':>7} {'attempts':>8}  last error")
-    for r in rows:
-        click.echo(f"{r['id']:<36}  {r['dataset']:<18} {r['version']:>7} {r['attempts']:>8}  {r['last_error']}")
+    emit(rows, ["id", "dataset", "version", "attempts", "last_error"], as_json=as_json, title="dead letters",
+         numeric=["version", "attempts"], empty="no dead letters")
 
 
 @subscriptions.command("replay")

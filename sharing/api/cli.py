@@ -70,8 +70,9 @@ def checkpoint(database_url: str | None) -> None:
 @click.option("--database-url", envvar="LIENTHONG_DATABASE_URL", help="Default: the settings' database.")
 @click.option("-n", "--limit", default=20, show_default=True, type=int)
 @click.option("--client", default=None)
-def tail(database_url: str | None, limit: int, client: str | None) -> None:
-    """The newest entries."""
+@click.option("--json", "as_json", is_flag=True, help="Print JSON instead of a table.")
+def tail(database_url: str | None, limit: int, client: str | None, as_json: bool) -> None:
+    """The newest entries, oldest first."""
     import sqlalchemy as sa
 
     from core.settings import get_settings
@@ -86,6 +87,8 @@ def tail(database_url: str | None, limit: int, client: str | None) -> None:
         query = query.where(audit_log.c.client == client)
     with engine.connect() as conn:
         rows = list(conn.execute(query).mappings())
-    for r in reversed(rows):
-        click.echo(f"{r['seq']:>8} {r['at']} {r['client'] or '-':<16} {r['purpose'] or '-':<16} "
-                   f"{r['method']} {r['endpoint']} {r['status']} {r['outcome']} {r['detail']}")
+    from core.listing import emit
+
+    columns = ["seq", "at", "client", "purpose", "method", "endpoint", "status", "outcome", "detail"]
+    emit([{c: r[c] for c in columns} for r in reversed(rows)], columns, as_json=as_json, title="audit log",
+         numeric=["seq", "status"], empty="the audit log is empty")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import click
 import pytest
@@ -45,3 +47,44 @@ def test_help_is_fast_and_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True)
     assert out.stdout.strip().splitlines()[-1] == "HEAVY=", out.stdout
+
+
+LISTS = {("quarantine", "list"), ("drift", "list"), ("datasets", "list"), ("datasets", "versions"),
+         ("holds", "list"), ("source", "list"), ("subscriptions", "list"), ("subscriptions", "dead"),
+         ("audit", "tail")}
+
+
+def test_every_list_has_json() -> None:
+    """Every command that lists things (these, and any new `list`) takes --json."""
+    ctx = click.Context(main)
+    found = set()
+    for path in _walk(main, ctx, []):
+        command: click.Command | None = main
+        for part in path:
+            assert isinstance(command, click.Group)
+            command = command.get_command(ctx, part)
+        assert command is not None
+        if tuple(path) in LISTS or path[-1] == "list":
+            found.add(tuple(path))
+            assert "--json" in {o for p in command.params for o in getattr(p, "opts", [])}, path
+    assert found >= LISTS, LISTS - found
+
+
+def test_lists_have_headers_when_piped_and_json_when_asked(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    from core.settings import get_settings
+
+    monkeypatch.setenv("LIENTHONG_DATABASE_URL", f"sqlite:///{tmp_path / 'l.db'}")
+    get_settings.cache_clear()  # read again at the first command, with this database
+    runner = CliRunner()
+    listed = runner.invoke(main, ["source", "list"])
+    header, *rows = listed.output.splitlines()
+    assert listed.exit_code == 0 and header.split("\t")[:3] == ["stream", "protocol", "endpoint"], listed.output
+    assert "business/enterprises" in {r.split("\t")[0] for r in rows}, listed.output
+    as_json = json.loads(runner.invoke(main, ["source", "list", "--json"]).output)
+    assert {"stream": "tax/taxpayers", "protocol": "rest"}.items() <= next(
+        r for r in as_json if r["stream"] == "tax/taxpayers").items()
+    assert json.loads(runner.invoke(main, ["audit", "tail", "--json"]).output) == []
+    assert json.loads(runner.invoke(main, ["subscriptions", "dead", "--json"]).output) == []
+    assert (tmp_path / "l.db").exists()
+    get_settings.cache_clear()

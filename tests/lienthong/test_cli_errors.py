@@ -94,6 +94,9 @@ CASES: list[Case] = [
     Case(["source", "init", "x"], 2, "give one of --from-openapi, --from-wsdl"),
     Case(["source", "init", "x", "--from-wsdl", "missing.wsdl"], 1, "cannot read the WSDL"),
     Case(["source", "check", "missing.yaml"], 2, "does not exist"),
+    Case(["source", "list"], 1, "sources/bad.yaml: protocol: required key is missing",
+         {"LIENTHONG_REGISTRY": "bad-registry"}),
+    Case(["source", "list", "--jsn"], 2, "--jsn"),
     Case(["sync", "tax", "--stream", "nope"], 2, "its streams: taxpayers"),
     Case(["sync", "tax"], 2, "LIENTHONG_COPY_CHUNK_ROWS='abc'", {"LIENTHONG_COPY_CHUNK_ROWS": "abc"}),
     Case(["sync", "tax"], 1, "unreachable", {"LIENTHONG_DATABASE_URL": UNREACHABLE_DB}),
@@ -139,6 +142,8 @@ def fresh_clone(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
     (tmp_path / "bad.jsonl").write_text('{"a": 1}\n{oops\n', encoding="utf-8")
     (tmp_path / "a-dir").mkdir()
     (tmp_path / "empty").mkdir()
+    (tmp_path / "bad-registry" / "sources").mkdir(parents=True)
+    (tmp_path / "bad-registry" / "sources" / "bad.yaml").write_text("source: bad\n", encoding="utf-8")
     get_settings.cache_clear()
     yield tmp_path
     get_settings.cache_clear()
