@@ -50,6 +50,7 @@ def extract(source: str, streams: tuple[str, ...], full_refresh: bool, state_fil
             out_dir: Path) -> None:
     """Pull SOURCE (a name in connectors/sources or a YAML path) into Parquet batches and a state file."""
     import pyarrow.parquet as pq
+    from rich.console import Console
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
     from connectors import load_source, read
@@ -73,7 +74,8 @@ def extract(source: str, streams: tuple[str, ...], full_refresh: bool, state_fil
                TextColumn("{task.fields[rows]:>9,} rows  {task.fields[pages]:>5} pages  {task.fields[errors]} errors"),
                TimeElapsedColumn())
     try:
-        with Progress(*columns, transient=False) as progress:
+        console = Console(stderr=True)  # stdout keeps the result line; a pipe gets no progress at all
+        with Progress(*columns, console=console, transient=False, disable=not console.is_terminal) as progress:
             for name in names:
                 extraction = read(config, name, state.get(name), full_refresh=full_refresh)
                 task = progress.add_task(f"{config.name}/{name}", total=None, rows=0, pages=0, errors=0)

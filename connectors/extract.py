@@ -160,9 +160,15 @@ class Extraction:
         # Keys are kept as one newline-joined text per page and turned into one Arrow array at the end:
         # 2,000,000 keys stay tens of MB (Python sets, or an Arrow array per page, cost several times that).
         pages: list[str] = []
+        listed = 0
+        where = f"{self.source.name}/{self.stream.name}"
         for keys in reader.keys(self.stream):
             if not keys:
                 continue
+            listed += len(keys)
+            # for a progress display (the CLI's): listing every live key takes as long as a full read
+            log.debug("%s: reconciling, %d live keys listed", where, listed,
+                      extra={"progress": f"{where}: reconciling deletes, {listed:,} live keys listed"})
             joined = "\n".join(keys)
             if joined.count("\n") != len(keys) - 1:
                 raise StateError("a listed key contains a newline", source=self.source.name,
@@ -170,10 +176,10 @@ class Extraction:
             pages.append(joined)
         text = "\n".join(pages)
         del pages
-        listed = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten() if text else \
+        keys_listed = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten() if text else \
             pa.array([], pa.string())
         del text
-        live = key_set(listed)
+        live = key_set(keys_listed)
         known = self._state.keys()
         gone = missing_from(known, live) if known is not None else []
         self._state.known_keys = live

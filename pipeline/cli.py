@@ -8,6 +8,8 @@ maps, validates and releases them again, a pipeline action (docs/architecture.md
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import click
@@ -96,6 +98,31 @@ def discard_command(hold_id: str, note: str | None) -> None:
     click.echo(f"discarded hold {hold_id}; the next sync starts again from the last published state")
 
 
+@contextmanager
+def _progress_records(show: Callable[[str], None], disabled: bool) -> Iterator[None]:
+    """While syncing, the extractor's progress records (the key-set reconciliation's listing) go to `show`."""
+    import logging
+
+    class Shown(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            text = getattr(record, "progress", None)
+            if text:
+                show(text)
+
+    if disabled:
+        yield
+        return
+    logger, handler = logging.getLogger("connectors.extract"), Shown(logging.DEBUG)
+    level = logger.level
+    logger.addHandler(handler)
+    logger.setLevel(min(level or logging.DEBUG, logging.DEBUG))
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+
+
 @click.command()
 @click.argument("source")
 @click.option("--full-refresh", is_flag=True, help="Read everything again; rows the source no longer has are deleted.")
@@ -133,9 +160,10 @@ def sync(source: str, full_refresh: bool, streams: tuple[str, ...], dry_run: boo
         def on_batch(stream: str, fetched: int, quarantined: int) -> None:
             progress.update(task, description=f"{declared.name}/{stream}: {fetched:,} fetched, {quarantined:,} bad")
 
-        summaries = sync_source(source, url=settings.database_url, data_dir=settings.data_dir,
-                                full_refresh=full_refresh, streams=streams or None, on_batch=on_batch,
-                                dry_run=dry_run, full_reload=full_reload)
+        with _progress_records(lambda text: progress.update(task, description=text), progress.disable):
+            summaries = sync_source(source, url=settings.database_url, data_dir=settings.data_dir,
+                                    full_refresh=full_refresh, streams=streams or None, on_batch=on_batch,
+                                    dry_run=dry_run, full_reload=full_reload)
     for summary in summaries:
         click.echo(json.dumps(summary.as_dict(), default=str, ensure_ascii=False) if as_json else summary.line())
     if any(s.error for s in summaries):

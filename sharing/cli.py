@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -118,6 +119,56 @@ def versions_command(name: str, as_json: bool) -> None:
            "cursor": json.dumps(v["source_cursor"], ensure_ascii=False)} for v in versions],
          ["version", "published_at", "rows", "changes", "cursor"], as_json=False, title=f"{name} versions",
          numeric=["version", "rows"], empty="")
+
+
+@datasets.command("export")
+@click.argument("name")
+@click.option("--version", "version", type=click.IntRange(1), default=None, help="A past version; default current.")
+@click.option("--format", "fmt", type=click.Choice(["parquet", "csv"]), default="parquet", show_default=True)
+@click.option("--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+              help="The file to write; an existing file is never replaced.")
+def export_command(name: str, version: int | None, fmt: str, out: Path) -> None:
+    """Write one version of a dataset to a file, as published (unmasked: agencies export through the API,
+    under their grants). Progress on stderr when it is a terminal."""
+    import os
+
+    import pyarrow.csv as pacsv
+    import pyarrow.parquet as pq
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    from sharing import snapshots
+
+    _known_dataset(name)
+    if out.exists():
+        raise click.ClickException(f"{out} exists; export never replaces a file (give another --out)")
+    data_dir = get_settings().data_dir
+    try:
+        number = version if version is not None else snapshots.current_version(data_dir, name)
+        if number is None:
+            raise FileNotFoundError(f"dataset {name} has no published version under {data_dir} yet; "
+                                    "run `lienthong sync SOURCE` or `make demo`")
+        table = snapshots.read_version(data_dir, name, number)
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    partial = out.with_name(out.name + ".partial")
+    console = Console(stderr=True)
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True, disable=not console.is_terminal) as progress:
+        task = progress.add_task(f"{name} v{number} -> {out.name}", total=table.num_rows)
+        batches = table.to_batches(max_chunksize=20_000)
+        if fmt == "parquet":
+            with pq.ParquetWriter(partial, table.schema, compression="zstd") as writer:
+                for batch in batches:
+                    writer.write_batch(batch)
+                    progress.advance(task, batch.num_rows)
+        else:
+            with pacsv.CSVWriter(partial, table.schema) as csv_writer:
+                for batch in batches:
+                    csv_writer.write_batch(batch)
+                    progress.advance(task, batch.num_rows)
+    os.replace(partial, out)
+    click.echo(f"{name} v{number}: {table.num_rows:,} rows written to {out} ({fmt})")
 
 
 @click.group()
