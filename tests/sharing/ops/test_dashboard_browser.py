@@ -33,8 +33,12 @@ def _docs_shot(driver: Any, name: str, width: int, directory: Path) -> None:
     driver.set_window_size(width, 900)
     height = int(driver.execute_script("return document.documentElement.scrollHeight"))
     driver.set_window_size(width, max(700, min(height + 40, 5000)))
-    driver.save_screenshot(str(directory / f"{name}-{width}.png"))
+    path = directory / f"{name}-{width}.png"
+    path.unlink(missing_ok=True)
+    driver.save_screenshot(str(path))
     driver.set_window_size(1366, 900)
+    png = path.read_bytes()  # written now, a PNG as wide as asked (IHDR's width: bytes 16-20)
+    assert png[:8] == b"\x89PNG\r\n\x1a\n" and int.from_bytes(png[16:20], "big") == width, (path, png[16:24])
 
 
 def _fits(driver: Any, width: int = 400) -> None:
@@ -171,6 +175,7 @@ def test_an_operator_walks_the_dashboard(demo: Demo, browser: Any, tmp_path: Pat
     assert "Chuỗi đã được kiểm chứng" in browser.find_element(by("CSS_SELECTOR"), ".chain").text
     _fits(browser)
     _docs_shot(browser, "ops-audit", 1366, tmp_path)
+    _docs_shot(browser, "ops-audit", 400, tmp_path)
     entries = [r.text for r in browser.find_elements(by("CSS_SELECTOR"), "table.audit tbody tr")]
     approval = [e for e in entries if f"drift {drift_id} approved" in e]
     assert approval and f"operator:{OPERATOR}" in approval[0] and f"/ops/drift/{drift_id}/approve" in approval[0]
