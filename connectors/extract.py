@@ -102,7 +102,7 @@ class Extraction:
                 self.request_ids = list(getattr(reader, "request_ids", []))
                 self.request_hashes = list(getattr(reader, "request_hashes", []))  # REST: X-Road-Request-Hash
         if self._old.cursor is None and not self._old.has_keys and self.stats.records == 0:
-            message = (f"[{self.source.name}] {self.stream.name}: the first sync read 0 records; check the "
+            message = (f"{self.source.name}/{self.stream.name}: the first sync read 0 records; check the "
                        "records path, the parameters and the credentials before trusting an empty dataset")
             self.warnings.append(message)
             log.warning(message)
@@ -153,7 +153,7 @@ class Extraction:
         last = parse_ts(self._state.reconciled_at)
         if (self._reconcile_now is None and last is not None and deletes.every_minutes
                 and now - last < timedelta(minutes=deletes.every_minutes)):
-            log.info("[%s] %s: key-set reconciliation not due (last %s, every %g min)", self.source.name,
+            log.info("%s/%s: key-set reconciliation not due (last %s, every %g min)", self.source.name,
                      self.stream.name, self._state.reconciled_at, deletes.every_minutes)
             return
         self.reconciled = True
@@ -184,7 +184,7 @@ class Extraction:
         gone = missing_from(known, live) if known is not None else []
         self._state.known_keys = live
         self._state.reconciled_at = format_ts(now)
-        log.info("[%s] %s: reconciled %d live keys, %d deleted", self.source.name, self.stream.name,
+        log.info("%s/%s: reconciled %d live keys, %d deleted", self.source.name, self.stream.name,
                  len(live), len(gone))
         for start in range(0, len(gone), 1000):
             chunk = gone[start:start + 1000]
