@@ -35,6 +35,10 @@ FAULT_TAGS = (f"{{{SOAP11_ENV}}}Fault", f"{{{SOAP12_ENV}}}Fault")
 ENVELOPE_TAGS = (f"{{{SOAP11_ENV}}}Envelope", f"{{{SOAP12_ENV}}}Envelope")
 
 Converter = Callable[[str], Any] | None  # None: the text as it is
+# Replies up to this size are parsed into a whole tree (see BulkPlan.parse); bigger ones stream.
+TREE_BYTES = 16 * 2**20
+_TREE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
+                               remove_comments=True)
 
 
 class HasFault(Exception):
@@ -153,7 +157,8 @@ class Shape:
             out[name] = [] if repeated else None
         return out
 
-    def read(self, element: Any) -> dict[str, Any]:
+    def read(self, element: Any, nil: bool = True) -> dict[str, Any]:
+        """One element's fields. `nil`: the page may hold xsi:nil (False skips the attribute look-ups)."""
         record = self.empty()
         for name, tag, convert in self.attributes:
             text = element.get(tag)
@@ -162,7 +167,16 @@ class Shape:
         for child in element:
             f = fields.get(child.tag)
             if f is not None:
-                value = f.shape.read_value(child) if f.shape is not None else value_of(child, f.convert)
+                if f.shape is not None:
+                    value = f.shape.read_value(child, nil)
+                else:
+                    text = child.text
+                    if text is None or (nil and child.get(XSI_NIL) in ("true", "1")):
+                        value = None
+                    elif f.convert is None:
+                        value = text
+                    else:
+                        value = _convert(text, f.convert)
                 if f.repeated:
                     record[f.name].append(value)
                 else:
@@ -171,10 +185,10 @@ class Shape:
                 record[etree.QName(child).localname] = child.text
         return record
 
-    def read_value(self, element: Any) -> dict[str, Any] | None:
-        if element.get(XSI_NIL) in ("true", "1"):
+    def read_value(self, element: Any, nil: bool = True) -> dict[str, Any] | None:
+        if nil and element.get(XSI_NIL) in ("true", "1"):
             return None
-        return self.read(element)
+        return self.read(element, nil)
 
 
 def _convert(text: str, convert: Converter) -> Any:
@@ -249,7 +263,48 @@ class BulkPlan:
         self.shape = None if self.is_simple else Shape(record.type, f"{operation}/{records}")
 
     def parse(self, content: bytes) -> tuple[list[Any], str | None]:
-        """The records and the next page token. Raises HasFault, ShapeError, or lxml's XMLSyntaxError."""
+        """The records and the next page token. Raises HasFault, ShapeError, or lxml's XMLSyntaxError.
+
+        A reply of up to TREE_BYTES is parsed whole (lxml's tree builder is twice as fast as its
+        iterparse events, and a page's tree is a few MB); a bigger one streams, one record at a time.
+        Malformed XML is read again by the streaming path, so its error is the streaming path's."""
+        if len(content) <= TREE_BYTES:
+            try:
+                root = etree.fromstring(content, _TREE_PARSER)
+            except etree.XMLSyntaxError:
+                pass
+            else:
+                return self._from_tree(root, b"nil" in content)
+        return self._streamed(content)
+
+    def _from_tree(self, root: Any, nil: bool) -> tuple[list[Any], str | None]:
+        if next(root.iter(*FAULT_TAGS), None) is not None:
+            raise HasFault(FAULT_TAGS[0])
+        if root.tag not in ENVELOPE_TAGS:
+            raise ShapeError("not_envelope", f"an XML document <{etree.QName(root).localname}>, not a SOAP envelope")
+        if next(root.iter(self.response_tag), None) is None:
+            raise ShapeError("no_response", f"the Body holds {body_children(root) or 'nothing'}, not the "
+                                            f"operation's response <{etree.QName(self.response_tag).localname}>")
+        shape, simple, container = self.shape, self.simple, self.container_tag
+        found = [el for el in root.iter(self.record_tag) if el.getparent().tag == container]
+        if shape is None:
+            records = [value_of(el, simple) for el in found]
+        else:
+            read = shape.read
+            records = [read(el, nil) for el in found]
+        token = None
+        if self.token_tag:
+            for el in root.iter(self.token_tag):
+                token = el.text
+        if not records:
+            stray = [etree.QName(c).localname for el in root.iter(container) for c in el
+                     if isinstance(c.tag, str) and c.tag not in self.declared_siblings]
+            if stray:
+                raise ShapeError("no_records", f"records path {self.records_name!r} matched nothing, and the "
+                                               f"response holds <{'>, <'.join(dict.fromkeys(stray))}>")
+        return records, token
+
+    def _streamed(self, content: bytes) -> tuple[list[Any], str | None]:
         records: list[Any] = []
         token: str | None = None
         seen_response = False
@@ -260,10 +315,12 @@ class BulkPlan:
         context = etree.iterparse(BytesIO(content), events=("end",), tag=tuple(tags), resolve_entities=False,
                                   no_network=True, load_dtd=False, huge_tree=False, remove_comments=True)
         shape, simple, record_tag = self.shape, self.simple, self.record_tag
+        # Without the bytes "nil" the page has no xsi:nil attribute: skip the look-up on every value.
+        nil = b"nil" in content
         for _, element in context:
             tag = element.tag
             if tag == record_tag and element.getparent().tag == self.container_tag:
-                records.append(value_of(element, simple) if shape is None else shape.read(element))
+                records.append(value_of(element, simple) if shape is None else shape.read(element, nil))
             else:
                 if tag == self.token_tag:
                     token = element.text

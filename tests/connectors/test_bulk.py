@@ -17,6 +17,14 @@ from tests.connectors.helpers import source_at
 
 pytestmark = pytest.mark.integration
 
+
+@pytest.fixture(params=["tree", "streamed"], autouse=True)
+def reply_path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Every comparison twice: replies parsed whole (the usual page) and streamed (a reply past TREE_BYTES)."""
+    if request.param == "streamed":
+        monkeypatch.setattr("connectors.bulk.TREE_BYTES", -1)
+    return str(request.param)
+
 EPOCH = "1970-01-01T00:00:00Z"
 
 
