@@ -186,6 +186,10 @@ def _json_default(value: object) -> str:
     return str(value)
 
 
+# What json.dumps(r, ensure_ascii=False, default=_json_default) writes, without building an encoder per record.
+_RAW_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default)
+
+
 def _note(errors: list[list[str] | None], i: int, problem: str) -> None:
     found = errors[i]
     if found is None:
@@ -241,8 +245,8 @@ class Coercer:
         reconciled deletes; `bad_utf8` says the page was decoded with surrogate escapes."""
         n = len(records)
         errors: list[list[str] | None] = [None] * n
-        raws = list(raw) if raw is not None else [
-            json.dumps(r, ensure_ascii=False, default=_json_default) for r in records]
+        encode = _RAW_ENCODER.encode
+        raws = list(raw) if raw is not None else [encode(r) for r in records]
         columns: list[pa.Array] = []
         for name, t in self.fields:
             values = [field_value(r, name) for r in records] if self._nested else [r.get(name) for r in records]

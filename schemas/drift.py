@@ -86,11 +86,20 @@ def detect_drift(batch: pa.Table, contract: Contract) -> list[DriftEvent]:
     # Two passes over `_raw` whatever the number of fields; JSON is parsed only for suspect rows.
     # 1. new fields: a record with an unknown key has more keys than the contract's fields, or (a
     # renamed field) the same number with a contract field missing, which the connector left null
+    # (a null that the record sends as `"field": null` is not a missing key, so it is not suspect)
     keys = pc.fill_null(pc.count_substring(raw, '":'), 0)
     suspect = pc.not_equal(keys, len(contract.wire_fields))
     for field in contract.wire_fields:
         column = batch.column(field) if field in batch.column_names else None
-        suspect = pc.or_(suspect, pc.is_null(as_array(column)) if column is not None else pa.scalar(True))
+        if column is None:
+            suspect = pc.or_(suspect, pa.scalar(True))
+            continue
+        nulls = pc.is_null(as_array(column))
+        if "." in field:  # a nested key's name may also be another object's: every null is suspect
+            suspect = pc.or_(suspect, nulls)
+        elif pc.any(nulls).as_py():
+            absent = pc.invert(pc.fill_null(pc.match_substring(raw, _key_text(field)), False))
+            suspect = pc.or_(suspect, pc.and_(nulls, absent))
     by_field = _unknown_keys(raw, pc.fill_null(suspect, True), contract)
     for field, mask in sorted(by_field.items()):
         events.append(DriftEvent(field, "new_field", mask, _sample(raw, mask)))
