@@ -87,3 +87,20 @@ def named(what: Callable[..., str]) -> Callable[[Callable[P, T]], Callable[P, T]
                     "back, nothing of this run was committed; run it again when the database is back") from exc
         return run
     return wrap
+
+
+def read_retrying(engine: sa.Engine, read: Callable[[sa.Connection], T]) -> T:
+    """Run the read-only `read` on a connection of `engine`, once more on a new connection if the first
+    was found dead (a PostgreSQL restart since it was pooled). The pool then drops every connection older
+    than the failure, so a reader's pool recovers without a ping per checkout and without a failed request.
+    Only for reads: nothing of a write is ever replayed."""
+    try:
+        with engine.connect() as conn:
+            return read(conn)
+    except sa.exc.DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+        log.warning("a pooled connection was dead (%s); the read runs once more on a new one",
+                    str(exc.orig or exc).strip().splitlines()[0][:160])
+    with engine.connect() as conn:
+        return read(conn)

@@ -30,6 +30,7 @@ from fastapi.responses import Response
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from core.dbfaults import retry_connect
 from sharing import db
 from sharing.api import problems
 from sharing.api.audit import AuditWriter, Entry
@@ -56,10 +57,13 @@ class ProblemResponse(JSONResponse):
 
 def api_engine(url: str) -> sa.Engine:
     """The API's own pool on PostgreSQL: sized for the server's threads, and no ping per checkout (a round
-    trip on every request; a connection that died is dropped by the pool after its first error)."""
+    trip on every request): a read that meets a dead connection runs once more (`core.dbfaults.read_retrying`)
+    after the pool dropped it and its peers; a server still starting up is waited for."""
     if url.startswith("sqlite"):
         return db.engine_for(url)
-    return sa.create_engine(url, pool_size=20, max_overflow=20, pool_timeout=10)
+    engine = sa.create_engine(url, pool_size=20, max_overflow=20, pool_timeout=10)
+    retry_connect(engine)
+    return engine
 
 
 def _header(scope: Scope, name: bytes) -> str | None:

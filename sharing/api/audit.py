@@ -171,12 +171,22 @@ def append(conn: Connection, entries: Sequence[Entry], key: tuple[str, bytes] | 
     return [r["seq"] for r in rows]
 
 
+def _writer_engine(url: str) -> Engine:
+    from core.dbfaults import retry_connect
+
+    engine = sa.create_engine(url, pool_size=1, pool_pre_ping=True)
+    retry_connect(engine)
+    return engine
+
+
 class AuditWriter:
     """The one writer of this process: callers enqueue, a thread writes batches, futures say when durable."""
 
     def __init__(self, url: str) -> None:
         # Its own connection on PostgreSQL, so a burst of lookups never keeps the log waiting for one.
-        self.engine = db.engine_for(url) if url.startswith("sqlite") else sa.create_engine(url, pool_size=1)
+        # Pinged before each batch (one round trip a batch, not a request) and a refused connect retried, so
+        # the first entries after a PostgreSQL restart are written, not answered 503.
+        self.engine = db.engine_for(url) if url.startswith("sqlite") else _writer_engine(url)
         create_tables(self.engine)
         self.url = url
         self._dirty = False  # entries written since the last checkpoint

@@ -12,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Depends, Path, Query, Request
 from fastapi.responses import StreamingResponse
 
+from core.dbfaults import read_retrying
 from sharing.api import cursor as cursors
 from sharing.api import labels, masking, queries, subjects
 from sharing.api.auth import KEY_HEADER, PURPOSE_HEADER
@@ -200,7 +201,9 @@ def _read(state: ApiState, lookup: Any, names: Sequence[str] = (),
     from sharing import history
 
     present = state.published()  # before taking a connection: it may need one of its own
-    with state.engine.connect() as conn:
+
+    def run(conn: Any) -> tuple[queries.Published, Any]:
+        now = present
         if as_of is not None:
             try:
                 point = history.parse_point(as_of)
@@ -213,8 +216,10 @@ def _read(state: ApiState, lookup: Any, names: Sequence[str] = (),
                 raise Problem("no-such-resource", f"as_of: {exc}") from exc
             if not read:
                 raise Problem("no-such-resource", f"as_of: none of {', '.join(names)} had a version yet at {as_of}")
-            present = present.as_of(read, names)
-        return present, lookup(conn, present)
+            now = now.as_of(read, names)
+        return now, lookup(conn, now)
+
+    return read_retrying(state.engine, run)  # a dead pooled connection (a restart) is not a failed lookup
 
 
 @router.get(

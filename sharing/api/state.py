@@ -11,6 +11,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from fastapi import Request
 
+from core.dbfaults import read_retrying
 from sharing.api.audit import AuditWriter, Entry
 from sharing.api.policy import Client, Policy
 from sharing.api.queries import Published
@@ -36,8 +37,7 @@ class ApiState:
         """Which datasets are published, re-read every few seconds (publishing happens beside the API)."""
         with self._lock:
             if self._published is None or time.monotonic() - self._published[0] > PUBLISHED_TTL_SECONDS:
-                with self.engine.connect() as conn:
-                    self._published = (time.monotonic(), Published.read(conn))
+                self._published = (time.monotonic(), read_retrying(self.engine, Published.read))
             return self._published[1]
 
 
