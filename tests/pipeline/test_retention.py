@@ -39,31 +39,31 @@ def test_the_window_keeps_the_version_current_at_its_start_and_the_legal_minimum
     assert keep_from(versions, Retention(days=1000), now) == 1
 
 
-def test_prune_keeps_every_as_of_read_inside_the_retention(sqlite_url: str, tmp_path: Path) -> None:
+def test_prune_keeps_every_as_of_read_inside_the_retention(db_url: str, tmp_path: Path) -> None:
     data_dir = tmp_path / "data"
     with running_simulator("construction", records=300, seed=21, tmp_dir=tmp_path / "sim") as sim:
         env = {"LIENTHONG_AGENCY_CONSTRUCTION_URL": sim.url}
         for _ in range(5):
-            summaries = sync_source("construction", url=sqlite_url, data_dir=data_dir, environ=env,
+            summaries = sync_source("construction", url=db_url, data_dir=data_dir, environ=env,
                                     streams=["permits"])
             assert summaries[0].error is None, summaries[0].line()
             sim.sim.store.advance(90)
     current = snapshots.current_version(data_dir, "permits")
     assert current == 5
     before: dict[int, tuple[list[str], pa.Table]] = {
-        v: (as_of_version(sqlite_url, v), snapshots.read_version(data_dir, "permits", v)) for v in range(1, 6)}
+        v: (as_of_version(db_url, v), snapshots.read_version(data_dir, "permits", v)) for v in range(1, 6)}
     assert before[1][0] != before[5][0]
-    dry = prune(sqlite_url, data_dir, "permits", Retention(versions=2), dry_run=True)
+    dry = prune(db_url, data_dir, "permits", Retention(versions=2), dry_run=True)
     assert dry.removed_versions == [1, 2, 3] and snapshots.version_dir(data_dir, "permits", 1).exists()
-    report = prune(sqlite_url, data_dir, "permits", Retention(versions=2))
+    report = prune(db_url, data_dir, "permits", Retention(versions=2))
     assert (report.keep_from, report.removed_versions) == (4, [1, 2, 3]) and report.history_rows > 0
     for v in (4, 5):  # inside the window: as-of reads and snapshots exactly as before
-        assert as_of_version(sqlite_url, v) == before[v][0], v
+        assert as_of_version(db_url, v) == before[v][0], v
         assert snapshots.read_version(data_dir, "permits", v).equals(before[v][1]), v
     assert not any(snapshots.version_dir(data_dir, "permits", v).exists() for v in (1, 2, 3))
-    again = prune(sqlite_url, data_dir, "permits", Retention(versions=2))
+    again = prune(db_url, data_dir, "permits", Retention(versions=2))
     assert again.removed_versions == [] and again.history_rows == 0
-    with db.engine_for(sqlite_url).connect() as conn:
+    with db.engine_for(db_url).connect() as conn:
         entries = conn.execute(sa.text("SELECT client, endpoint, params FROM lt_audit_log")).all()
     assert [(e.client, e.endpoint) for e in entries] == [(getpass.getuser(), "datasets prune")] * 2
     assert '"keep_from":4' in entries[0].params
