@@ -33,6 +33,7 @@ from sharing.spec import dataset_spec
 from sharing.staging import open_publication
 
 if TYPE_CHECKING:
+    from connectors.config import SourceConfig
     from schemas.contract import Contract
 
 
@@ -171,9 +172,10 @@ def _save_quality(quarantine: list[pa.Table], stats: list[dict[str, Any]], contr
     return write
 
 
-@named(lambda source_name, stream_name, *_, **__: f"[{Path(source_name).stem}] stream {stream_name}")
+@named(lambda source_name, stream_name, *_, **__:
+       f"[{getattr(source_name, 'name', None) or Path(source_name).stem}] stream {stream_name}")
 def sync_stream(
-    source_name: str,
+    source_name: str | SourceConfig,
     stream_name: str,
     *,
     url: str,
@@ -190,17 +192,18 @@ def sync_stream(
 
     `dry_run`: read and validate, publish nothing (no rows, no quarantine, no state; drift is still logged).
     A run that breaks its contract's hold rules is held for a person (pipeline/holds.py), not published;
-    `full_reload` is a declared full refresh that the hold rules let through.
+    `full_reload` is a declared full refresh that the hold rules let through. `source_name`: a source
+    file's name or path, or a source already resolved (the Airflow task's, from `AgencyHook`).
     """
     import time
 
-    from connectors import load_source, read
+    from connectors import SourceConfig, load_source, read
     from quality.runner import validate_batch
     from schemas.contract import contract_for_stream
     from schemas.db import ensure_tables
 
     started = time.perf_counter()
-    source = load_source(source_name, environ=environ)
+    source = source_name if isinstance(source_name, SourceConfig) else load_source(source_name, environ=environ)
     contract = contract_for_stream(source.name, stream_name)
     run_id = run_id or f"{source.name}-{stream_name}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     summary = StreamSummary(source.name, stream_name, contract.dataset, run_id)

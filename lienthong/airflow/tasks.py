@@ -5,9 +5,9 @@ publish in one process, where only the publish transaction commits the cursor, w
 quarantine rows. (One task per stream rather than one per step: the steps pass Arrow batches in
 memory, and a step boundary would mean spilling every batch to disk for nothing the guarantee needs.)
 
-Endpoints come from the Airflow connection `lienthong_<source>` when it exists (its `host` holds the
-full endpoint URL, or host/port/schema make one), else from `LIENTHONG_AGENCY_<SOURCE>_URL`, else the
-source file. Secrets stay where the source file points (an env var or an Airflow connection field).
+A source's endpoint and credentials come from `lienthong.airflow.hook.AgencyHook`: the Airflow
+connection `lienthong_<source>` when it exists, else `LIENTHONG_AGENCY_<SOURCE>_URL` (endpoint), else
+the source file. The resolved source is handed to the pipeline, not passed through the environment.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from core.errors import Fatal, LienthongError, Retriable
 
@@ -27,33 +27,15 @@ QUALITY_GATE = "held back by the quality gate"  # the failure rate passed the co
 log = logging.getLogger("lienthong.airflow")
 progress_log = logging.getLogger("lienthong.airflow.progress")  # `airflow_run` shows these
 
-
-def endpoint_from_connection(conn_id: str) -> str | None:
-    """The endpoint URL held by an Airflow connection, or None when there is no such connection."""
-    from airflow.sdk import BaseHook
-
-    try:
-        conn = BaseHook.get_connection(conn_id)
-    except Exception:  # Airflow's not-found type differs between its execution paths
-        return None
-    host = (conn.host or "").strip()
-    if not host:
-        return None
-    if "://" in host:
-        return host.rstrip("/")
-    scheme = "https" if conn.conn_type == "https" else "http"
-    port = f":{conn.port}" if conn.port else ""
-    path = f"/{conn.schema.strip('/')}" if conn.schema else ""
-    return f"{scheme}://{host}{port}{path}"
+if TYPE_CHECKING:
+    from connectors.config import SourceConfig
 
 
-def task_environ(source: str, conn_id: str, base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """The environment a source's connector reads, with the endpoint from its Airflow connection."""
-    env = dict(os.environ if base is None else base)
-    url = endpoint_from_connection(conn_id)
-    if url:
-        env[f"LIENTHONG_AGENCY_{source.upper()}_URL"] = url
-    return env
+def agency_source(source: str, conn_id: str, environ: Mapping[str, str] | None = None) -> SourceConfig:
+    """The source a sync task of `source` calls: `AgencyHook` resolves it from connection `conn_id`."""
+    from lienthong.airflow.hook import AgencyHook
+
+    return AgencyHook(source, conn_id, environ=environ).get_conn()
 
 
 def summary_dict(summary: Any, interval: tuple[str | None, str | None] = (None, None),
@@ -83,9 +65,10 @@ def sync_stream_task(source: str, stream: str, *, conn_id: str, run_id: str,
     from pipeline.sync import sync_stream
     from sharing.publish import read_state
 
-    env = task_environ(source, conn_id, environ)
+    env = dict(os.environ if environ is None else environ)
     settings = load_settings(env)
-    where = settings.agency_urls.get(source, "the source file's endpoint")
+    config = agency_source(source, conn_id, env)
+    where = config.endpoint
     progress_log.info("sync %s/%s from %s, data interval %s .. %s", source, stream, where, *interval)
 
     def progress(fetched: int, bad: int) -> None:
@@ -93,14 +76,14 @@ def sync_stream_task(source: str, stream: str, *, conn_id: str, run_id: str,
 
     try:
         cursor_from = (read_state(settings.database_url, source, stream) or {}).get("cursor")
-        summary = sync_stream(source, stream, url=settings.database_url, data_dir=settings.data_dir,
+        summary = sync_stream(config, stream, url=settings.database_url, data_dir=settings.data_dir,
                               run_id=run_id, on_batch=progress, environ=env)
     except Fatal as exc:
         raise StreamFatal(f"{source}/{stream} failed, not retried (a person must act): {exc}") from exc
     except Exception as exc:
         raise StreamRetriable(f"{source}/{stream} failed: {type(exc).__name__}: {exc}") from exc
     result = summary_dict(summary, interval, cursor_from)
-    LAST_SUMMARIES[(source, stream)] = {**result, "endpoint": _endpoint(source, env)}
+    LAST_SUMMARIES[(source, stream)] = {**result, "endpoint": config.endpoint}
     log.info("%s", result["line"])
     if summary.extra.get("hold"):
         raise StreamFatal(f"{source}/{stream} held for a person, nothing published: {summary.error}")
@@ -110,16 +93,9 @@ def sync_stream_task(source: str, stream: str, *, conn_id: str, run_id: str,
     return result
 
 
-def _endpoint(source: str, env: Mapping[str, str]) -> str:
-    """The endpoint a sync of `source` calls with this environment (connection, variable, or the file)."""
-    from connectors import load_source
-
-    return str(load_source(source, environ=env).endpoint)
-
-
 def source_endpoint(source: str, conn_id: str) -> str:
     """The endpoint a sync task of `source` would call now (for lineage)."""
-    return _endpoint(source, task_environ(source, conn_id))
+    return str(agency_source(source, conn_id).endpoint)
 
 
 class StreamFailed(LienthongError):
