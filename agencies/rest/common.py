@@ -142,3 +142,18 @@ def guarded(endpoint: Callable[[Request], Awaitable[Response]]) -> Callable[[Req
 
     run.__name__ = endpoint.__name__
     return run
+
+
+async def one_record(sim: Simulator, dataset: str, key: str, not_found: str,
+                     wrap: Callable[[bytes], bytes] = lambda body: body) -> Response:
+    """GET of one record by its key (faults applied as to a page); 404 with `not_found` when there is none.
+    `wrap`: the vendor's envelope around the record's JSON."""
+    store = store_of(sim)
+
+    def one(fault: RequestFault | None) -> Response:
+        record = store.get(dataset, key)
+        if record is None:
+            return error(404, not_found)
+        return json_response(wrap(encode_record(sim.faults.apply(dataset, [record])[0])))
+
+    return await with_faults(sim, one)

@@ -13,12 +13,12 @@ from agencies.base import RequestFault, Simulator
 from agencies.rest.common import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
-    encode_record,
     error,
     guarded,
     int_param,
     items_json,
     json_response,
+    one_record,
     rows_bodies,
     store_of,
     time_param,
@@ -68,14 +68,7 @@ def routes(sim: Simulator) -> list[Route]:
         if not _authorised(sim, request):
             return unauthorised()
         permit_no = request.path_params["permit_no"]
-
-        def one(fault: RequestFault | None) -> Response:
-            record = store.get(DATASET, permit_no)
-            if record is None:
-                return error(404, f"permit {permit_no[:40]!r} not found")
-            return json_response(encode_record(sim.faults.apply(DATASET, [record])[0]))
-
-        return await with_faults(sim, one)
+        return await one_record(sim, DATASET, permit_no, f"permit {permit_no[:40]!r} not found")
 
     @guarded
     async def permit_keys(request: Request) -> Response:

@@ -19,12 +19,11 @@ from agencies.base import RequestFault, Simulator
 from agencies.rest.common import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
-    encode_record,
-    error,
     guarded,
     int_param,
     items_json,
     json_response,
+    one_record,
     rows_bodies,
     store_of,
     with_faults,
@@ -87,15 +86,8 @@ def routes(sim: Simulator) -> list[Route]:
         if not _authorised(sim, request):
             return refused()
         number = request.query_params.get("so", "")  # the number holds a "/": a query, not a path segment
-
-        def one(fault: RequestFault | None) -> Response:
-            record = store.get(DATASET, number)
-            if record is None:
-                return error(404, f"không tìm thấy giấy phép {number[:40]!r}")
-            return json_response(b'{"success":true,"data":' + encode_record(sim.faults.apply(DATASET, [record])[0])
-                                 + b"}")
-
-        return await with_faults(sim, one)
+        return await one_record(sim, DATASET, number, f"không tìm thấy giấy phép {number[:40]!r}",
+                                lambda body: b'{"success":true,"data":' + body + b"}")
 
     return [
         Route("/api/giay-phep", list_permits, methods=["GET"]),

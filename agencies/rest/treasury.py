@@ -23,12 +23,12 @@ from agencies.rest.common import (
     DEFAULT_LIMIT,
     MAX_LIMIT,
     BadRequest,
-    encode_record,
     error,
     guarded,
     int_param,
     items_json,
     json_response,
+    one_record,
     rows_bodies,
     store_of,
     with_faults,
@@ -90,14 +90,7 @@ def routes(sim: Simulator) -> list[Route]:
         if not _authorised(sim, request):
             return error(401, "Sai tên đăng nhập hoặc mật khẩu")
         number = request.path_params["so_chung_tu"]
-
-        def one(fault: RequestFault | None) -> Response:
-            record = store.get(DATASET, number)
-            if record is None:
-                return error(404, f"không tìm thấy chứng từ {number[:40]!r}")
-            return json_response(encode_record(sim.faults.apply(DATASET, [record])[0]))
-
-        return await with_faults(sim, one)
+        return await one_record(sim, DATASET, number, f"không tìm thấy chứng từ {number[:40]!r}")
 
     return [
         Route(PATH, list_receipts, methods=["GET"]),
