@@ -2,7 +2,7 @@
 
 `Fatal`: stop, a person must act (bad configuration, authentication refused, a contract broken).
 `Retriable`: try again later (a timeout, a 503, a 429).
-`Skippable`: this record or page is bad, the rest can go on (it goes to quarantine).
+A bad record is not an exception: validation returns it as a quarantine row, with its rule and value.
 Each carries its evidence: which source, operation, page or record, and a redacted excerpt.
 """
 
@@ -25,10 +25,6 @@ class Fatal(LienthongError):
 
 class Retriable(LienthongError):
     """Transient: the same call may succeed later."""
-
-
-class Skippable(LienthongError):
-    """One record or page is bad; the others can go on."""
 
 
 class ConfigError(Fatal):
