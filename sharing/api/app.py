@@ -58,10 +58,11 @@ class ProblemResponse(JSONResponse):
 def api_engine(url: str) -> sa.Engine:
     """The API's own pool on PostgreSQL: sized for the server's threads, and no ping per checkout (a round
     trip on every request): a read that meets a dead connection runs once more (`core.dbfaults.read_retrying`)
-    after the pool dropped it and its peers; a server still starting up is waited for."""
+    after the pool dropped it and its peers; a server still starting up is waited for. All 40 connections
+    (anyio's thread count) stay in the pool: overflow ones were closed and reopened in bursts, a connect each."""
     if url.startswith("sqlite"):
         return db.engine_for(url)
-    engine = sa.create_engine(url, pool_size=20, max_overflow=20, pool_timeout=10)
+    engine = sa.create_engine(url, pool_size=40, max_overflow=0, pool_timeout=10)
     retry_connect(engine)
     return engine
 

@@ -204,6 +204,9 @@ def _read(state: ApiState, lookup: Any, names: Sequence[str] = (),
 
     def run(conn: Any) -> tuple[queries.Published, Any]:
         now = present
+        # Autocommit: under READ COMMITTED each statement reads its own snapshot either way (the version read
+        # by the same statement as the rows); a transaction only added a BEGIN and a ROLLBACK round trip.
+        conn = conn.execution_options(isolation_level="AUTOCOMMIT")
         if as_of is not None:
             try:
                 point = history.parse_point(as_of)
