@@ -66,6 +66,17 @@ def list_command(as_json: bool) -> None:
          empty="nothing published yet: run `lienthong sync SOURCE` or `make demo`")
 
 
+def _version_or_current(data_dir: Path, name: str, version: int | None) -> int:
+    """`version`, or the current one; FileNotFoundError naming what to run when nothing is published."""
+    from sharing import snapshots
+
+    number = version if version is not None else snapshots.current_version(data_dir, name)
+    if number is None:
+        raise FileNotFoundError(f"dataset {name} has no published version under {data_dir} yet; "
+                                "run `lienthong sync SOURCE` or `make demo`")
+    return number
+
+
 @datasets.command("show")
 @click.argument("name")
 @click.option("--version", "version", type=int, default=None, help="A past version (time travel); default current.")
@@ -78,10 +89,7 @@ def show_command(name: str, version: int | None, limit: int, as_json: bool) -> N
     _known_dataset(name)
     data_dir = get_settings().data_dir
     try:
-        number = version if version is not None else snapshots.current_version(data_dir, name)
-        if number is None:
-            raise FileNotFoundError(f"dataset {name} has no published version under {data_dir} yet; "
-                                    "run `lienthong sync SOURCE` or `make demo`")
+        number = _version_or_current(data_dir, name, version)
         manifest = snapshots.read_manifest(data_dir, name, number)
         table = snapshots.read_version(data_dir, name, number)
     except FileNotFoundError as exc:
@@ -144,10 +152,7 @@ def export_command(name: str, version: int | None, fmt: str, out: Path) -> None:
         raise click.ClickException(f"{out} exists; export never replaces a file (give another --out)")
     data_dir = get_settings().data_dir
     try:
-        number = version if version is not None else snapshots.current_version(data_dir, name)
-        if number is None:
-            raise FileNotFoundError(f"dataset {name} has no published version under {data_dir} yet; "
-                                    "run `lienthong sync SOURCE` or `make demo`")
+        number = _version_or_current(data_dir, name, version)
         table = snapshots.read_version(data_dir, name, number)
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
