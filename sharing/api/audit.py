@@ -21,6 +21,9 @@ Appends are serialised: in one process by a single writer thread doing group com
 arrive while one transaction commits go together in the next: one commit for many requests, and no entry
 waits for more than the one commit ahead of it); across processes by the row lock that the
 `UPDATE lt_audit_head` at the start of each transaction takes (PostgreSQL row lock, SQLite write lock).
+On PostgreSQL a writer that wrote the head last appends its next group in one autocommit statement
+conditional on the head being still its own (one round trip, the lock held only while it commits); when
+another process appended in between, nothing is written and the group goes through the locking path.
 If a group's transaction fails, its entries are retried one per transaction, so an entry that cannot be
 written fails its own request only. Every text is stored escaped (NUL and unpaired surrogates, which
 PostgreSQL cannot store, as `\\x00` / `\\udcff`), and hashed as stored.
@@ -155,26 +158,63 @@ def create_tables(engine: Engine) -> None:
 def append(conn: Connection, entries: Sequence[Entry], key: tuple[str, bytes] | None = None) -> list[int]:
     """Chain `entries` onto the log inside the caller's transaction, sealed with `key` (default: the
     ring's current key); their seqs."""
-    key = key or audit_keys().current
+    return [r["seq"] for r in _append_locked(conn, entries, key or audit_keys().current)]
+
+
+def _append_locked(conn: Connection, entries: Sequence[Entry], key: tuple[str, bytes]) -> list[dict[str, Any]]:
     # The UPDATE comes first: it takes the lock that orders this transaction after every other append.
     seq, prev = conn.execute(
         audit_head.update().where(audit_head.c.id == 1).values(seq=audit_head.c.seq + len(entries))
         .returning(audit_head.c.seq, audit_head.c.hash)
     ).one()
-    first = int(seq) - len(entries) + 1
-    rows = []
-    for i, entry in enumerate(entries):
-        rows.append(entry.row(first + i, prev, key))
-        prev = rows[-1]["hash"]
+    rows = chain(entries, (int(seq) - len(entries), prev), key)
     conn.execute(audit_log.insert(), rows)
-    conn.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=prev))
-    return [r["seq"] for r in rows]
+    conn.execute(audit_head.update().where(audit_head.c.id == 1).values(hash=rows[-1]["hash"]))
+    return rows
 
 
-def _writer_engine(url: str) -> Engine:
+# PostgreSQL's one-statement append: the head moves from the seq and hash this writer last wrote to the
+# batch's last ones, and the rows go in only if it did (`h` is empty when another process appended since).
+_APPEND_IF_HEAD = sa.text(
+    "WITH h AS (UPDATE lt_audit_head SET seq = :last_seq, hash = :last_hash"
+    " WHERE id = 1 AND seq = :seq AND hash = :hash RETURNING id)"
+    " INSERT INTO lt_audit_log (seq, at, client, purpose, method, endpoint, params, outcome, status, detail,"
+    " row_keys, prev_hash, hash, context, subjects, key_id)"
+    " SELECT v.seq, v.at, v.client, v.purpose, v.method, v.endpoint, v.params, v.outcome, v.status, v.detail,"
+    " v.row_keys, v.prev_hash, v.hash, v.context, v.subjects, v.key_id"
+    " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(seq bigint, at text, client text, purpose text,"
+    " method text, endpoint text, params text, outcome text, status integer, detail text, row_keys text,"
+    " prev_hash text, hash text, context text, subjects text, key_id text)"
+    " WHERE EXISTS (SELECT 1 FROM h)"
+)
+
+
+def chain(entries: Sequence[Entry], after: tuple[int, str], key: tuple[str, bytes]) -> list[dict[str, Any]]:
+    """The rows of `entries` sealed onto a chain whose head is `after` (seq, hash)."""
+    rows, (seq, prev) = [], after
+    for i, entry in enumerate(entries):
+        rows.append(entry.row(seq + 1 + i, prev, key))
+        prev = rows[-1]["hash"]
+    return rows
+
+
+def append_if_head(conn: Connection, entries: Sequence[Entry], head: tuple[int, str],
+                   key: tuple[str, bytes] | None = None) -> list[dict[str, Any]] | None:
+    """PostgreSQL, autocommit: chain `entries` after `head` in one statement, which is its own transaction
+    (one round trip; the head's row lock is held only while it runs and commits). Their rows, or None when
+    the head is no longer `head` (another process appended): then nothing was written."""
+    rows = chain(entries, head, key or audit_keys().current)
+    done = conn.execute(_APPEND_IF_HEAD, {"seq": head[0], "hash": head[1], "last_seq": rows[-1]["seq"],
+                                          "last_hash": rows[-1]["hash"], "rows": _json(rows)})
+    return rows if done.rowcount == len(rows) else None
+
+
+def _writer_engine(url: str, **options: Any) -> Engine:
     from core.dbfaults import retry_connect
 
-    engine = sa.create_engine(url, pool_size=1, pool_pre_ping=True)
+    # No pre-ping (a round trip per batch): a batch that meets a dropped connection is written again on a
+    # new one (`AuditWriter._commit`), so the first entries after a PostgreSQL restart are still written.
+    engine = sa.create_engine(url, pool_size=1, **options)
     retry_connect(engine)
     return engine
 
@@ -187,9 +227,13 @@ class AuditWriter:
         # Pinged before each batch (one round trip a batch, not a request) and a refused connect retried, so
         # the first entries after a PostgreSQL restart are written, not answered 503.
         self.engine = db.engine_for(url) if url.startswith("sqlite") else _writer_engine(url)
+        # The one-statement appends' own connection, in autocommit from the start: switching a connection
+        # in and out of autocommit on every batch cost more CPU than the statement itself.
+        self._auto = None if url.startswith("sqlite") else _writer_engine(url, isolation_level="AUTOCOMMIT")
         create_tables(self.engine)
         self.url = url
         self._dirty = False  # entries written since the last checkpoint
+        self._head: tuple[int, str] | None = None  # (seq, hash) this writer last wrote (PostgreSQL)
         self._last_mark = time.monotonic()
         self._queue: queue.Queue[tuple[Entry, Future[int]] | None] = queue.Queue()
         self._thread = threading.Thread(target=self._run, name="audit-writer", daemon=True)
@@ -208,8 +252,9 @@ class AuditWriter:
         self._queue.put(None)
         self._thread.join(timeout=30)
         self.checkpoint()
-        if self.engine.dialect.name != "sqlite":
+        if self._auto is not None:
             self.engine.dispose()
+            self._auto.dispose()
 
     def checkpoint(self) -> None:
         """A signed checkpoint of the head outside the database, when the chain moved since the last one.
@@ -250,21 +295,44 @@ class AuditWriter:
                 batch.append(nxt)
             self._commit(batch)
 
-    def _commit(self, batch: list[tuple[Entry, Future[int]]]) -> None:
-        """One transaction for the group; if it fails, one each, so only the entries that fail fail."""
+    def _commit(self, batch: list[tuple[Entry, Future[int]]], *, again: bool = True) -> None:
+        """One transaction for the group; if it fails, one each, so only the entries that fail fail.
+        A batch that met a dropped connection (PostgreSQL restarted) is written once more on a new one."""
+        entries = [e for e, _ in batch]
         try:
-            with self.engine.begin() as conn:
-                seqs = append(conn, [e for e, _ in batch])
+            seqs = self._append(entries)
+        except sa.exc.DBAPIError as exc:
+            if exc.connection_invalidated and again:
+                return self._commit(batch, again=False)
+            return self._one_each(batch, exc)
         except Exception as exc:
-            if len(batch) == 1:
-                batch[0][1].set_exception(exc)
-                return
-            for item in batch:
-                self._commit([item])
-            return
+            return self._one_each(batch, exc)
         self._dirty = True
         for (_, done), seq in zip(batch, seqs, strict=True):
             done.set_result(seq)
+
+    def _one_each(self, batch: list[tuple[Entry, Future[int]]], exc: Exception) -> None:
+        self._head = None
+        if len(batch) == 1:
+            batch[0][1].set_exception(exc)
+            return
+        for item in batch:
+            self._commit([item], again=False)
+
+    def _append(self, entries: list[Entry]) -> list[int]:
+        """On PostgreSQL, while this process is the only one appending, one statement after the head it
+        last wrote; otherwise (the first batch, or another worker appended since) the locking transaction."""
+        if self._head is not None and self._auto is not None:
+            with self._auto.connect() as conn:
+                rows = append_if_head(conn, entries, self._head)
+            if rows is not None:
+                self._head = (rows[-1]["seq"], rows[-1]["hash"])
+                return [r["seq"] for r in rows]
+        with self.engine.begin() as conn:
+            rows = _append_locked(conn, entries, audit_keys().current)
+        if self._auto is not None:
+            self._head = (rows[-1]["seq"], rows[-1]["hash"])
+        return [r["seq"] for r in rows]
 
 
 # --- reading and verifying ----------------------------------------------------------------------

@@ -189,7 +189,7 @@ def test_the_lookup_api_recovers_after_a_restart_without_its_own(cluster: Cluste
     finally:
         app.state.lienthong.writer.close()
         app.state.lienthong.engine.dispose()
-    # The same server process answers every request after the restart: the audit writer pings its one
-    # connection before a batch, a read that meets a dead pooled connection is run once more on a new one
+    # The same server process answers every request after the restart: the audit writer writes a batch
+    # that met a dropped connection once more on a new one, and so is a read that met a dead pooled one
     # (measured before: [503, 0 (connection dropped), 200, ...]).
     assert statuses == [200] * 12, statuses

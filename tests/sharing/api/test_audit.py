@@ -11,7 +11,16 @@ import sqlalchemy as sa
 from click.testing import CliRunner
 
 from sharing import db
-from sharing.api.audit import AuditWriter, Entry, audit_log, create_tables, read, verify
+from sharing.api.audit import (
+    AuditWriter,
+    Entry,
+    append,
+    append_if_head,
+    audit_log,
+    create_tables,
+    read,
+    verify,
+)
 from sharing.api.cli import audit as audit_cli
 from tests.sharing.api.conftest import CLIENTS, Served, headers, key
 from tests.sharing.api.samples import pick
@@ -115,6 +124,40 @@ def test_concurrent_writers_keep_one_chain(url: str) -> None:
     for w in writers:
         w.close()
     assert verify(url) == (400, [])
+
+
+def test_a_writer_whose_head_moved_writes_nothing_and_appends_by_the_lock(pg_url: str) -> None:
+    """PostgreSQL's one-statement append is conditional on the head being the writer's own: after another
+    process appended, it writes nothing, and the writer's next group goes through the locking path."""
+    engine = db.engine_for(pg_url)
+    create_tables(engine)
+    with engine.begin() as conn:
+        conn.execute(audit_log.delete())
+        conn.execute(sa.text("UPDATE lt_audit_head SET seq = 0, hash = :g"), {"g": "0" * 64})
+    writer = AuditWriter(pg_url)
+    try:
+        # Texts PostgreSQL cannot store as they are, through the one-statement path (the second group).
+        odd = Entry(method="GET", endpoint="/v1/x\x00y", detail="Nguyễn \udcff\x00", outcome="denied", status=400)
+        assert [writer.submit(Entry(method="GET", endpoint=f"/w/{i}", outcome="allowed", status=200))
+                .result(timeout=30) for i in range(3)] == [1, 2, 3]
+        assert writer.submit(odd).result(timeout=30) == 4
+        mine = writer._head
+        assert mine is not None and mine[0] == 4
+        with engine.begin() as conn:  # another server process appends
+            assert append(conn, [Entry(method="GET", endpoint="/other", outcome="allowed", status=200)]) == [5]
+        with engine.connect() as conn:
+            auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+            assert append_if_head(auto, [Entry(method="GET", endpoint="/stale", status=200)], mine) is None
+        assert writer.submit(Entry(method="GET", endpoint="/after", outcome="allowed", status=200)
+                             ).result(timeout=30) == 6
+    finally:
+        writer.close()
+    with engine.connect() as conn:
+        endpoints = conn.execute(sa.select(audit_log.c.endpoint).order_by(audit_log.c.seq)).scalars().all()
+        detail = conn.execute(sa.select(audit_log.c.detail).where(audit_log.c.seq == 4)).scalar_one()
+    assert endpoints == ["/w/0", "/w/1", "/w/2", "/v1/x\\x00y", "/other", "/after"]
+    assert detail == "Nguyễn \\udcff\\x00"
+    assert verify(pg_url)[1] == []
 
 
 def test_requests_are_logged_without_secrets(api: httpx.Client, served: Served) -> None:
