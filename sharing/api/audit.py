@@ -23,7 +23,8 @@ waits for more than the one commit ahead of it); across processes by the row loc
 `UPDATE lt_audit_head` at the start of each transaction takes (PostgreSQL row lock, SQLite write lock).
 On PostgreSQL a writer that wrote the head last appends its next group in one autocommit statement
 conditional on the head being still its own (one round trip, the lock held only while it commits); when
-another process appended in between, nothing is written and the group goes through the locking path.
+another process appended in between, nothing is written, and the group is chained again after the head
+that statement saw (three tries, then the locking transaction).
 If a group's transaction fails, its entries are retried one per transaction, so an entry that cannot be
 written fails its own request only. Every text is stored escaped (NUL and unpaired surrogates, which
 PostgreSQL cannot store, as `\\x00` / `\\udcff`), and hashed as stored.
@@ -175,18 +176,21 @@ def _append_locked(conn: Connection, entries: Sequence[Entry], key: tuple[str, b
 
 # PostgreSQL's one-statement append: the head moves from the seq and hash this writer last wrote to the
 # batch's last ones, and the rows go in only if it did (`h` is empty when another process appended since).
+# It answers how many rows went in and the head as the statement's snapshot saw it (the one to try next).
 _APPEND_IF_HEAD = sa.text(
     "WITH h AS (UPDATE lt_audit_head SET seq = :last_seq, hash = :last_hash"
-    " WHERE id = 1 AND seq = :seq AND hash = :hash RETURNING id)"
-    " INSERT INTO lt_audit_log (seq, at, client, purpose, method, endpoint, params, outcome, status, detail,"
+    " WHERE id = 1 AND seq = :seq AND hash = :hash RETURNING id),"
+    " ins AS (INSERT INTO lt_audit_log (seq, at, client, purpose, method, endpoint, params, outcome, status, detail,"
     " row_keys, prev_hash, hash, context, subjects, key_id)"
     " SELECT v.seq, v.at, v.client, v.purpose, v.method, v.endpoint, v.params, v.outcome, v.status, v.detail,"
     " v.row_keys, v.prev_hash, v.hash, v.context, v.subjects, v.key_id"
     " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(seq bigint, at text, client text, purpose text,"
     " method text, endpoint text, params text, outcome text, status integer, detail text, row_keys text,"
     " prev_hash text, hash text, context text, subjects text, key_id text)"
-    " WHERE EXISTS (SELECT 1 FROM h)"
+    " WHERE EXISTS (SELECT 1 FROM h) RETURNING 1)"
+    " SELECT (SELECT count(*) FROM ins), seq, hash FROM lt_audit_head WHERE id = 1"
 )
+OPTIMISTIC_TRIES = 3  # one-statement attempts before the locking transaction, while workers interleave
 
 
 def chain(entries: Sequence[Entry], after: tuple[int, str], key: tuple[str, bytes]) -> list[dict[str, Any]]:
@@ -199,14 +203,18 @@ def chain(entries: Sequence[Entry], after: tuple[int, str], key: tuple[str, byte
 
 
 def append_if_head(conn: Connection, entries: Sequence[Entry], head: tuple[int, str],
-                   key: tuple[str, bytes] | None = None) -> list[dict[str, Any]] | None:
+                   key: tuple[str, bytes] | None = None) -> tuple[list[dict[str, Any]] | None, tuple[int, str]]:
     """PostgreSQL, autocommit: chain `entries` after `head` in one statement, which is its own transaction
     (one round trip; the head's row lock is held only while it runs and commits). Their rows, or None when
-    the head is no longer `head` (another process appended): then nothing was written."""
+    the head is no longer `head` (another process appended): then nothing was written; and the head the
+    statement saw, to chain after next time."""
     rows = chain(entries, head, key or audit_keys().current)
-    done = conn.execute(_APPEND_IF_HEAD, {"seq": head[0], "hash": head[1], "last_seq": rows[-1]["seq"],
-                                          "last_hash": rows[-1]["hash"], "rows": _json(rows)})
-    return rows if done.rowcount == len(rows) else None
+    written, seq, hash_ = conn.execute(_APPEND_IF_HEAD, {
+        "seq": head[0], "hash": head[1], "last_seq": rows[-1]["seq"], "last_hash": rows[-1]["hash"],
+        "rows": _json(rows)}).one()
+    if written == len(rows):
+        return rows, (rows[-1]["seq"], rows[-1]["hash"])
+    return None, (int(seq), hash_)
 
 
 def _writer_engine(url: str, **options: Any) -> Engine:
@@ -324,10 +332,10 @@ class AuditWriter:
         last wrote; otherwise (the first batch, or another worker appended since) the locking transaction."""
         if self._head is not None and self._auto is not None:
             with self._auto.connect() as conn:
-                rows = append_if_head(conn, entries, self._head)
-            if rows is not None:
-                self._head = (rows[-1]["seq"], rows[-1]["hash"])
-                return [r["seq"] for r in rows]
+                for _ in range(OPTIMISTIC_TRIES):
+                    rows, self._head = append_if_head(conn, entries, self._head)
+                    if rows is not None:
+                        return [r["seq"] for r in rows]
         with self.engine.begin() as conn:
             rows = _append_locked(conn, entries, audit_keys().current)
         if self._auto is not None:

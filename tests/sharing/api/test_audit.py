@@ -126,9 +126,9 @@ def test_concurrent_writers_keep_one_chain(url: str) -> None:
     assert verify(url) == (400, [])
 
 
-def test_a_writer_whose_head_moved_writes_nothing_and_appends_by_the_lock(pg_url: str) -> None:
+def test_a_writer_whose_head_moved_writes_nothing_and_chains_after_the_new_head(pg_url: str) -> None:
     """PostgreSQL's one-statement append is conditional on the head being the writer's own: after another
-    process appended, it writes nothing, and the writer's next group goes through the locking path."""
+    process appended, it writes nothing, and the writer's next group is chained after the head it saw."""
     engine = db.engine_for(pg_url)
     create_tables(engine)
     with engine.begin() as conn:
@@ -147,7 +147,7 @@ def test_a_writer_whose_head_moved_writes_nothing_and_appends_by_the_lock(pg_url
             assert append(conn, [Entry(method="GET", endpoint="/other", outcome="allowed", status=200)]) == [5]
         with engine.connect() as conn:
             auto = conn.execution_options(isolation_level="AUTOCOMMIT")
-            assert append_if_head(auto, [Entry(method="GET", endpoint="/stale", status=200)], mine) is None
+            assert append_if_head(auto, [Entry(method="GET", endpoint="/stale", status=200)], mine)[0] is None
         assert writer.submit(Entry(method="GET", endpoint="/after", outcome="allowed", status=200)
                              ).result(timeout=30) == 6
     finally:
