@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import os
 import random
 import secrets
@@ -36,6 +37,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import psutil
 import psycopg
 import pyarrow as pa
 import sqlalchemy as sa
@@ -215,6 +217,7 @@ class Result:
     latencies: list[float]
     seconds: float
     errors: int
+    cpu: str = ""  # CPU time per request of the server and of PostgreSQL: what the load does not change much
 
     @property
     def rps(self) -> float:
@@ -228,7 +231,36 @@ class Result:
 
     def line(self) -> str:
         return (f"{self.label:<44} {self.rps:>7.0f} req/s  p50 {self.pct(0.5):>6.1f}  p95 {self.pct(0.95):>6.1f}  "
-                f"p99 {self.pct(0.99):>6.1f} ms  errors {self.errors}")
+                f"p99 {self.pct(0.99):>6.1f} ms  errors {self.errors}{self.cpu}")
+
+
+def _cpu(procs: list[psutil.Process]) -> float:
+    total = 0.0
+    for proc in procs:
+        try:
+            times = proc.cpu_times()
+        except psutil.Error:  # gone since: its time is lost to the figure, which is then a floor
+            continue
+        total += times.user + times.system
+    return total
+
+
+def _postgres() -> dict[int, float]:
+    """CPU seconds of each PostgreSQL process (backends opened later count from zero)."""
+    return {p.pid: _cpu([p]) for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"}
+
+
+def metered(label: str, server: list[psutil.Process], work: Callable[[], Result]) -> Result:
+    """`work`'s result with the CPU seconds per request that `server` (the API's processes, or this one)
+    and PostgreSQL's processes spent during it: on a shared machine, latency follows the neighbours' load,
+    CPU per request much less (PostgreSQL's includes what other clients of the same server asked meanwhile)."""
+    database, mine = _postgres(), _cpu(server)
+    result = work()
+    n = max(1, len(result.latencies))
+    database_used = sum(cpu - database.get(pid, 0.0) for pid, cpu in _postgres().items())
+    used = (_cpu(server) - mine) / n * 1000, database_used / n * 1000
+    result.cpu = f"  cpu/req: {label} {used[0]:.2f} ms, PostgreSQL {used[1]:.2f} ms"
+    return result
 
 
 class Connection:
@@ -337,11 +369,10 @@ def _direct_query(data: Data) -> Callable[[sa.Connection, Any, random.Random], N
     return run
 
 
-def direct(url: str, data: Data, clients: int, seconds: float, rate: float | None, label: str) -> Result:
+def direct(engine: sa.Engine, data: Data, clients: int, seconds: float, rate: float | None, label: str) -> Result:
     """The same mix through SQLAlchemy from `clients` threads: closed loop, or paced at `rate` in all."""
     from sharing.api import queries
 
-    engine = sa.create_engine(url, pool_size=clients, max_overflow=0)
     with engine.connect() as conn:
         present = queries.Published.read(conn)
     latencies: list[float] = []
@@ -370,7 +401,6 @@ def direct(url: str, data: Data, clients: int, seconds: float, rate: float | Non
     with ThreadPoolExecutor(clients) as pool:
         list(pool.map(worker, range(clients)))
     elapsed = time.perf_counter() - t0
-    engine.dispose()
     return Result(label, latencies, elapsed, 0)
 
 
@@ -410,7 +440,10 @@ def main() -> None:
                     name = f"API, audit {'on' if audit else 'off'}, {workers} worker{'s' if workers > 1 else ''}"
                     print(f"  ({name}: server start and warm-up {time.perf_counter() - t:.1f} s, apart)", flush=True)
                     try:
-                        r = asyncio.run(open_loop(port, paths, args.rate, args.seconds, f"{name}, {args.rate:g}/s"))
+                        processes = [psutil.Process(server.pid), *psutil.Process(server.pid).children(recursive=True)]
+                        paced = functools.partial(asyncio.run, open_loop(port, paths, args.rate, args.seconds,
+                                                                         f"{name}, {args.rate:g}/s"))
+                        r = metered("server", processes, paced)
                         fixed[name] = r
                         print(r.line(), flush=True)
                         r = asyncio.run(closed_loop(port, paths, args.clients, args.seconds,
@@ -420,9 +453,13 @@ def main() -> None:
                     finally:
                         server.terminate()
                         server.wait(timeout=30)
-            d_fixed = direct(url, data, 20, args.seconds, args.rate, f"SQLAlchemy direct, {args.rate:g}/s")
+            engine = sa.create_engine(url, pool_size=args.clients, max_overflow=0)  # its backends live to the end
+            d_fixed = metered("this process", [psutil.Process()], lambda: direct(
+                engine, data, 20, args.seconds, args.rate, f"SQLAlchemy direct, {args.rate:g}/s"))
             print(d_fixed.line(), flush=True)
-            d_loop = direct(url, data, args.clients, args.seconds, None, f"SQLAlchemy direct, {args.clients} threads")
+            d_loop = direct(engine, data, args.clients, args.seconds, None,
+                            f"SQLAlchemy direct, {args.clients} threads")
+            engine.dispose()
             print(d_loop.line(), flush=True)
             from sharing.api.audit import verify
 
