@@ -49,19 +49,6 @@ def _branches(gxe: Any) -> list[Any]:
     ]
 
 
-def _permits(gxe: Any) -> list[Any]:
-    return [
-        gxe.ExpectColumnValuesToBeUnique(column="permit_no"),
-        gxe.ExpectColumnValuesToMatchRegex(column="permit_no", regex=r"^GPXD-\d{4}-\d{6}$"),
-        gxe.ExpectColumnValuesToBeInSet(column="investor_type", value_set=["enterprise", "individual"]),
-        # grades by Thông tư 06/2021/TT-BXD: đặc biệt, I, II, III, IV
-        gxe.ExpectColumnValuesToBeInSet(column="building_grade", value_set=["Đặc biệt", "I", "II", "III", "IV"]),
-        gxe.ExpectColumnValuesToBeInSet(column="status", value_set=["granted", "revoked", "expired"]),
-        gxe.ExpectColumnValuesToBeBetween(column="floors", min_value=1, max_value=200),
-        gxe.ExpectColumnValuesToBeBetween(column="floor_area_m2", min_value=0, max_value=10**7, strict_min=True),
-    ]
-
-
 def _taxpayers(gxe: Any) -> list[Any]:
     return [
         gxe.ExpectColumnValuesToBeUnique(column="tax_code"),
@@ -105,7 +92,6 @@ def _land_certificates(gxe: Any) -> list[Any]:
 SUITES: dict[str, Callable[[Any], list[Any]]] = {
     "enterprises": _enterprises,
     "branches": _branches,
-    "permits": _permits,
     "taxpayers": _taxpayers,
     "tax_notices": _tax_notices,
     "parcels": _parcels,
@@ -137,15 +123,18 @@ def contract_expectations(contract: Contract, gxe: Any) -> list[Any]:
     return out
 
 
-def build_suite(dataset: str, version: int = 1) -> Any:
+def build_suite(dataset: str | Contract, version: int = 1) -> Any:
     """The dataset's gx.ExpectationSuite, named `<dataset>.v<contract version>`.
 
     The contract's expectations, then the Python ones of the provincial datasets; a dataset brought in by
-    files alone has only the former."""
+    files alone has only the former. Given the contract as one source feeds it (a mapping file's,
+    schemas/feeds.py), the expectations are that source's: its overrides replace the contract's."""
     from schemas.contract import get_contract
 
     gx, gxe = gx_modules()
-    expectations = contract_expectations(get_contract(dataset), gxe)
+    contract = get_contract(dataset) if isinstance(dataset, str) else dataset
+    dataset = contract.dataset
+    expectations = contract_expectations(contract, gxe)
     if dataset in SUITES:
         expectations += SUITES[dataset](gxe)
     return gx.ExpectationSuite(name=f"{dataset}.v{version}", expectations=expectations)

@@ -117,6 +117,9 @@ class Expect:
                 raise Invalid("pattern", f"not a regular expression: {exc}") from None
 
 
+Constant = Str | Int | Float | Bool
+
+
 @dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
 class Column:
     name: Str
@@ -124,16 +127,20 @@ class Column:
     description: Text
     nullable: Bool = True
     pii: PiiClass = "public"
-    source: Names = ()  # wire fields this column is made from (empty when from a step)
+    source: Names = ()  # wire fields this column is made from (empty when from a step or a value)
     transform: Str = "copy"  # a name in schemas.transforms.TRANSFORMS; "step" when made by a step
     step: Str | None = None  # "step_name.output" when made by a step
+    value: Constant | None = None  # the same value on every row (a source's fixed province code, say)
+    recode: Mapping[str, Str] | None = None  # after the transform: values as sent -> canonical values
     expect: Expect = Field(default_factory=Expect)
 
     def __post_init__(self) -> None:
-        if self.step is not None:
+        if self.value is not None:
+            object.__setattr__(self, "transform", "value")
+        elif self.step is not None:
             object.__setattr__(self, "transform", "step")
-        elif not self.source:
-            raise Invalid("source", "required key is missing (or give step)")
+        elif not self.source and self.transform != "absent":  # "absent": a feed that does not send it
+            raise Invalid("source", "required key is missing (or give step, or value)")
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
@@ -198,6 +205,28 @@ class Retention:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
+class Feeds:
+    """A dataset fed by several sources (docs/contracts.md, Several sources): the contract's own `source`
+    is one feed, each mapping file (`mappings/<dataset>.<source>.yaml`) another.
+
+    Every published row carries its source in `column`. With `keys: per_source` the published key is
+    (`column`, primary key): two districts may both issue permit number 05. With `keys: global` the key is
+    the primary key alone, and a key another source already published is quarantined as a conflict,
+    never overwritten. Either way a sync's deletes (tombstones, reconciliation, full refresh) reach
+    only the rows of its own source.
+    """
+
+    column: Annotated[Str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")] = "source"
+    keys: Literal["per_source", "global"] = "per_source"
+
+
+def feed_column(feeds: Feeds, agency: str) -> Column:
+    """The column naming each row's source: the feed's agency on every row it sends."""
+    return Column(name=feeds.column, type=pa.string(), nullable=False, value=agency,
+                  description=Text(vi="Hệ thống nguồn của bản ghi", en="The source system that sent the row"))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True, config=FORBID)
 class Contract:
     dataset: Str
     version: Int
@@ -212,10 +241,19 @@ class Contract:
     steps: tuple[Step, ...] = ()
     holds: HoldRules = HoldRules()
     retention: Retention | None = None  # None: every version is kept
+    feeds: Feeds | None = None  # several sources feed this dataset (one mapping file each)
+    owner: Str | None = None  # the agency owning the dataset; default: source.agency
 
     def __post_init__(self) -> None:
         from schemas.transforms import STEP_FUNCTIONS, TRANSFORMS
 
+        if self.feeds is not None:
+            # the feed column is the contract's, never declared: it says this feed's agency on every row
+            for i, col in enumerate(self.columns):
+                if col.name == self.feeds.column and col.value is None:
+                    raise Invalid(("columns", i, "name"), f"{col.name!r} is feeds.column: added, not declared")
+            own = tuple(c for c in self.columns if c.name != self.feeds.column)
+            object.__setattr__(self, "columns", (feed_column(self.feeds, self.source.agency), *own))
         wire = self.source.fields
         for i, step in enumerate(self.steps):
             if step.function not in STEP_FUNCTIONS:
@@ -226,6 +264,8 @@ class Contract:
                     raise Invalid(("steps", i, "inputs", j), f"{field!r} is not a field of source.fields")
         outputs = {f"{s.name}.{out}" for s in self.steps for out in STEP_FUNCTIONS[s.function]}
         for i, col in enumerate(self.columns):
+            if col.value is not None or col.transform == "absent":
+                continue
             if col.step is not None:
                 if col.step not in outputs:
                     raise Invalid(("columns", i, "step"),
@@ -256,6 +296,22 @@ class Contract:
     @property
     def agency(self) -> str:
         return self.source.agency
+
+    @property
+    def owner_agency(self) -> str:
+        return self.owner or self.source.agency
+
+    @property
+    def published_key(self) -> tuple[str, ...]:
+        """The serving table's key: the primary key, led by the feed column when keys are per source."""
+        if self.feeds is not None and self.feeds.keys == "per_source":
+            return (self.feeds.column, *self.primary_key)
+        return tuple(self.primary_key)
+
+    @property
+    def scope(self) -> tuple[str, str] | None:
+        """(feed column, this feed's agency): the rows this contract's syncs may delete, or None (all)."""
+        return (self.feeds.column, self.source.agency) if self.feeds is not None else None
 
     @property
     def stream(self) -> str:
@@ -332,7 +388,13 @@ def get_contract(dataset: str) -> Contract:
 
 
 def contract_for_stream(agency: str, stream: str) -> Contract:
-    """The contract fed by a connector stream (tax `land_tax_notices` feeds `tax_notices`)."""
+    """The contract fed by a connector stream (tax `land_tax_notices` feeds `tax_notices`); for a stream a
+    mapping file brings into a dataset of several sources, the contract as that source feeds it."""
+    from schemas.feeds import feed_contracts
+
+    fed = feed_contracts().get((agency, stream))
+    if fed is not None:
+        return fed
     for contract in contracts().values():
         if contract.agency == agency and contract.stream == stream:
             return contract

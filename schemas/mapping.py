@@ -7,6 +7,7 @@ which rule (the normalisation's reason) and the value as written.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import pyarrow as pa
@@ -71,7 +72,11 @@ def map_batch(batch: pa.RecordBatch | pa.Table, contract: Contract) -> Mapped:
 
     arrays: list[pa.Array] = []
     for col in contract.columns:
-        if col.step is not None:
+        if col.value is not None:  # a fixed value (the feed column, a source's declared default)
+            values = pa.array([col.value] * table.num_rows).cast(col.type)
+        elif col.transform == "absent":  # a feed of a shared dataset that does not send this column
+            values = pa.nulls(table.num_rows, col.type)
+        elif col.step is not None:
             step_name, output = col.step.split(".", 1)
             values = step_results[step_name].outputs[output]
         else:
@@ -80,6 +85,17 @@ def map_batch(batch: pa.RecordBatch | pa.Table, contract: Contract) -> Mapped:
             values = result.values
             if result.error.null_count < len(result.error):
                 failures.append(FieldFailures(col.name, col.source[-1], result.error, _as_text(inputs[-1])))
+        if col.recode:
+            values = _recode(as_array(values), col.recode)
         arrays.append(pc.cast(as_array(values), col.type))
     canonical = pa.Table.from_arrays(arrays, schema=pa.schema([pa.field(c.name, c.type) for c in contract.columns]))
     return Mapped(canonical, tuple(failures))
+
+
+def _recode(values: pa.Array, recode: Mapping[str, str]) -> pa.Array:
+    """Values as a source sends them -> the dataset's (`Thu hồi` -> `revoked`); others are left as they are,
+    for the column's expectations to judge."""
+    text = _as_text(values)
+    found = pc.index_in(text, value_set=pa.array(list(recode), pa.string()))
+    mapped = pc.take(pa.array(list(recode.values()), pa.string()), found)
+    return pc.if_else(pc.is_valid(found), mapped, text)

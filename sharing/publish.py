@@ -95,6 +95,13 @@ class _Sql:
         self.columns = [self.q(c) for c in spec.schema.names]
         self.values = [self.q(c) for c in spec.schema.names if c not in spec.primary_key]
         self.same_op = "IS NOT DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS"
+        # a dataset of several sources: this publish's source may touch only its own rows
+        self.scope = (self.q(spec.scope[0]), spec.scope[1]) if spec.scope else None
+        self.params: dict[str, Any] = {"scope": spec.scope[1]} if spec.scope else {}
+
+    def in_scope(self, alias: str) -> str:
+        """` AND <alias>.<source column> = :scope`: rows of this publish's source only ("" for one source)."""
+        return f" AND {alias}.{self.scope[0]} = :scope" if self.scope else ""
 
     def join(self, a: str, b: str) -> str:
         return " AND ".join(f"{a}.{k} = {b}.{k}" for k in self.key)
@@ -258,7 +265,7 @@ def _next_snapshot(
     """
     live = staged.filter(pc.invert(staged.column("is_deleted"))).select(spec.schema.names)
     cursor = dict(state.new) if state else None
-    if current_version == 0 or full_refresh:  # the stage is the whole dataset, already in key order
+    if current_version == 0 or (full_refresh and spec.scope is None):  # the stage is the whole dataset
         return snapshots.write_version(data_dir, spec, version, live, now=now, source_cursor=cursor,
                                        quality=quality, commit=False, presorted=True)
     try:
@@ -267,8 +274,16 @@ def _next_snapshot(
         return None
     if previous.schema != spec.schema:
         return None  # the contract changed: rebuild from the database
+    others = None
+    if spec.scope is not None:  # another source's rows are kept whatever this source sent
+        mine = pc.fill_null(pc.equal(previous.column(spec.scope[0]), spec.scope[1]), False)
+        previous, others = previous.filter(mine), previous.filter(pc.invert(mine))
+        if full_refresh:
+            previous = previous.slice(0, 0)
     staged_keys = staged.select(list(spec.primary_key))
     kept = previous.join(staged_keys, list(spec.primary_key), join_type="left anti")
+    if others is not None:
+        kept = pa.concat_tables([t.select(spec.schema.names).cast(spec.schema) for t in (others, kept)])
     rows = pa.concat_tables([kept.select(spec.schema.names).cast(spec.schema), live.cast(spec.schema)])
     return snapshots.write_version(data_dir, spec, version, rows, now=now, source_cursor=cursor, quality=quality,
                                    commit=False)
@@ -500,7 +515,8 @@ def _merge(conn: Connection, sql: _Sql, *, version: int, now: datetime, full_ref
             f"INSERT INTO {s} ({cols}, is_deleted) SELECT {sql.cols('d')}, TRUE FROM {t} d "
             f"WHERE d.valid_to IS NULL AND NOT d.is_deleted "
             f"AND NOT EXISTS (SELECT 1 FROM {s} s WHERE {sql.join('d', 's')})"
-        ))
+            + sql.in_scope("d")  # what another source no longer has is not this source's to delete
+        ), sql.params)
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text(f"ANALYZE {s}"))  # a temporary table has no statistics: plan the join on real counts
     keys = ", ".join(f"s.{k}" for k in sql.key)
@@ -508,10 +524,10 @@ def _merge(conn: Connection, sql: _Sql, *, version: int, now: datetime, full_ref
     conn.execute(sa.text(
         f"CREATE TEMPORARY TABLE {changed} AS SELECT {keys}, s.is_deleted AS s_del, "
         f"COALESCE(d.is_deleted, FALSE) AS d_del, d.{sql.key[0]} IS NULL AS absent "
-        f"FROM {s} s LEFT JOIN {t} d ON d.valid_to IS NULL AND {sql.join('d', 's')} "
+        f"FROM {s} s LEFT JOIN {t} d ON d.valid_to IS NULL AND {sql.join('d', 's')}{sql.in_scope('d')} "
         f"WHERE d.{sql.key[0]} IS NULL OR s.is_deleted <> d.is_deleted "
         f"OR (NOT s.is_deleted AND {sql.differs('s', 'd')})"
-    ))
+    ), sql.params)
     inserted, updated, deleted, staged = (int(v) for v in conn.execute(sa.text(
         "SELECT "
         "COALESCE(SUM(CASE WHEN NOT s_del AND (absent OR d_del) THEN 1 ELSE 0 END), 0), "

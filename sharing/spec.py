@@ -22,6 +22,9 @@ class DatasetSpec:
     owner_agency: str | None = None
     partition_by: str | None = None
     description: str = ""
+    # (column, value): a dataset of several sources, published by the source `value`; its deletes (full
+    # refresh, tombstones, reconciliation) reach only the current rows whose `column` is `value`
+    scope: tuple[str, str] | None = None
 
 
 def dataset_spec(contract: Contract) -> DatasetSpec:
@@ -30,8 +33,8 @@ def dataset_spec(contract: Contract) -> DatasetSpec:
     if contract.tombstone:
         schema = schema.remove(schema.get_field_index(contract.tombstone))
     return DatasetSpec(
-        name=contract.dataset, primary_key=tuple(contract.primary_key), schema=schema,
-        contract_version=str(contract.version), owner_agency=contract.agency,
+        name=contract.dataset, primary_key=contract.published_key, schema=schema,
+        contract_version=str(contract.version), owner_agency=contract.owner_agency,
         partition_by="province_code" if "province_code" in schema.names else None,
-        description=contract.description.en,
+        description=contract.description.en, scope=contract.scope,
     )

@@ -20,10 +20,13 @@ def schemas() -> dict[str, dict[str, Any]]:
     from connectors.declarations.source import SourceConfig
     from core.declarations import json_schema
     from schemas.contract import Contract
+    from schemas.feeds import FeedMapping
 
     return {
         "source.schema.json": json_schema(SourceConfig, "lienthong source file (connectors/sources/*.yaml)"),
         "contract.schema.json": json_schema(Contract, "lienthong dataset contract (schemas/contracts/*.yaml)"),
+        "mapping.schema.json": json_schema(FeedMapping, "lienthong mapping file: one more source of a dataset "
+                                                        "(mappings/<dataset>.<source>.yaml)"),
     }
 
 

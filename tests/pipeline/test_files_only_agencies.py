@@ -62,7 +62,8 @@ def test_every_part_sees_a_source_added_by_a_file(registry: Path, sqlite_url: st
     by_name = {s.name: s for s in sources()}
     assert [st.dataset for st in by_name["treasury"].streams] == ["payment_receipts"]
     assert (by_name["district"].dag_id, by_name["district"].pool) == ("lienthong_sync_district", "lienthong_district")
-    assert {"payment_receipts", "district_permits"} <= set(contracts())
+    assert "payment_receipts" in set(contracts()) and "district_permits" not in set(contracts())
+    assert contract_for_stream("district", "district_permits").dataset == "permits"  # a second feed of permits
     report = CliRunner().invoke(doctor, ["--json"], env={"LIENTHONG_DATABASE_URL": sqlite_url})
     assert '"agency:treasury"' in report.output and '"agency:district"' in report.output
     assert {"treasury", "district"} <= {s.name for s in source_statuses(db.engine_for(sqlite_url), sources())}
@@ -89,11 +90,11 @@ def test_no_python_outside_agencies_and_tests_names_them() -> None:
         for word in ("treasury", "payment_receipts", "kho bạc", "district_permits", "gpxd-ubnd", "chung-tu"):
             assert word not in text, f"{path} names {word!r}: the new agencies must come in by files alone"
     for declared in ("sources/treasury.yaml", "contracts/payment_receipts.yaml", "sources/district.yaml",
-                     "contracts/district_permits.yaml"):
+                     "mappings/permits.district.yaml"):
         assert (ROOT / "agencies" / "registry" / declared).exists()
 
 
-def _check(url: str, sim: object, agency: str, stream: str, when: str) -> None:
+def _check(url: str, sim: object, agency: AgencyName, stream: str, when: str) -> None:
     """Published == the truth less the corrupted records; each corrupted one quarantined with a rule."""
     contract = contract_for_stream(agency, stream)
     truth = [r for r in truth_rows(sim, stream) if not r["_deleted"]]  # type: ignore[arg-type]
@@ -102,11 +103,19 @@ def _check(url: str, sim: object, agency: str, stream: str, when: str) -> None:
     assert clean, (when, stream)
     with db.engine_for(url).connect() as conn:
         rows = conn.execute(sa.select(quarantine.c.record_key, quarantine.c.rule).where(
-            quarantine.c.dataset == contract.dataset)).all()
+            quarantine.c.dataset == contract.dataset, quarantine.c.source == agency)).all()
     quarantined = {k.replace("-", "") for k, _ in rows}
     assert quarantined >= corrupted, (when, stream, sorted(corrupted - quarantined)[:5])
-    assert published_keys(url, contract.dataset, contract.primary_key) == clean, (when, stream)
+    assert feed_keys(url, contract.dataset, contract.primary_key, agency) == clean, (when, stream)
     assert all(rule for _, rule in rows)  # each with its reason
+
+
+def feed_keys(url: str, dataset: str, key: tuple[str, ...], agency: AgencyName) -> set[str]:
+    """The published keys of one source's rows (all of them for a dataset of one source)."""
+    if "source" not in {c.name for c in contract_for_stream(agency, DATASETS[agency][0]).columns}:
+        return published_keys(url, dataset, key)
+    return {k.split("/", 1)[1] for k in published_keys(url, dataset, ("source", *key))
+            if k.split("/", 1)[0] == agency}
 
 
 def test_synced_with_the_other_four_equals_the_truth_bad_records_quarantined_with_reasons(

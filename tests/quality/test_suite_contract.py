@@ -66,5 +66,9 @@ def test_domain_values_are_the_real_ones() -> None:
     grades = next(e for e in suite.expectations if expectation_type(e) == "expect_column_values_to_be_in_set"
                   and expectation_columns(e) == ["building_grade"])
     assert "Đặc biệt" in grades.value_set
-    district = contracts()["district_permits"]
+    from schemas.contract import contract_for_stream
+
+    district = contract_for_stream("district", "district_permits")  # its mapping file's override
+    assert district.dataset == "permits"
     assert district.column("permit_no").expect.pattern == r"^\d{2,}/GPXD-UBND$"
+    assert contracts()["permits"].column("permit_no").expect.pattern == r"^GPXD-\d{4}-\d{6}$"
