@@ -26,6 +26,7 @@ from sqlalchemy.engine import Connection
 from core.dbfaults import named
 from pipeline import holds
 from pipeline.chunks import CHUNK_ROWS, chunks, prefetched
+from pipeline.feeds import quarantine_conflicts
 from pipeline.run_quality import RunQuality
 from sharing import db
 from sharing.publish import DELETED_COLUMN, PublishResult, StateCommit, read_state, repair_snapshots
@@ -241,6 +242,8 @@ def sync_stream(
                 clock = time.perf_counter()
                 checked = validate_batch(part, contract, run_id=run_id, engine=engine, persist=False,
                                          enforce_threshold=False)
+                if not deleted:  # a global key another source published: quarantined, never overwritten
+                    checked = quarantine_conflicts(part, checked, contract, engine, run_id)
                 rows = for_publishing(checked.valid, contract)
                 timings["validate"] += time.perf_counter() - clock
                 clock = time.perf_counter()

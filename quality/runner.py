@@ -233,7 +233,7 @@ def validate_batch(
     # 4. expectations: the whole suite on live rows, key checks on deletes
     from quality.suites import build_suite
 
-    suite = build_suite(contract, contract.version)  # a feed's own expectations (schemas/feeds.py)
+    suite = build_suite(contract, contract.version)  # a feed's own expectations (schemas/contract.py, FeedMapping)
     live_positions = _positions(pc.invert(deleted))
     dead_positions = _positions(deleted)
     live = canonical.take(pa.array(live_positions)) if len(dead_positions) else canonical

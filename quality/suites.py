@@ -128,7 +128,7 @@ def build_suite(dataset: str | Contract, version: int = 1) -> Any:
 
     The contract's expectations, then the Python ones of the provincial datasets; a dataset brought in by
     files alone has only the former. Given the contract as one source feeds it (a mapping file's,
-    schemas/feeds.py), the expectations are that source's: its overrides replace the contract's."""
+    schemas/contract.py, FeedMapping), the expectations are that source's: its overrides replace the contract's."""
     from schemas.contract import get_contract
 
     gx, gxe = gx_modules()

@@ -19,8 +19,7 @@ def schemas() -> dict[str, dict[str, Any]]:
     """File name -> JSON Schema, for every declaration kind."""
     from connectors.declarations.source import SourceConfig
     from core.declarations import json_schema
-    from schemas.contract import Contract
-    from schemas.feeds import FeedMapping
+    from schemas.contract import Contract, FeedMapping
 
     return {
         "source.schema.json": json_schema(SourceConfig, "lienthong source file (connectors/sources/*.yaml)"),

@@ -1,0 +1,91 @@
+"""Keys a dataset of several sources declares global: a key another source already published is a conflict.
+
+With `feeds: {keys: global}` (schemas/contract.py, Feeds) every source's rows share one key space. A
+valid row whose key is published by another source is not merged (that would overwrite the other
+source's row, or let this source delete it later): it is quarantined, with a reason naming both
+sources, for a person to settle. The publish's own scope predicate (sharing/publish.py) is the last
+guard: a row that slipped through (two sources publishing the same new key at once) fails that publish
+on the serving table's unique key, never overwrites.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import sqlalchemy as sa
+
+from schemas.mapping import map_batch
+from sharing import db
+from sharing.spec import dataset_spec
+
+if TYPE_CHECKING:
+    from quality.runner import Validation
+    from schemas.contract import Contract
+
+RULE = "key_conflict"
+
+
+def _published_elsewhere(engine: sa.Engine, contract: Contract, keys: list[tuple[Any, ...]]
+                         ) -> dict[tuple[Any, ...], str]:
+    """Of `keys`, those whose current row another source published, and that source."""
+    assert contract.scope is not None
+    spec = dataset_spec(contract)
+    if not keys or not sa.inspect(engine).has_table(f"ds_{spec.name}"):
+        return {}
+    column, me = contract.scope
+    table = db.serving_table(spec.name, spec.schema, spec.primary_key)
+    key_cols = [table.c[k] for k in spec.primary_key]
+    found: dict[tuple[Any, ...], str] = {}
+    with engine.connect() as conn:
+        for start in range(0, len(keys), 500):
+            part = keys[start:start + 500]
+            match = key_cols[0].in_([k[0] for k in part]) if len(key_cols) == 1 else sa.tuple_(*key_cols).in_(part)
+            rows = conn.execute(sa.select(*key_cols, table.c[column]).where(
+                table.c.valid_to.is_(None), sa.not_(table.c.is_deleted), table.c[column] != me, match))
+            found.update({tuple(r[:-1]): str(r[-1]) for r in rows})
+    return found
+
+
+def quarantine_conflicts(part: pa.Table, checked: Validation, contract: Contract, engine: sa.Engine,
+                         run_id: str) -> Validation:
+    """`checked` with the valid rows whose global key another source holds moved to its quarantine."""
+    from quality.runner import split_batch
+
+    if contract.feeds is None or contract.feeds.keys != "global" or not checked.valid.num_rows:
+        return checked
+    key = list(contract.primary_key)
+    valid_keys = list(zip(*[checked.valid.column(k).to_pylist() for k in key], strict=True))
+    held = _published_elsewhere(engine, contract, valid_keys)
+    if not held:
+        return checked
+    # the wire rows of those keys (the quarantine keeps the record as sent, for replay), once valid
+    canonical = map_batch(part, contract).table
+    already = set(checked.quarantine.column("row").to_pylist()) if checked.quarantine.num_rows else set()
+    row_keys = list(zip(*[canonical.column(k).to_pylist() for k in key], strict=True))
+    rows = np.array([i for i, k in enumerate(row_keys) if k in held and i not in already], dtype=np.int64)
+    values = ["/".join(str(v) for v in row_keys[i]) for i in rows]
+    found = pa.table({"row": rows, "seq": np.arange(len(rows)), "rule": pa.array([RULE] * len(rows)),
+                      "column": pa.array([",".join(key)] * len(rows)), "value": pa.array(values, pa.string())})
+    _, conflicts, _ = split_batch(part, canonical, contract, run_id, found)
+    me = contract.agency
+    reasons = [f"{RULE}: {'/'.join(key)} {value!r} is published by {held[row_keys[i]]}; {me} sent it too; "
+               f"not overwritten (settle it at the source, then replay)" for i, value in zip(rows, values, strict=True)]
+    conflicts = conflicts.set_column(conflicts.schema.get_field_index("reason"), "reason",
+                                     pa.array(reasons, pa.string()))
+    mine = pc.invert(pc.is_in(_joined(checked.valid, key), value_set=pa.array(values, pa.string())))
+    stats = dict(checked.stats)
+    stats["rows_valid"] -= len(rows)
+    stats["rows_quarantined"] += len(rows)
+    stats["rule_counts"] = {**stats["rule_counts"], f"{RULE}/{','.join(key)}": len(rows)}
+    quarantine = pa.concat_tables([checked.quarantine, conflicts]) if checked.quarantine.num_rows else conflicts
+    return checked._replace(valid=checked.valid.filter(mine), quarantine=quarantine, stats=stats)
+
+
+def _joined(table: pa.Table, key: list[str]) -> pa.Array:
+    parts = [pc.cast(table.column(k), pa.string()) for k in key]
+    if len(parts) == 1:
+        return parts[0]
+    return pc.binary_join_element_wise(*parts, "/", null_handling="replace", null_replacement="")

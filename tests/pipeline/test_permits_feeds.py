@@ -1,0 +1,213 @@
+"""`permits` fed by several sources: the provincial construction office and a district register (issue 19).
+
+The district comes in by its source file and a mapping file (agencies/registry), no Python. Both sync
+into one `permits` (real simulators on loopback, SQLite and PostgreSQL): each row carries its source,
+the published rows are each simulator's truth, a district's deletes (reconciliation, a full refresh)
+never reach the province's rows, the lookup API answers an investor's permits from both sources, and
+with keys declared global a key sent by a second source is quarantined naming both, not overwritten.
+"""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Iterator
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+import sqlalchemy as sa
+import yaml
+
+from agencies.testing import running_simulator
+from core.errors import ConfigError
+from pipeline.sync import sync_source, sync_stream
+from quality.store import quarantine
+from sharing import db, snapshots
+from tests.pipeline.test_files_only_agencies import _check
+
+pytestmark = pytest.mark.integration
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    folder = tmp_path / "registry"
+    shutil.copytree(ROOT / "agencies" / "registry", folder)
+    monkeypatch.setenv("LIENTHONG_REGISTRY", str(folder))
+    yield folder
+
+
+def _rows(url: str, dataset: str, where: str = "") -> set[tuple[Any, ...]]:
+    """Current rows of `dataset` (every published column), as tuples."""
+    engine = db.engine_for(url)
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            f"SELECT * FROM ds_{dataset} WHERE valid_to IS NULL AND NOT is_deleted {where}")).mappings().all()  # noqa: S608
+    skip = {"valid_from", "valid_to", "version_from", "version_to", "is_deleted"}
+    return {tuple((k, v) for k, v in sorted(r.items()) if k not in skip) for r in rows}
+
+
+def _province(url: str) -> set[tuple[Any, ...]]:
+    return _rows(url, "permits", "AND source = 'construction'")
+
+
+def _snapshot_sources(data_dir: Path) -> dict[str, int]:
+    table = snapshots.read_version(data_dir, "permits", snapshots.current_version(data_dir, "permits"))
+    counts: dict[str, int] = {}
+    for source in table.column("source").to_pylist():
+        counts[source] = counts.get(source, 0) + 1
+    return counts
+
+
+def test_district_and_province_feed_permits_and_a_district_never_deletes_the_province(
+        db_url: str, tmp_path: Path, registry: Path) -> None:
+    from sharing.api.app import create_app
+    from tests.sharing.api.conftest import headers, make_policy, running_api
+
+    data_dir = tmp_path / "data"
+    with ExitStack() as stack:
+        sims = {a: stack.enter_context(running_simulator(a, records=400, seed=5, faults={"invalid_values": 0.03},
+                                                         tmp_dir=tmp_path / "sim" / a))
+                for a in ("construction", "district")}
+        env = {f"LIENTHONG_AGENCY_{a.upper()}_URL": h.url for a, h in sims.items()}
+        for agency in sims:
+            summaries = sync_source(agency, url=db_url, data_dir=data_dir, environ=env)
+            assert all(s.error is None for s in summaries), [s.line() for s in summaries]
+            assert [s.dataset for s in summaries] == ["permits"]
+        # one dataset, each source's rows its simulator's truth (less the corrupted ones, quarantined)
+        _check(db_url, sims["construction"].sim, "construction", "permits", "first sync")
+        _check(db_url, sims["district"].sim, "district", "district_permits", "first sync")
+        by_source = {s: len(_rows(db_url, "permits", f"AND source = '{s}'")) for s in sims}
+        assert by_source["construction"] > 300 and by_source["district"] > 60, by_source
+        assert _snapshot_sources(data_dir) == by_source
+        # the district's own expectations: its numbering passed, the province's pattern did not apply
+        district_rows = _rows(db_url, "permits", "AND source = 'district'")
+        assert all(dict(r)["permit_no"].endswith("/GPXD-UBND") for r in district_rows)
+        assert {dict(r)["status"] for r in district_rows} <= {"granted", "expired", "revoked"}  # recoded
+        province = _province(db_url)
+
+        # the district removes permits: reconciled deletes reach only its own rows
+        sims["district"].sim.store.advance(600)
+        (summary,) = sync_source("district", url=db_url, data_dir=data_dir, environ=env)
+        assert summary.error is None and summary.published and summary.published.deleted > 0, summary.line()
+        _check(db_url, sims["district"].sim, "district", "district_permits", "after removals")
+        assert _province(db_url) == province
+
+        # a district full refresh deletes what the district no longer has, nothing of the province's
+        summary = sync_stream("district", "district_permits", url=db_url, data_dir=data_dir, environ=env,
+                              full_refresh=True)
+        assert summary.error is None, summary.line()
+        assert _province(db_url) == province
+        _check(db_url, sims["district"].sim, "district", "district_permits", "full refresh")
+        by_source["district"] = len(_rows(db_url, "permits", "AND source = 'district'"))
+        assert _snapshot_sources(data_dir) == by_source
+
+        # the province's full refresh does not delete the district's rows either
+        summary = sync_stream("construction", "permits", url=db_url, data_dir=data_dir, environ=env,
+                              full_refresh=True)
+        assert summary.error is None, summary.line()
+        assert len(_rows(db_url, "permits", "AND source = 'district'")) == by_source["district"]
+
+    # the lookup API: an investor's permits from both sources, each with its source
+    pairs = {(dict(r)["investor_id"], dict(r)["source"]) for r in _rows(db_url, "permits")}
+    both = sorted(i for i, s in pairs if s == "district" and (i, "construction") in pairs)
+    assert both, "no investor holds permits from both sources: the world changed"
+    app = create_app(db_url, make_policy(), data_dir)
+    try:
+        with running_api(app) as base, httpx.Client(base_url=base, timeout=30) as client:
+            answer = client.get("/v1/permits", params={"investor_id": both[0]}, headers=headers("clear_all"))
+            assert answer.status_code == 200, answer.text
+            permits = answer.json()["data"]["permits"]
+            assert {p["source"] for p in permits} == {"construction", "district"}
+            assert all(p["investor_id"] == both[0] for p in permits)
+    finally:
+        app.state.lienthong.writer.close()
+        app.state.lienthong.engine.dispose()
+
+
+def _global_registry(registry: Path) -> None:
+    """A dataset `register_permits` fed by two district registers with keys declared global: the district's
+    own contract (from the permits contract and its mapping file) and a second register's mapping."""
+    mapping = yaml.safe_load((registry / "mappings" / "permits.district.yaml").read_text(encoding="utf-8"))
+    permits = yaml.safe_load((ROOT / "schemas" / "contracts" / "permits.yaml").read_text(encoding="utf-8"))
+    columns = []
+    for col in permits["columns"]:
+        how = mapping["columns"][col["name"]]
+        if how is None:
+            continue
+        recipe = {k: v for k, v in col.items() if k not in ("source", "transform", "step", "expect")}
+        columns.append({**recipe, **how})
+    contract = {**permits, "dataset": "register_permits", "source": mapping["source"], "steps": mapping["steps"],
+                "columns": columns, "feeds": {"column": "source", "keys": "global"}}
+    (registry / "mappings" / "permits.district.yaml").unlink()
+    (registry / "contracts" / "register_permits.yaml").write_text(yaml.safe_dump(contract, allow_unicode=True),
+                                                                 encoding="utf-8")
+    kept = {name: how for name, how in mapping["columns"].items() if how is not None}
+    second = {**mapping, "dataset": "register_permits", "source": {**mapping["source"], "agency": "ward"},
+              "columns": kept,
+              "failure_threshold": 1.0}  # every key of this one conflicts: the run must still publish
+    (registry / "mappings" / "register_permits.ward.yaml").write_text(yaml.safe_dump(second, allow_unicode=True),
+                                                                      encoding="utf-8")
+    source = (registry / "sources" / "district.yaml").read_text(encoding="utf-8")
+    (registry / "sources" / "ward.yaml").write_text(source.replace("source: district", "source: ward"),
+                                                    encoding="utf-8")
+
+
+def test_a_global_key_sent_by_two_sources_is_quarantined_naming_both_never_overwritten(
+        db_url: str, tmp_path: Path, registry: Path) -> None:
+    _global_registry(registry)
+    data_dir = tmp_path / "data"
+    with ExitStack() as stack:
+        # the same numbering (01/GPXD-UBND, 02/...), other permits: every ward key is a district key
+        district = stack.enter_context(running_simulator("district", records=400, seed=5, tmp_dir=tmp_path / "d"))
+        ward = stack.enter_context(running_simulator("district", records=200, seed=9, tmp_dir=tmp_path / "w"))
+        env = {"LIENTHONG_AGENCY_DISTRICT_URL": district.url, "LIENTHONG_AGENCY_WARD_URL": ward.url}
+        (first,) = sync_source("district", url=db_url, data_dir=data_dir, environ=env)
+        assert first.error is None and first.dataset == "register_permits", first.line()
+        before = _rows(db_url, "register_permits")
+        assert len(before) == first.valid > 60
+
+        (second,) = sync_source("ward", url=db_url, data_dir=data_dir, environ=env)
+        assert second.error is None, second.line()
+        assert second.valid == 0 and second.quarantined == second.fetched == 40
+        assert _rows(db_url, "register_permits") == before  # nothing overwritten
+        with db.engine_for(db_url).connect() as conn:
+            held = conn.execute(sa.select(quarantine.c.rule, quarantine.c.reason, quarantine.c.record_key).where(
+                quarantine.c.dataset == "register_permits", quarantine.c.source == "ward")).all()
+        assert len(held) == 40 and {rule for rule, _, _ in held} == {"key_conflict"}
+        _, reason, key = held[0]
+        assert "published by district" in reason and "ward sent it too" in reason and key in reason
+
+        # the ward's full refresh (it has none of these keys published) deletes nothing of the district's
+        summary = sync_stream("ward", "district_permits", url=db_url, data_dir=data_dir, environ=env,
+                              full_refresh=True)
+        assert summary.error is None, summary.line()
+        assert _rows(db_url, "register_permits") == before
+
+
+def test_a_mapping_that_does_not_fit_its_contract_names_the_key(registry: Path) -> None:
+    from schemas.contract import load_mapping_file
+
+    path = registry / "mappings" / "permits.district.yaml"
+    document = yaml.safe_load(path.read_text(encoding="utf-8"))
+
+    def refused(change: dict[str, Any]) -> str:
+        path.write_text(yaml.safe_dump({**document, **change}, allow_unicode=True), encoding="utf-8")
+        with pytest.raises(ConfigError) as caught:
+            load_mapping_file(path)
+        return str(caught.value)
+
+    columns = dict(document["columns"])
+    del columns["floors"]
+    assert "columns.floors: required key is missing" in refused({"columns": columns})
+    assert "columns.height: not a column of permits" in refused({"columns": {**document["columns"], "height": {
+        "source": "so_tang"}}})
+    assert "columns.permit_no: the contract requires a value" in refused({"columns": {
+        **document["columns"], "permit_no": None}})
+    assert "'so_tang_x' is not a field of source.fields" in refused({"columns": {
+        **document["columns"], "floors": {"source": "so_tang_x", "transform": "int"}}})
+    assert "source.agency: 'construction' is the contract's own source" in refused({
+        "source": {**document["source"], "agency": "construction"}})
