@@ -1,15 +1,18 @@
-"""Pagination strategies: each says what the first page is, and from a page what the next one is.
+"""Pagination: strategies that say what the first page is and, from a page, what the next one is (or
+that there is none), and the one loop over them, `walk(strategy, fetch_page, url, params)`.
 
 A strategy is pure: `next` does not remember anything, so a page that is retried asks the same thing
-again. The reader keeps the labels of pages already followed and a strategy refuses (PaginationLoop)
-to hand back one of them: a server that returns the token it was called with would loop forever.
+again; it stops on what the page says (empty or short, no next cursor or link, the declared total
+pages). `walk` keeps the labels of pages already followed and refuses (PaginationLoop, naming source,
+operation and page) a next page that is one of them: a server that returns the token it was called
+with, or a link to the page it served, would loop forever.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Set
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
 
 import httpx
@@ -50,14 +53,9 @@ class Paginator:
     def _first_label(self) -> str:
         return "first"
 
-    def next(self, request: PageRequest, page: Page, followed: Set[str]) -> PageRequest | None:
+    def next(self, request: PageRequest, page: Page) -> PageRequest | None:
+        """The page after `request`, which answered `page`; None when there is none."""
         return None
-
-    def _checked(self, request: PageRequest, current: PageRequest, followed: Set[str]) -> PageRequest:
-        if request.label == current.label or request.label in followed:
-            raise PaginationLoop(f"loop detected in pagination: next page {request.label!r} was already followed",
-                                 source=self.source, operation=self.operation, page=current.label)
-        return request
 
 
 class OffsetPaginator(Paginator):
@@ -73,7 +71,7 @@ class OffsetPaginator(Paginator):
         request = super().first(url, params)
         return PageRequest(url, {**request.params, self.config.offset_param: 0}, "offset=0")
 
-    def next(self, request: PageRequest, page: Page, followed: Set[str]) -> PageRequest | None:
+    def next(self, request: PageRequest, page: Page) -> PageRequest | None:
         asked = int(request.params[self.config.offset_param])
         served = page.body.get(self.config.offset_param, asked)
         if served != asked:  # the server sent another page than the one asked for (a stale page)
@@ -90,7 +88,7 @@ class OffsetPaginator(Paginator):
         if total is None and page.count < step:
             return None
         params = {**request.params, self.config.offset_param: offset}
-        return self._checked(PageRequest(request.url, params, f"offset={offset}"), request, followed)
+        return PageRequest(request.url, params, f"offset={offset}")
 
 
 class CursorPaginator(Paginator):
@@ -101,7 +99,7 @@ class CursorPaginator(Paginator):
 
     config: CursorPagination | TokenPagination
 
-    def next(self, request: PageRequest, page: Page, followed: Set[str]) -> PageRequest | None:
+    def next(self, request: PageRequest, page: Page) -> PageRequest | None:
         c = self.config
         if isinstance(c, CursorPagination) and c.next_link_field:
             link = page.body.get(c.next_link_field)
@@ -110,25 +108,25 @@ class CursorPaginator(Paginator):
             if not isinstance(link, str):
                 raise MalformedResponse(f"{c.next_link_field} is not a link: {link!r}", source=self.source,
                                         operation=self.operation, page=request.label)
-            return self._checked(_link_request(link), request, followed)
+            return _link_request(link)
         token = page.body.get(str(c.cursor_field))
         if token is None or token == "":
             return None
         params = {k: v for k, v in request.params.items() if k != c.cursor_param}
         params[str(c.cursor_param)] = token
-        return self._checked(PageRequest(request.url, params, str(token)), request, followed)
+        return PageRequest(request.url, params, str(token))
 
 
 class LinkHeaderPaginator(Paginator):
     """RFC 8288 `Link: <...>; rel="next"` headers (GitHub style)."""
 
-    def next(self, request: PageRequest, page: Page, followed: Set[str]) -> PageRequest | None:
+    def next(self, request: PageRequest, page: Page) -> PageRequest | None:
         if page.headers is None:
             return None
         link = httpx.Response(200, headers=page.headers).links.get("next", {}).get("url")
         if not link:
             return None
-        return self._checked(_link_request(link), request, followed)
+        return _link_request(link)
 
 
 def _link_request(link: str) -> PageRequest:
@@ -160,7 +158,7 @@ class PagePaginator(Paginator):
         first = self.config.first_page
         return PageRequest(url, {**request.params, self.config.page_param: first}, f"page={first}")
 
-    def next(self, request: PageRequest, page: Page, followed: Set[str]) -> PageRequest | None:
+    def next(self, request: PageRequest, page: Page) -> PageRequest | None:
         c = self.config
         number = int(request.params[c.page_param])
         if page.count == 0:
@@ -177,7 +175,7 @@ class PagePaginator(Paginator):
         elif page.count < c.page_size:
             return None
         params = {**request.params, c.page_param: number + 1}
-        return self._checked(PageRequest(request.url, params, f"page={number + 1}"), request, followed)
+        return PageRequest(request.url, params, f"page={number + 1}")
 
 
 def paginator(config: Pagination, source: str, operation: str) -> Paginator:
@@ -186,3 +184,33 @@ def paginator(config: Pagination, source: str, operation: str) -> Paginator:
         "link_header": LinkHeaderPaginator, "page": PagePaginator,
     }
     return kinds[config.style](config, source, operation)
+
+
+T = TypeVar("T")
+# What the next page is, from the page a request answered; raises PaginationLoop on a page already followed.
+Follow = Callable[[Page], PageRequest | None]
+# One page: the request, and `follow` to call on the reply *inside* the call's retry (a reply that
+# loops or is stale is Retriable: fetched again, it may be right); returns what the page yields and
+# what `follow` said.
+FetchPage = Callable[[PageRequest, Follow], tuple[T, PageRequest | None]]
+
+
+def walk(strategy: Paginator, fetch_page: FetchPage[T], url: str,
+         params: Mapping[str, Any]) -> Iterator[tuple[PageRequest, T]]:
+    """Every page of one listing, in order, as (request, what `fetch_page` made of it): from the
+    strategy's first request until it says there is no next page."""
+    request: PageRequest | None = strategy.first(url, params)
+    followed: set[str] = set()
+    while request is not None:
+        current = request
+
+        def follow(page: Page, current: PageRequest = current) -> PageRequest | None:
+            after = strategy.next(current, page)
+            if after is not None and (after.label == current.label or after.label in followed):
+                raise PaginationLoop(f"loop detected in pagination: next page {after.label!r} was already followed",
+                                     source=strategy.source, operation=strategy.operation, page=current.label)
+            return after
+
+        payload, request = fetch_page(current, follow)
+        followed.add(current.label)
+        yield current, payload

@@ -11,7 +11,7 @@ from connectors import xroad
 from connectors.config import Pagination, SourceConfig, StreamConfig, XRoadAuth
 from connectors.errors import HeaderMismatch, MalformedResponse
 from connectors.http import HttpCaller, Response
-from connectors.pagination import Page, PageRequest, paginator
+from connectors.pagination import Follow, Page, PageRequest, paginator, walk
 from connectors.replies import json_body, list_at
 from connectors.state import format_local, format_ts
 from connectors.types import RawPage
@@ -34,17 +34,13 @@ class RestReader:
         return (body, records), bad_utf8
 
     def _walk(self, url: str, params: Mapping[str, Any], records_field: str, pagination: Pagination,
-              strict_utf8: bool = False) -> Iterator[tuple[PageRequest, list[Any], bool]]:
-        strategy = paginator(pagination, self.source.name, url)
-        request: PageRequest | None = strategy.first(url, params)
-        followed: set[str] = set()
-        while request is not None:
-            current = request
+              strict_utf8: bool = False) -> Iterator[tuple[PageRequest, tuple[list[Any], bool]]]:
+        """(request, (records, bad_utf8)) of every page; `url` names the operation in errors."""
 
+        def fetch(current: PageRequest, follow: Follow) -> tuple[tuple[list[Any], bool], PageRequest | None]:
             request_id = xroad.new_request_id()
 
-            def parse(response: Response, current: PageRequest = current, request_id: str = request_id) -> tuple[
-                    list[Any], bool, PageRequest | None]:
+            def parse(response: Response) -> tuple[tuple[list[Any], bool], PageRequest | None]:
                 if self.xroad is not None:
                     wrong = self.xroad.check(response.headers, request_id)
                     if wrong:
@@ -52,18 +48,17 @@ class RestReader:
                 (body, records), bad_utf8 = self._parse(response, records_field, current, strict_utf8)
                 # a bare list has no body fields: only headers (Link) or the count can say what is next
                 page = Page(body if isinstance(body, dict) else {}, response.headers, len(records))
-                return records, bad_utf8, strategy.next(current, page, followed)
+                return (records, bad_utf8), follow(page)
 
             target, headers = current.url, None
             if self.xroad is not None:
                 headers = self.xroad.headers(request_id)
                 if "://" not in target:  # a next link is already a full URL
                     target = self.xroad.path(target)
-            records, bad_utf8, request = self.caller.call(
-                "GET", target, operation=url, page=current.label, parse=parse, params=current.params,
-                headers=headers)
-            followed.add(current.label)
-            yield current, records, bad_utf8
+            return self.caller.call("GET", target, operation=url, page=current.label, parse=parse,
+                                    params=current.params, headers=headers)
+
+        return walk(paginator(pagination, self.source.name, url), fetch, url, params)
 
     def pages(self, stream: StreamConfig, since: datetime | None) -> Iterator[RawPage]:
         assert stream.path is not None
@@ -72,7 +67,7 @@ class RestReader:
             params[stream.incremental.param] = (
                 format_local(since, ZoneInfo(self.source.timezone)) if stream.incremental.format == "local"
                 else format_ts(since))
-        for request, records, bad_utf8 in self._walk(stream.path, params, stream.records, stream.pagination):
+        for request, (records, bad_utf8) in self._walk(stream.path, params, stream.records, stream.pagination):
             for record in records:
                 if not isinstance(record, dict):
                     raise MalformedResponse(f"a record is not an object: {str(record)[:80]!r}",
@@ -83,7 +78,7 @@ class RestReader:
         deletes = stream.deletes
         assert deletes.path is not None and deletes.records is not None
         # Strict: a key mangled by a bad byte, or a null, would read as the deletion of the real key.
-        for request, keys, _ in self._walk(deletes.path, {}, deletes.records, deletes.pagination, strict_utf8=True):
+        for request, (keys, _) in self._walk(deletes.path, {}, deletes.records, deletes.pagination, strict_utf8=True):
             bad = next((k for k in keys if isinstance(k, bool) or not isinstance(k, (str, int)) or k == ""), None)
             if any(k is None for k in keys) or bad is not None:
                 raise MalformedResponse(f"a listed key is not a string or number: {bad!r}", source=self.source.name,

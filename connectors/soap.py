@@ -51,7 +51,7 @@ from connectors.errors import (
     SoapServerFault,
 )
 from connectors.http import HttpCaller, Response
-from connectors.pagination import Page, PageRequest, paginator
+from connectors.pagination import Follow, Page, PageRequest, paginator, walk
 from connectors.secrets import Redactor
 from connectors.soapreply import Where, decode_reply, too_many_bad_records
 from connectors.types import RawPage
@@ -381,31 +381,30 @@ class SoapReader:
     # --- streams ----------------------------------------------------------------------------------
 
     def _walk(self, operation: str, args: Mapping[str, Any], records: str, pagination: Pagination,
-              bulk: bool) -> Iterator[tuple[PageRequest, list[Any], bool, str | None]]:
-        strategy = paginator(pagination, self.source.name, operation)
-        request: PageRequest | None = strategy.first(operation, args)
-        followed: set[str] = set()
+              bulk: bool) -> Iterator[tuple[PageRequest, tuple[list[Any], bool, str | None]]]:
+        """(request, (records, bad_utf8, X-Road id or None)) of every page of `operation`."""
         # What the next page depends on, read from the reply: a token, or the declared total pages.
         meta: str | None = getattr(pagination, "cursor_field", None) or getattr(pagination, "total_pages_field", None)
-        while request is not None:
-            current = request
 
-            def then(items: list[Any], token: str | None, bad_utf8: bool, current: PageRequest = current
-                     ) -> tuple[list[Any], bool, PageRequest | None]:
+        def fetch(current: PageRequest, follow: Follow) -> tuple[tuple[list[Any], bool, str | None],
+                                                                  PageRequest | None]:
+            def then(items: list[Any], token: str | None, bad_utf8: bool) -> tuple[tuple[list[Any], bool],
+                                                                                    PageRequest | None]:
                 body = _nest({meta: token}) if meta else {}
-                return items, bad_utf8, strategy.next(current, Page(body, None, len(items)), followed)
+                return (items, bad_utf8), follow(Page(body, None, len(items)))
 
-            items, bad_utf8, request = self.call(operation, current.params, current.label, bulk, records,
+            (items, bad_utf8), after = self.call(operation, current.params, current.label, bulk, records,
                                                  meta.replace(".", "/") if meta else None, then)
-            followed.add(current.label)
-            yield current, items, bad_utf8, self.request_ids[-1] if self._xroad else None
+            return (items, bad_utf8, self.request_ids[-1] if self._xroad else None), after
+
+        return walk(paginator(pagination, self.source.name, operation), fetch, operation, args)
 
     def pages(self, stream: StreamConfig, since: datetime | None) -> Iterator[RawPage]:
         assert stream.operation is not None
         args: dict[str, Any] = dict(stream.params)
         if stream.incremental is not None and since is not None:
             args[stream.incremental.param] = since
-        for request, items, bad_utf8, request_id in self._walk(stream.operation, args, stream.records,
+        for request, (items, bad_utf8, request_id) in self._walk(stream.operation, args, stream.records,
                                                                stream.pagination, stream.bulk):
             # The X-Road message id travels with the page label into `_page` and the quarantine's provenance.
             label = f"{request.label} xroad-id={request_id}" if request_id else request.label
@@ -414,7 +413,7 @@ class SoapReader:
     def keys(self, stream: StreamConfig) -> Iterator[list[str]]:
         d = stream.deletes
         assert d.operation is not None and d.records is not None
-        for _, items, _, _ in self._walk(d.operation, {}, d.records, d.pagination, stream.bulk):
+        for _, (items, _, _) in self._walk(d.operation, {}, d.records, d.pagination, stream.bulk):
             yield [str(k) for k in items]
 
 
