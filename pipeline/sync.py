@@ -248,6 +248,8 @@ def sync_stream(
                 timings["validate"] += time.perf_counter() - clock
                 clock = time.perf_counter()
                 publication.add(_mark_deleted(rows) if deleted else rows)
+                if checked.quarantined_keys is not None:  # a full refresh keeps their published rows
+                    publication.add_quarantined_keys(checked.quarantined_keys)
                 timings["stage_wait"] += time.perf_counter() - clock
                 run.add(checked)
                 summary.valid += checked.valid.num_rows

@@ -47,6 +47,9 @@ class Validation(NamedTuple):
     # one row per failing record: source, dataset, run_id, page, key, raw, rule, column, value, reason, failures
     quarantine: pa.Table
     stats: dict[str, Any]
+    # the canonical keys of the quarantined rows that have one (contract key columns, no null): a full
+    # refresh must not read them as gone (sharing.publish, `_quarantined`)
+    quarantined_keys: pa.Table | None = None
 
 
 @dataclass(slots=True)
@@ -293,7 +296,13 @@ def validate_batch(
         from quality.store import save
 
         save(engine, stats, quarantine, contract.version)
-    return Validation(valid, quarantine, stats)
+    return Validation(valid, quarantine, stats, _keys_of(canonical, contract, bad_rows))
+
+
+def _keys_of(canonical: pa.Table, contract: Contract, rows: np.ndarray) -> pa.Table:
+    """The canonical key of each of `rows` that normalised to one (a key that did not cannot be matched)."""
+    keys = canonical.select(list(contract.published_key)).take(pa.array(rows, pa.int64()))
+    return keys.drop_null()
 
 
 def _quarantine_rows(batch: pa.Table, contract: Contract, run_id: str, found: pa.Table,

@@ -8,7 +8,9 @@ cursor as they were; a crash after it has nothing left to redo. Re-publishing ro
 adds nothing, so a rerun after a crash publishes each record exactly once.
 
 A batch may carry a boolean `_deleted` column (tombstones); `deleted_keys` adds deletes found by key-set
-reconciliation; `full_refresh` deletes every current row the batches did not mention.
+reconciliation; `full_refresh` deletes every current row the batches did not mention. Rows flagged
+`_quarantined` name only a key whose new record the run quarantined: they change nothing, and a full
+refresh keeps that key's published row (bad input never changes what is published).
 """
 
 # ruff: noqa: S608 - identifiers are quoted by the dialect's preparer; every value is a bound parameter.
@@ -34,6 +36,7 @@ from sharing.failpoints import failpoint
 from sharing.spec import DatasetSpec
 
 DELETED_COLUMN = "_deleted"
+QUARANTINED_COLUMN = "_quarantined"  # key-only rows: the run quarantined this key's record, keep it as published
 COPY_CHUNK_ROWS = 200_000  # LIENTHONG_COPY_CHUNK_ROWS overrides (smaller chunks: less memory per COPY)
 
 
@@ -59,6 +62,7 @@ class PublishResult:
     updated: int = 0
     deleted: int = 0
     unchanged: int = 0
+    kept: int = 0
     content_hash: str = ""
     snapshot_path: str | None = None
 
@@ -69,6 +73,7 @@ class MergeCounts:
     updated: int
     deleted: int
     unchanged: int
+    kept: int = 0  # full refresh: published rows not deleted because their new record was quarantined
 
 
 class StateConflict(Fatal):
@@ -95,6 +100,8 @@ class _Sql:
         self.columns = [self.q(c) for c in spec.schema.names]
         self.values = [self.q(c) for c in spec.schema.names if c not in spec.primary_key]
         self.same_op = "IS NOT DISTINCT FROM" if conn.dialect.name == "postgresql" else "IS"
+        # the streamed stage numbers its rows (last read wins): rows the merge adds need a number too
+        self.seq = "_seq" in stage.c
         # a dataset of several sources: this publish's source may touch only its own rows
         self.scope = (self.q(spec.scope[0]), spec.scope[1]) if spec.scope else None
         self.params: dict[str, Any] = {"scope": spec.scope[1]} if spec.scope else {}
@@ -142,7 +149,9 @@ def publish(
     create_tables(engine, table.metadata)
     _add_new_columns(engine, table)
     now = datetime.now(UTC)
-    staged = _prepare_all(spec, batches, deleted_keys)
+    staged, kept = _prepare_all(spec, batches, deleted_keys)
+    if not full_refresh:
+        kept = kept.slice(0, 0)  # only a full refresh deletes by absence: nothing to protect otherwise
 
     with engine.begin() as conn, ThreadPoolExecutor(max_workers=1) as pool:
         current_version = _lock_dataset(conn, spec, now)
@@ -152,7 +161,8 @@ def publish(
         version = current_version + 1
         # The next snapshot follows from the last one and the stage alone: write it while the database merges.
         snapshot = pool.submit(
-            _next_snapshot, data_dir, spec, current_version, staged, full_refresh, version, now, state, quality
+            _next_snapshot, data_dir, spec, current_version, staged, full_refresh, version, now, state, quality,
+            kept,
         )
         stage = db.stage_table(spec.name, spec.schema)
         sql = _Sql(conn, spec, table, stage)
@@ -162,9 +172,16 @@ def publish(
             conn.execute(sa.text(f"DROP TABLE IF EXISTS {sql.stage}"))
             stage.create(conn)
             _copy_into(conn, stage, staged.drop_columns(["_seq"]))
+            kept_table = None
+            if kept.num_rows:
+                kept_table = create_kept_table(conn, spec)
+                _copy_into(conn, kept_table, kept)
             failpoint("after_stage")
-            counts = _merge(conn, sql, version=version, now=now, full_refresh=full_refresh)
+            counts = _merge(conn, sql, version=version, now=now, full_refresh=full_refresh,
+                            kept=None if kept_table is None else sql.q(kept_table.name))
             conn.execute(sa.text(f"DROP TABLE {sql.stage}"))
+            if kept_table is not None:
+                conn.execute(sa.text(f"DROP TABLE {sql.q(kept_table.name)}"))
         failpoint("after_merge")
         if guard is not None:
             try:
@@ -177,14 +194,14 @@ def publish(
         result = PublishResult(
             dataset=spec.name, version=version if changed or current_version == 0 else current_version,
             new_version=changed or current_version == 0, staged=staged.num_rows, inserted=counts.inserted,
-            updated=counts.updated, deleted=counts.deleted, unchanged=counts.unchanged,
+            updated=counts.updated, deleted=counts.deleted, unchanged=counts.unchanged, kept=counts.kept,
         )
         if result.new_version:
             if written is None:  # no usable last snapshot: read the merged state back
                 written = snapshots.write_version(
                     data_dir, spec, version, snapshots.current_rows(conn, spec), now=now,
-                    source_cursor=dict(state.new) if state else None, quality=quality,
-                )
+                    source_cursor=dict(state.new) if state else None, quality=quality, commit=False,
+                )  # made visible by the one commit_version below, not twice
             written = snapshots.commit_version(written)
             failpoint("after_snapshot")
             result.rows, result.content_hash, result.snapshot_path = written.rows, written.content_hash, str(
@@ -257,15 +274,18 @@ def _next_snapshot(
     now: datetime,
     state: StateCommit | None,
     quality: Mapping[str, Any] | None,
+    quarantined: pa.Table | None = None,
 ) -> snapshots.PendingVersion | None:
     """The next version's rows, from the last snapshot and the stage, written to a temporary directory.
 
-    Staged live rows replace the snapshot's rows of the same key, staged tombstones remove them, exactly
-    as the merge does; `None` when there is no last snapshot to start from.
+    Staged live rows replace the snapshot's rows of the same key, staged tombstones remove them, and a
+    full refresh keeps only the staged rows and the `quarantined` keys' published rows, exactly as the
+    merge does; `None` when there is no last snapshot to start from.
     """
     live = staged.filter(pc.invert(staged.column("is_deleted"))).select(spec.schema.names)
     cursor = dict(state.new) if state else None
-    if current_version == 0 or (full_refresh and spec.scope is None):  # the stage is the whole dataset
+    protect = current_version > 0 and full_refresh and quarantined is not None and quarantined.num_rows > 0
+    if current_version == 0 or (full_refresh and spec.scope is None and not protect):  # the stage is the whole dataset
         return snapshots.write_version(data_dir, spec, version, live, now=now, source_cursor=cursor,
                                        quality=quality, commit=False, presorted=True)
     try:
@@ -274,14 +294,16 @@ def _next_snapshot(
         return None
     if previous.schema != spec.schema:
         return None  # the contract changed: rebuild from the database
+    key = list(spec.primary_key)
     others = None
     if spec.scope is not None:  # another source's rows are kept whatever this source sent
         mine = pc.fill_null(pc.equal(previous.column(spec.scope[0]), spec.scope[1]), False)
         previous, others = previous.filter(mine), previous.filter(pc.invert(mine))
-        if full_refresh:
-            previous = previous.slice(0, 0)
-    staged_keys = staged.select(list(spec.primary_key))
-    kept = previous.join(staged_keys, list(spec.primary_key), join_type="left anti")
+    if full_refresh:  # of this source's rows, only the quarantined keys' outlive a full refresh
+        previous = (previous.join(quarantined, key, join_type="left semi") if protect and quarantined is not None
+                    else previous.slice(0, 0))
+    staged_keys = staged.select(key)
+    kept = previous.join(staged_keys, key, join_type="left anti")
     if others is not None:
         kept = pa.concat_tables([t.select(spec.schema.names).cast(spec.schema) for t in (others, kept)])
     rows = pa.concat_tables([kept.select(spec.schema.names).cast(spec.schema), live.cast(spec.schema)])
@@ -354,14 +376,21 @@ def describe_state(state: Mapping[str, Any] | None, version: int | None = None) 
 
 def _prepare_all(
     spec: DatasetSpec, batches: Iterable[pa.RecordBatch | pa.Table], deleted_keys: Iterable[Sequence[Any]]
-) -> pa.Table:
-    """All batches as one table in the contract's columns, the last occurrence of each key kept.
+) -> tuple[pa.Table, pa.Table]:
+    """All batches as one table in the contract's columns, the last occurrence of each key kept; and the
+    keys flagged `_quarantined`, once each, in the key's columns.
 
     Done before the transaction opens, so the dataset is locked only while the database works.
     """
     import numpy as np
 
-    parts = [_conform(b, spec) for b in batches if b.num_rows]
+    parts, quarantined = [], []
+    for batch in batches:
+        rows, flagged = split_quarantined(batch, spec)
+        if rows.num_rows:
+            parts.append(_conform(rows, spec))
+        if flagged.num_rows:
+            quarantined.append(flagged)
     keys = [tuple(k) for k in deleted_keys]
     if keys:
         parts.append(_conform(tombstones(spec, keys), spec))
@@ -370,7 +399,48 @@ def _prepare_all(
     else:
         data = spec.schema.empty_table().append_column("is_deleted", pa.array([], pa.bool_()))
     data = data.append_column("_seq", pa.array(np.arange(data.num_rows, dtype=np.int64)))
-    return _sorted_last_wins(data, spec.primary_key)
+    kept = pa.concat_tables(quarantined) if quarantined else key_schema(spec).empty_table()
+    if kept.num_rows > 1:
+        kept = kept.group_by(list(spec.primary_key), use_threads=False).aggregate([]).select(list(spec.primary_key))
+    return _sorted_last_wins(data, spec.primary_key), kept
+
+
+def quarantined_rows(spec: DatasetSpec, keys: pa.Table) -> pa.Table:
+    """Key-only rows flagged `_quarantined` for the keys of `keys` (a table with the key columns) that
+    are set: the run quarantined their records, so a full refresh keeps their published rows."""
+    schema = key_schema(spec)
+    if spec.scope is not None and spec.scope[0] in schema.names and spec.scope[0] not in keys.column_names:
+        keys = keys.append_column(spec.scope[0], pa.array([spec.scope[1]] * keys.num_rows, pa.string()))
+    keys = keys.select(schema.names).drop_null()
+    return pa.Table.from_arrays([keys.column(f.name).cast(f.type) for f in schema], schema=schema).append_column(
+        QUARANTINED_COLUMN, pa.array([True] * keys.num_rows, pa.bool_()))
+
+
+def split_quarantined(batch: pa.RecordBatch | pa.Table, spec: DatasetSpec) -> tuple[pa.Table, pa.Table]:
+    """(the batch's rows to merge, the keys it flags `_quarantined`, in the key's columns and types)."""
+    table = pa.Table.from_batches([batch]) if isinstance(batch, pa.RecordBatch) else batch
+    schema = key_schema(spec)
+    if QUARANTINED_COLUMN not in table.column_names:
+        return table, schema.empty_table()
+    flagged = pc.fill_null(table.column(QUARANTINED_COLUMN), False)
+    rows = table.filter(pc.invert(flagged)).drop_columns([QUARANTINED_COLUMN])
+    keys = table.filter(flagged).select(schema.names).drop_null()
+    return rows, pa.Table.from_arrays([keys.column(f.name).cast(f.type) for f in schema], schema=schema)
+
+
+def key_schema(spec: DatasetSpec) -> pa.Schema:
+    return pa.schema([spec.schema.field(k) for k in spec.primary_key])
+
+
+def create_kept_table(conn: Connection, spec: DatasetSpec) -> sa.Table:
+    """A temporary table of the keys a full refresh must keep (their new records were quarantined)."""
+    table = sa.Table(
+        f"lt_kept_{spec.name}", sa.MetaData(), *[sa.Column(f.name, db.sql_type(f.type)) for f in key_schema(spec)],
+        prefixes=["TEMPORARY"],
+    )
+    conn.execute(sa.text(f"DROP TABLE IF EXISTS {conn.dialect.identifier_preparer.quote(table.name)}"))
+    table.create(conn)
+    return table
 
 
 def tombstones(spec: DatasetSpec, keys: Sequence[Sequence[Any]]) -> pa.Table:
@@ -500,22 +570,35 @@ def _sql_literal(value: Any) -> str:
     raise TypeError(f"no literal for {value!r}")
 
 
-def _merge(conn: Connection, sql: _Sql, *, version: int, now: datetime, full_refresh: bool) -> MergeCounts:
+def _merge(conn: Connection, sql: _Sql, *, version: int, now: datetime, full_refresh: bool,
+           kept: str | None = None) -> MergeCounts:
     """Close the current rows that changed, insert their new versions; count what happened.
 
     One join of the stage against the current rows finds the few keys that changed; every later
-    statement works from that small table.
+    statement works from that small table. `kept`: a table of keys whose new records the run
+    quarantined; a full refresh does not read them as gone.
     """
     t, s, cols = sql.table, sql.stage, ", ".join(sql.columns)
     changed = sql.q("lt_changed")
     params = {"now": now, "version": version}
+    spared = 0
     if full_refresh:
-        # What the source no longer has is deleted: stage those rows as tombstones too.
+        # what another source no longer has is not this source's to delete
+        unmentioned = (f"d.valid_to IS NULL AND NOT d.is_deleted "
+                       f"AND NOT EXISTS (SELECT 1 FROM {s} s WHERE {sql.join('d', 's')}){sql.in_scope('d')}")
+        if kept is not None:
+            if conn.dialect.name == "postgresql":
+                conn.execute(sa.text(f"ANALYZE {kept}"))
+            in_kept = f"EXISTS (SELECT 1 FROM {kept} k WHERE {sql.join('d', 'k')})"
+            spared = int(conn.execute(sa.text(
+                f"SELECT COUNT(*) FROM {t} d WHERE {unmentioned} AND {in_kept}"), sql.params).scalar_one())
+            unmentioned += f" AND NOT {in_kept}"
+        # What the source no longer has is deleted: stage those rows as tombstones too. A key the run
+        # quarantined was mentioned, badly: its published row stays as it is.
+        seq_col, seq_val = (", _seq", ", 0") if sql.seq else ("", "")
         conn.execute(sa.text(
-            f"INSERT INTO {s} ({cols}, is_deleted) SELECT {sql.cols('d')}, TRUE FROM {t} d "
-            f"WHERE d.valid_to IS NULL AND NOT d.is_deleted "
-            f"AND NOT EXISTS (SELECT 1 FROM {s} s WHERE {sql.join('d', 's')})"
-            + sql.in_scope("d")  # what another source no longer has is not this source's to delete
+            f"INSERT INTO {s} ({cols}, is_deleted{seq_col}) SELECT {sql.cols('d')}, TRUE{seq_val} FROM {t} d "
+            f"WHERE {unmentioned}"
         ), sql.params)
     if conn.dialect.name == "postgresql":
         conn.execute(sa.text(f"ANALYZE {s}"))  # a temporary table has no statistics: plan the join on real counts
@@ -554,7 +637,7 @@ def _merge(conn: Connection, sql: _Sql, *, version: int, now: datetime, full_ref
             f"ON {sql.join('d', 'c')} WHERE c.s_del AND NOT c.d_del AND d.version_to = :version"
         ), params)
     conn.execute(sa.text(f"DROP TABLE {changed}"))
-    return MergeCounts(inserted, updated, deleted, staged - inserted - updated - deleted)
+    return MergeCounts(inserted, updated, deleted, staged - inserted - updated - deleted, spared)
 
 
 def _record_version(

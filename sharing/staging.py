@@ -2,7 +2,8 @@
 
 `open_publication(url, spec, ...)` returns a `Publication`: `add(chunk)` stages a chunk, `commit(state)`
 publishes everything staged as one new version with the source's new state, `close()` (or leaving the
-`with` block without committing) throws it all away.
+`with` block without committing) throws it all away. `add_quarantined_keys` names keys whose records
+the run quarantined: a full refresh keeps their published rows instead of deleting them.
 
 On PostgreSQL one transaction spans the run: each chunk is COPYed into a temporary stage table by a
 background thread (the next chunk is validated while the server loads the last), and the commit locks
@@ -43,7 +44,10 @@ from sharing.publish import (
     _merge,
     _record_version,
     _Sql,
+    create_kept_table,
     publish,
+    quarantined_rows,
+    split_quarantined,
     tombstones,
 )
 from sharing.spec import DatasetSpec
@@ -70,6 +74,14 @@ class Publication:
         rows = tombstones(self.spec, [tuple(k) for k in keys])
         if rows.num_rows:
             self.add(rows)
+
+    def add_quarantined_keys(self, keys: pa.Table) -> None:
+        """Keys (a table with the key columns) whose new records the run quarantined: they were mentioned,
+        badly, so a full refresh keeps their published rows; they change nothing otherwise."""
+        if self.full_refresh and keys.num_rows:
+            rows = quarantined_rows(self.spec, keys)
+            if rows.num_rows:
+                self.add(rows)
 
     def commit(self, *, state: StateCommit | None = None, quality: Mapping[str, Any] | None = None,
                in_transaction: InTransaction | None = None, guard: Guard | None = None) -> PublishResult:
@@ -150,10 +162,19 @@ class _Streamed(Publication):
         self.stage.create(self._conn)
         self._loader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stage")
         self._loading: Future[None] | None = None
+        self._kept: sa.Table | None = None  # keys a full refresh keeps (created with the first one)
 
     def add(self, batch: pa.RecordBatch | pa.Table) -> None:
         import numpy as np
 
+        if not batch.num_rows:
+            return
+        batch, kept = split_quarantined(batch, self.spec)
+        if kept.num_rows:
+            self._wait()  # the connection is the loader's while a COPY runs
+            if self._kept is None:
+                self._kept = create_kept_table(self._conn, self.spec)
+            _copy_into(self._conn, self._kept, kept)
         if not batch.num_rows:
             return
         data = _conform(batch, self.spec)
@@ -186,7 +207,8 @@ class _Streamed(Publication):
         if current_version == 0:
             counts = _load_first(conn, self.table, sql, now)
         else:
-            counts = _merge(conn, sql, version=version, now=now, full_refresh=self.full_refresh)
+            kept = sql.q(self._kept.name) if self._kept is not None and self.full_refresh else None
+            counts = _merge(conn, sql, version=version, now=now, full_refresh=self.full_refresh, kept=kept)
         failpoint("after_merge")
         if guard is not None:
             guard(conn, counts, current_version)  # refused: the transaction stays open for staged_tables
@@ -194,7 +216,7 @@ class _Streamed(Publication):
         result = PublishResult(
             dataset=spec.name, version=version if changed or current_version == 0 else current_version,
             new_version=changed or current_version == 0, staged=staged, inserted=counts.inserted,
-            updated=counts.updated, deleted=counts.deleted, unchanged=counts.unchanged,
+            updated=counts.updated, deleted=counts.deleted, unchanged=counts.unchanged, kept=counts.kept,
         )
         if result.new_version:
             written = snapshots.write_version_stream(
@@ -236,6 +258,12 @@ class _Streamed(Publication):
         for part in result.partitions():
             rows = [dict(zip(schema.names, row, strict=True)) for row in part]
             yield pa.Table.from_pylist(rows, schema=schema)
+        if self._kept is not None:  # a held full refresh keeps its quarantined keys for the release
+            kept = self._kept
+            keys = self._conn.execute(sa.select(*kept.c)).all()
+            key_schema = pa.schema([self.spec.schema.field(c.name) for c in kept.c])
+            yield quarantined_rows(self.spec, pa.Table.from_pylist(
+                [dict(zip(key_schema.names, row, strict=True)) for row in keys], schema=key_schema))
 
     def close(self) -> None:
         if not self._open:
