@@ -14,6 +14,7 @@ import sqlalchemy as sa
 
 from sharing import db, snapshots
 from sharing.publish import MergeCounts, PublishResult, publish, quarantined_rows
+from sharing.spec import DatasetSpec
 from sharing.staging import open_publication
 from tests.sharing.test_publish import SPEC, current, rows
 
@@ -158,3 +159,49 @@ def test_the_snapshot_is_rebuilt_from_the_database_when_the_last_one_is_gone(sql
     r = by_publish(sqlite_url, tmp_path, [rows(("A", "1.00", "01"))], quarantined=["C"])
     assert (r.deleted, r.kept) == (2, 1)
     assert snapshot_equals_database(sqlite_url, tmp_path) == {"A": Decimal("1.00"), "C": Decimal("3.00")}
+
+
+FEED_SCHEMA = pa.schema([pa.field("source", pa.string(), nullable=False), pa.field("permit_no", pa.string(),
+                                                                                    nullable=False),
+                         pa.field("floors", pa.int64())])
+
+
+def _feed(source: str, global_keys: bool) -> DatasetSpec:
+    key = ("permit_no",) if global_keys else ("source", "permit_no")
+    return DatasetSpec("permits_fed", key, FEED_SCHEMA, scope=("source", source))
+
+
+def _fed(source: str, *pairs: tuple[str, int]) -> pa.Table:
+    return pa.Table.from_pylist([{"source": source, "permit_no": k, "floors": f} for k, f in pairs],
+                                schema=FEED_SCHEMA)
+
+
+def _fed_current(url: str, data_dir: Path, spec: DatasetSpec) -> dict[tuple[str, str], int]:
+    with db.engine_for(url).connect() as conn:
+        in_db = snapshots.current_rows(conn, spec).sort_by([(k, "ascending") for k in FEED_SCHEMA.names])
+    on_disk = snapshots.read_version(data_dir, spec.name).sort_by([(k, "ascending") for k in FEED_SCHEMA.names])
+    assert on_disk.to_pylist() == in_db.to_pylist()
+    return {(r["source"], r["permit_no"]): r["floors"] for r in in_db.to_pylist()}
+
+
+@pytest.mark.parametrize("global_keys", [False, True], ids=["per_source", "global"])
+@pytest.mark.parametrize("path", ["publish", "publication"])
+def test_a_scoped_full_refresh_keeps_its_quarantined_keys_and_never_reaches_another_source(
+        path: str, global_keys: bool, db_url: str, tmp_path: Path) -> None:
+    """A dataset fed by several sources: the district's full refresh deletes its own gone keys only, keeps
+    its quarantined ones (the key given without the feed column, as the validation of a global key gives it)."""
+    district, office = _feed("district", global_keys), _feed("construction", global_keys)
+    publish(db_url, office, [_fed("construction", ("P1", 1), ("P2", 2))], data_dir=tmp_path)
+    publish(db_url, district, [_fed("district", ("D1", 1), ("D2", 2), ("D3", 3))], data_dir=tmp_path)
+    keys = pa.table({"permit_no": ["D2", "P1"]})  # P1 is the office's: nothing of the district's to keep
+    if path == "publish":
+        r = publish(db_url, district, [_fed("district", ("D1", 5)), quarantined_rows(district, keys)],
+                    data_dir=tmp_path, full_refresh=True)
+    else:
+        with open_publication(db_url, district, data_dir=tmp_path, full_refresh=True) as publication:
+            publication.add(_fed("district", ("D1", 5)))
+            publication.add_quarantined_keys(keys)
+            r = publication.commit()
+    assert (r.updated, r.deleted, r.kept) == (1, 1, 1)
+    assert _fed_current(db_url, tmp_path, district) == {
+        ("construction", "P1"): 1, ("construction", "P2"): 2, ("district", "D1"): 5, ("district", "D2"): 2}
