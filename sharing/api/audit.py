@@ -49,6 +49,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+import psycopg
 import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine
 
@@ -177,14 +178,14 @@ def _append_locked(conn: Connection, entries: Sequence[Entry], key: tuple[str, b
 # PostgreSQL's one-statement append: the head moves from the seq and hash this writer last wrote to the
 # batch's last ones, and the rows go in only if it did (`h` is empty when another process appended since).
 # It answers how many rows went in and the head as the statement's snapshot saw it (the one to try next).
-_APPEND_IF_HEAD = sa.text(
-    "WITH h AS (UPDATE lt_audit_head SET seq = :last_seq, hash = :last_hash"
-    " WHERE id = 1 AND seq = :seq AND hash = :hash RETURNING id),"
+_APPEND_IF_HEAD = (
+    "WITH h AS (UPDATE lt_audit_head SET seq = %(last_seq)s, hash = %(last_hash)s"
+    " WHERE id = 1 AND seq = %(seq)s AND hash = %(hash)s RETURNING id),"
     " ins AS (INSERT INTO lt_audit_log (seq, at, client, purpose, method, endpoint, params, outcome, status, detail,"
     " row_keys, prev_hash, hash, context, subjects, key_id)"
     " SELECT v.seq, v.at, v.client, v.purpose, v.method, v.endpoint, v.params, v.outcome, v.status, v.detail,"
     " v.row_keys, v.prev_hash, v.hash, v.context, v.subjects, v.key_id"
-    " FROM jsonb_to_recordset(CAST(:rows AS jsonb)) AS v(seq bigint, at text, client text, purpose text,"
+    " FROM jsonb_to_recordset(%(rows)s::jsonb) AS v(seq bigint, at text, client text, purpose text,"
     " method text, endpoint text, params text, outcome text, status integer, detail text, row_keys text,"
     " prev_hash text, hash text, context text, subjects text, key_id text)"
     " WHERE EXISTS (SELECT 1 FROM h) RETURNING 1)"
@@ -202,19 +203,28 @@ def chain(entries: Sequence[Entry], after: tuple[int, str], key: tuple[str, byte
     return rows
 
 
-def append_if_head(conn: Connection, entries: Sequence[Entry], head: tuple[int, str],
+def append_if_head(conn: psycopg.Connection[Any], entries: Sequence[Entry], head: tuple[int, str],
                    key: tuple[str, bytes] | None = None) -> tuple[list[dict[str, Any]] | None, tuple[int, str]]:
-    """PostgreSQL, autocommit: chain `entries` after `head` in one statement, which is its own transaction
-    (one round trip; the head's row lock is held only while it runs and commits). Their rows, or None when
-    the head is no longer `head` (another process appended): then nothing was written; and the head the
-    statement saw, to chain after next time."""
+    """PostgreSQL, on a psycopg connection in autocommit: chain `entries` after `head` in one statement,
+    which is its own transaction (one round trip; the head's row lock is held only while it runs and
+    commits). Their rows, or None when the head is no longer `head` (another process appended): then
+    nothing was written; and the head the statement saw, to chain after next time. psycopg itself, prepared
+    on the server: through SQLAlchemy the statement cost the writer more CPU than the entries' seals."""
     rows = chain(entries, head, key or audit_keys().current)
-    written, seq, hash_ = conn.execute(_APPEND_IF_HEAD, {
+    found = conn.execute(_APPEND_IF_HEAD, {
         "seq": head[0], "hash": head[1], "last_seq": rows[-1]["seq"], "last_hash": rows[-1]["hash"],
-        "rows": _json(rows)}).one()
+        "rows": _json(rows)}, prepare=True).fetchone()
+    if found is None:
+        raise RuntimeError("lt_audit_head has no row: the audit tables were not created")
+    written, seq, hash_ = found
     if written == len(rows):
         return rows, (rows[-1]["seq"], rows[-1]["hash"])
     return None, (int(seq), hash_)
+
+
+def psycopg_dsn(url: str) -> str:
+    """A SQLAlchemy PostgreSQL URL as psycopg's own connection string."""
+    return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
 def _writer_engine(url: str, **options: Any) -> Engine:
@@ -235,9 +245,9 @@ class AuditWriter:
         # Pinged before each batch (one round trip a batch, not a request) and a refused connect retried, so
         # the first entries after a PostgreSQL restart are written, not answered 503.
         self.engine = db.engine_for(url) if url.startswith("sqlite") else _writer_engine(url)
-        # The one-statement appends' own connection, in autocommit from the start: switching a connection
-        # in and out of autocommit on every batch cost more CPU than the statement itself.
-        self._auto = None if url.startswith("sqlite") else _writer_engine(url, isolation_level="AUTOCOMMIT")
+        # The one-statement appends' own connection (PostgreSQL), in autocommit, opened when first needed.
+        self._dsn = None if url.startswith("sqlite") else psycopg_dsn(url)
+        self._raw: psycopg.Connection[Any] | None = None
         create_tables(self.engine)
         self.url = url
         self._dirty = False  # entries written since the last checkpoint
@@ -260,9 +270,10 @@ class AuditWriter:
         self._queue.put(None)
         self._thread.join(timeout=30)
         self.checkpoint()
-        if self._auto is not None:
+        if self._dsn is not None:
             self.engine.dispose()
-            self._auto.dispose()
+            if self._raw is not None:
+                self._raw.close()
 
     def checkpoint(self) -> None:
         """A signed checkpoint of the head outside the database, when the chain moved since the last one.
@@ -309,8 +320,12 @@ class AuditWriter:
         entries = [e for e, _ in batch]
         try:
             seqs = self._append(entries)
-        except sa.exc.DBAPIError as exc:
-            if exc.connection_invalidated and again:
+        except (sa.exc.DBAPIError, psycopg.OperationalError) as exc:
+            lost = exc.connection_invalidated if isinstance(exc, sa.exc.DBAPIError) else True
+            if isinstance(exc, psycopg.OperationalError) and self._raw is not None:
+                self._raw.close()  # a new one next time
+                self._raw = None
+            if lost and again:
                 return self._commit(batch, again=False)
             return self._one_each(batch, exc)
         except Exception as exc:
@@ -330,15 +345,16 @@ class AuditWriter:
     def _append(self, entries: list[Entry]) -> list[int]:
         """On PostgreSQL, while this process is the only one appending, one statement after the head it
         last wrote; otherwise (the first batch, or another worker appended since) the locking transaction."""
-        if self._head is not None and self._auto is not None:
-            with self._auto.connect() as conn:
-                for _ in range(OPTIMISTIC_TRIES):
-                    rows, self._head = append_if_head(conn, entries, self._head)
-                    if rows is not None:
-                        return [r["seq"] for r in rows]
+        if self._head is not None and self._dsn is not None:
+            if self._raw is None or self._raw.closed:
+                self._raw = psycopg.connect(self._dsn, autocommit=True)
+            for _ in range(OPTIMISTIC_TRIES):
+                rows, self._head = append_if_head(self._raw, entries, self._head)
+                if rows is not None:
+                    return [r["seq"] for r in rows]
         with self.engine.begin() as conn:
             rows = _append_locked(conn, entries, audit_keys().current)
-        if self._auto is not None:
+        if self._dsn is not None:
             self._head = (rows[-1]["seq"], rows[-1]["hash"])
         return [r["seq"] for r in rows]
 

@@ -6,6 +6,7 @@ import threading
 from collections.abc import Iterator
 
 import httpx
+import psycopg
 import pytest
 import sqlalchemy as sa
 from click.testing import CliRunner
@@ -18,6 +19,7 @@ from sharing.api.audit import (
     append_if_head,
     audit_log,
     create_tables,
+    psycopg_dsn,
     read,
     verify,
 )
@@ -145,8 +147,7 @@ def test_a_writer_whose_head_moved_writes_nothing_and_chains_after_the_new_head(
         assert mine is not None and mine[0] == 4
         with engine.begin() as conn:  # another server process appends
             assert append(conn, [Entry(method="GET", endpoint="/other", outcome="allowed", status=200)]) == [5]
-        with engine.connect() as conn:
-            auto = conn.execution_options(isolation_level="AUTOCOMMIT")
+        with psycopg.connect(psycopg_dsn(pg_url), autocommit=True) as auto:
             assert append_if_head(auto, [Entry(method="GET", endpoint="/stale", status=200)], mine)[0] is None
         assert writer.submit(Entry(method="GET", endpoint="/after", outcome="allowed", status=200)
                              ).result(timeout=30) == 6
