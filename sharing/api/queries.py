@@ -260,11 +260,19 @@ def parcel(conn: Connection, present: Published, commune: str, sheet: int, numbe
     return out
 
 
+def permit_order() -> list[str]:
+    """The order permits are listed in and paged by: the permit number, then the rest of the published key
+    (its source, when several sources feed permits: two authorities may issue the same number)."""
+    key = specs()["permits"].primary_key
+    return ["permit_no", *[k for k in key if k != "permit_no"]]
+
+
 def permits(conn: Connection, present: Published, *, investor_id: str | None,
-            parcel_at: tuple[str, int, int] | None, after: str | None, limit: int) -> list[Row]:
-    """Permits of one investor or on one parcel, by permit number, `limit` after `after`."""
+            parcel_at: tuple[str, int, int] | None, after: Sequence[Any] | None, limit: int) -> list[Row]:
+    """Permits of one investor or on one parcel, in `permit_order`, `limit` after the position `after`."""
     if "permits" not in present.names:
         return []
+    order = permit_order()
 
     def build(t: sa.Table, q: sa.Select[Any]) -> sa.Select[Any]:
         if investor_id is not None:
@@ -272,8 +280,8 @@ def permits(conn: Connection, present: Published, *, investor_id: str | None,
         if parcel_at is not None:
             q = _at_parcel(t, q, present, legacy_column=False)
         if after is not None:
-            q = q.where(t.c.permit_no > sa.bindparam("after"))
-        return q.order_by(t.c.permit_no).limit(sa.bindparam("limit", type_=sa.Integer))
+            q = q.where(sa.tuple_(*[t.c[k] for k in order]) > sa.tuple_(*[sa.bindparam(f"after_{k}") for k in order]))
+        return q.order_by(*[t.c[k] for k in order]).limit(sa.bindparam("limit", type_=sa.Integer))
 
     variant = (investor_id is not None, parcel_at is not None, after is not None,
                parcel_at is not None and "lt_admin_succession" in present.names)
@@ -283,7 +291,7 @@ def permits(conn: Connection, present: Published, *, investor_id: str | None,
     if parcel_at is not None:
         params["commune"], params["sheet"], params["number"] = parcel_at
     if after is not None:
-        params["after"] = after
+        params.update({f"after_{k}": v for k, v in zip(order, after, strict=True)})
     return _rows(conn, _statement("permits", present, variant, build), params)
 
 

@@ -327,13 +327,14 @@ def _permits(request: Request, who: Caller, investor: str | None, parcel_at: tup
              limit: int, cursor: str | None, as_of: str | None) -> JSONResponse:
     grants = who.grants(("permits",))
     scope = f"permits|{investor}|{parcel_at}|{as_of}"
-    after = _page_cursor(scope, cursor, (str,))
+    order = queries.permit_order()
+    after = _page_cursor(scope, cursor, (str,) * len(order))
     present, rows = _read(state_of(request), lambda conn, present: queries.permits(
-        conn, present, investor_id=investor, parcel_at=parcel_at, after=after[0] if after else None,
-        limit=limit + 1), ["permits"], as_of)
+        conn, present, investor_id=investor, parcel_at=parcel_at, after=after, limit=limit + 1),
+        ["permits"], as_of)
     more = len(rows) > limit
     rows = rows[:limit]
-    nxt = cursors.encode(scope, [rows[-1]["permit_no"]]) if more else None
+    nxt = cursors.encode(scope, [rows[-1][k] for k in order]) if more else None
     return _answer(request, who, grants, {"permits": rows}, present, nxt, paged=True)
 
 
