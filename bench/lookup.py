@@ -132,7 +132,10 @@ def setup(pg: str, rows: int, root: Path) -> tuple[str, Data]:
         "map_sheet": [p[1] for p in parcels] * 2, "parcel_number": [p[2] for p in parcels] * 2})
     for dataset, table in (("enterprises", enterprises), ("parcels", parcel_table), ("permits", permit_table)):
         publish(url, dataset_spec(get_contract(dataset)), [table], data_dir=root / "data")
+    from sharing.views import ensure_lookup_indexes
+
     with db.engine_for(url).begin() as conn:
+        ensure_lookup_indexes(conn)  # as building the views makes them in production
         conn.execute(sa.text("ANALYZE"))
     return url, Data(codes, parcels, words)
 

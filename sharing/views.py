@@ -15,6 +15,7 @@ has a new version: the input versions it was built from are its committed state.
 # ruff: noqa: S608 - table and column names below are constants of this module, never input.
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
@@ -30,6 +31,7 @@ from sharing.publish import PublishResult, StateCommit, publish, read_state
 from sharing.spec import DatasetSpec
 from sharing.view_inputs import INPUTS
 
+log = logging.getLogger(__name__)
 CURRENT = "{a}.valid_to IS NULL AND NOT {a}.is_deleted"
 
 
@@ -284,13 +286,39 @@ def _published_versions(conn: Connection) -> dict[str, int]:
     return {name: int(version) for name, version in rows if version}
 
 
-def _ensure_indexes(conn: Connection, present: Mapping[str, int]) -> None:
+# Name search holds every word anywhere in the name (`LIKE '%word%'`): a B-tree cannot serve it, a trigram
+# index can (PostgreSQL's pg_trgm; without it, or on SQLite, the search reads the whole table).
+TRIGRAM_INDEXES: dict[str, list[str]] = {"enterprises": ["name_search"]}
+
+
+def ensure_lookup_indexes(conn: Connection, present: Mapping[str, int] | None = None) -> None:
+    """The indexes the lookup API's queries need, on the published datasets (`present`; default: all)."""
+    present = _published_versions(conn) if present is None else present
     for dataset, indexes in LOOKUP_INDEXES.items():
         if dataset not in present:
             continue
         for columns in indexes:
             name = f"ix_ds_{dataset}_{'_'.join(columns)}"
             conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {name} ON ds_{dataset} ({', '.join(columns)})"))
+    wanted = {d: c for d, c in TRIGRAM_INDEXES.items() if d in present}
+    if not wanted or conn.dialect.name != "postgresql" or not _trigrams(conn):
+        return
+    for dataset, names in wanted.items():
+        for column in names:
+            conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS ix_ds_{dataset}_{column}_trgm ON ds_{dataset} "
+                                 f"USING gin ({column} gin_trgm_ops)"))
+
+
+def _trigrams(conn: Connection) -> bool:
+    """pg_trgm in this database: created when the role may (a trusted extension since PostgreSQL 13)."""
+    try:
+        with conn.begin_nested():
+            conn.execute(sa.text("CREATE EXTENSION IF NOT EXISTS pg_trgm"))
+        return True
+    except sa.exc.DBAPIError as exc:
+        log.warning("no trigram index for name search (pg_trgm: %s): searches read the whole table",
+                    str(exc.orig).splitlines()[0])
+        return False
 
 
 succession = sa.Table(
@@ -360,7 +388,7 @@ def build_views(url: str, data_dir: Path, *, force: bool = False) -> ViewsReport
     report = ViewsReport({}, {}, [])
     with engine.begin() as conn:
         present = _published_versions(conn)
-        _ensure_indexes(conn, present)
+        ensure_lookup_indexes(conn, present)
         _ensure_succession(conn)
     for view in VIEWS:
         missing = [d for d in view.inputs if d not in present]
