@@ -10,6 +10,7 @@ on the serving table's unique key, never overwrites.
 
 from __future__ import annotations
 
+import dataclasses
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -76,10 +77,10 @@ def quarantine_conflicts(part: pa.Table, checked: Validation, contract: Contract
     conflicts = conflicts.set_column(conflicts.schema.get_field_index("reason"), "reason",
                                      pa.array(reasons, pa.string()))
     mine = pc.invert(pc.is_in(_joined(checked.valid, key), value_set=pa.array(values, pa.string())))
-    stats = dict(checked.stats)
-    stats["rows_valid"] -= len(rows)
-    stats["rows_quarantined"] += len(rows)
-    stats["rule_counts"] = {**stats["rule_counts"], f"{RULE}/{','.join(key)}": len(rows)}
+    was = checked.stats
+    stats = dataclasses.replace(
+        was, rows_valid=was.rows_valid - len(rows), rows_quarantined=was.rows_quarantined + len(rows),
+        rule_counts={**was.rule_counts, f"{RULE}/{','.join(key)}": len(rows)})
     quarantine = pa.concat_tables([checked.quarantine, conflicts]) if checked.quarantine.num_rows else conflicts
     return checked._replace(valid=checked.valid.filter(mine), quarantine=quarantine, stats=stats)
 

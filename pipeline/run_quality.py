@@ -59,19 +59,11 @@ class RunQuality:
 
     def failure(self) -> ValidationFailed | None:
         """The run's failure when its share of failing rows passes the threshold, else None."""
-        from quality.runner import ValidationFailed
+        from quality.runner import ValidationFailed, threshold_message
 
         stats = self.summary()
         if stats is None or stats["status"] != "failed":
             return None
-        top = sorted(stats["rule_counts"].items(), key=lambda kv: -kv[1])[:5]
         first = next((q for q in self.quarantine if q.num_rows), None)
-        contract = self.contract
-        return ValidationFailed(
-            f"dataset {contract.dataset} run {self.run_id}: {stats['rows_quarantined']} of {stats['rows_in']} rows "
-            f"failed ({stats['failure_rate']:.1%} > threshold {contract.failure_threshold:.1%}); nothing published; "
-            f"top rules: " + ", ".join(f"{k}={v}" for k, v in top)
-            + (f"; first: record {first.column('key')[0].as_py()!r} {first.column('reason')[0].as_py()}"
-               if first is not None else ""),
-            stats=stats, source=contract.agency,
-        )
+        return ValidationFailed(threshold_message(self.contract, self.run_id, stats, first), stats=stats,
+                                source=self.contract.agency)

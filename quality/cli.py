@@ -97,11 +97,11 @@ def validate(dataset: str, input_path: Path, output: Path | None, run_id: str | 
     except LienthongError as exc:  # over the threshold, frozen drift, a bad contract: say so, no traceback
         raise click.ClickException(str(exc)) from None
     stats = result.stats
-    click.echo(f"{dataset} run {stats['run_id']}: {stats['rows_in']} rows, {stats['rows_valid']} valid, "
-               f"{stats['rows_quarantined']} quarantined ({stats['failure_rate']:.2%}), {stats['seconds']:.2f}s")
-    for rule, count in sorted(stats["rule_counts"].items(), key=lambda kv: -kv[1]):
+    click.echo(f"{dataset} run {stats.run_id}: {stats.rows_in} rows, {stats.rows_valid} valid, "
+               f"{stats.rows_quarantined} quarantined ({stats.failure_rate:.2%}), {stats.seconds:.2f}s")
+    for rule, count in sorted(stats.rule_counts.items(), key=lambda kv: -kv[1]):
         click.echo(f"  {count:>8}  {rule}")
-    for check, count in sorted(stats["reference_misses"].items()):
+    for check, count in sorted(stats.reference_misses.items()):
         click.echo(f"  {count:>8}  references not found ({check}; counted, not quarantined)")
     if output is not None:
         import pyarrow.parquet as pq

@@ -13,8 +13,8 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, fields
 from datetime import UTC, datetime
 from typing import Any, Literal, NamedTuple
 
@@ -27,17 +27,57 @@ from core.errors import Fatal
 from quality.checks import expectation_columns, expectation_type, failing_rows
 from quality.references import reference_misses
 from schemas.contract import Contract, get_contract
-from schemas.drift import apply_policy, detect_drift, evolved_column, record_drift
+from schemas.drift import DriftEvent, DriftOutcome, apply_policy, detect_drift, evolved_column, record_drift
 from schemas.mapping import map_batch
 from schemas.normalize.result import as_array
 
 Checks = Literal["gx", "arrow"]
 
 
+Status = Literal["passed", "failed"]
+
+
+@dataclass(frozen=True, slots=True)
+class ValidationStats(Mapping[str, Any]):
+    """One validation's statistics, as a row of `validation_runs`. Also read by name, as a mapping: the
+    run's totals (pipeline.run_quality) add chunks up field by field, and the store writes them so."""
+
+    run_id: str
+    source: str
+    dataset: str
+    contract_version: int
+    started_at: datetime
+    seconds: float
+    rows_in: int
+    rows_valid: int
+    rows_quarantined: int
+    tombstones: int
+    failure_rate: float
+    threshold: float | None  # None when the threshold was not applied (a chunk of a run, a replay)
+    status: Status
+    rule_counts: Mapping[str, int]  # failing rows per rule/column
+    reference_misses: Mapping[str, int]  # per reference check, references not among its target's keys
+    drift: tuple[str, ...]  # kind:field:status of every drift event
+
+    def __getitem__(self, name: str) -> Any:
+        if name not in _STATS_FIELDS:
+            raise KeyError(name)
+        return getattr(self, name)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_STATS_FIELDS)
+
+    def __len__(self) -> int:
+        return len(_STATS_FIELDS)
+
+
+_STATS_FIELDS = tuple(f.name for f in fields(ValidationStats))
+
+
 class ValidationFailed(Fatal):
     """The batch's failure rate passed the dataset's threshold: the run fails and publishes nothing."""
 
-    def __init__(self, message: str, *, stats: dict[str, Any], source: str | None = None) -> None:
+    def __init__(self, message: str, *, stats: Mapping[str, Any], source: str | None = None) -> None:
         super().__init__(message, source=source, stats=stats)
         self.stats = stats
 
@@ -46,7 +86,7 @@ class Validation(NamedTuple):
     valid: pa.Table  # canonical columns of the rows that passed
     # one row per failing record: source, dataset, run_id, page, key, raw, rule, column, value, reason, failures
     quarantine: pa.Table
-    stats: dict[str, Any]
+    stats: ValidationStats
     # the canonical keys of the quarantined rows that have one (contract key columns, no null): a full
     # refresh must not read them as gone (sharing.publish, `_quarantined`)
     quarantined_keys: pa.Table | None = None
@@ -195,15 +235,47 @@ def validate_batch(
 ) -> Validation:
     """Validate one batch; see the module doc. With `engine`, drift is logged and, when `persist`,
     quarantine rows and statistics are written (in one transaction)."""
-    started = datetime.now(UTC)
-    clock = time.perf_counter()
+    started, clock = datetime.now(UTC), time.perf_counter()
     contract = dataset if isinstance(dataset, Contract) else get_contract(dataset)
     table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
     run_id = run_id or f"{contract.dataset}-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
-    n = table.num_rows
     failures = _Failures([], [], [], [])
 
-    # 1. drift, under the dataset's policy (freeze raises here, before anything is written)
+    drift, statuses = _drift(table, contract, engine, failures)  # freeze raises here, before any write
+    _coercion_failures(table, failures)
+    canonical, deleted = _normalised(table, contract, failures)
+    tombstones = _expectations(canonical, deleted, contract, checks, failures)
+    # cross-dataset references: reported, never quarantined (real non-matches exist, PROTOCOL.md)
+    misses = reference_misses(canonical, contract.dataset, references) if references else {}
+
+    found = failures.table()
+    valid, quarantine, bad_rows = split_batch(table, canonical, contract, run_id, found)
+    valid = _with_evolved_columns(valid, table, drift.evolve, bad_rows)
+
+    n = table.num_rows
+    rate = len(bad_rows) / n if n else 0.0
+    failed = enforce_threshold and n > 0 and rate > contract.failure_threshold
+    stats = ValidationStats(
+        run_id=run_id, source=contract.agency, dataset=contract.dataset, contract_version=contract.version,
+        started_at=started, seconds=round(time.perf_counter() - clock, 6), rows_in=n,
+        rows_valid=valid.num_rows, rows_quarantined=quarantine.num_rows, tombstones=tombstones,
+        failure_rate=rate, threshold=contract.failure_threshold if enforce_threshold else None,
+        status="failed" if failed else "passed", rule_counts=_rule_counts(found), reference_misses=misses,
+        drift=tuple(f"{e.kind}:{e.field}:{statuses.get((e.field, e.kind), 'open')}" for e in drift.events))
+    if engine is not None and persist:
+        from quality.store import save
+
+        # a failed batch's rows are not quarantined: nothing of it goes on, it is run again whole
+        save(engine, stats, None if failed else quarantine, contract.version)
+    if failed:
+        raise ValidationFailed(threshold_message(contract, run_id, stats, quarantine), stats=stats,
+                               source=contract.agency)
+    return Validation(valid, quarantine, stats, _keys_of(canonical, contract, bad_rows))
+
+
+def _drift(table: pa.Table, contract: Contract, engine: sa.Engine | None,
+           failures: _Failures) -> tuple[DriftOutcome, dict[tuple[str, str], str]]:
+    """Drift under the dataset's policy (logged with `engine`); the rows it quarantines are failures."""
     events = detect_drift(table, contract)
     statuses = record_drift(engine, contract, events) if engine is not None and events else {}
     drift = apply_policy(contract, events, statuses)
@@ -213,15 +285,20 @@ def validate_batch(
         values = (pa.nulls(len(rows), pa.string()) if event.kind == "missing_field"
                   else pc.take(evolved_column(table, event), pa.array(rows)))
         failures.add(rows, f"drift:{event.kind}", event.field, values)
+    return drift, statuses
 
-    # 2. values the connector could not coerce
+
+def _coercion_failures(table: pa.Table, failures: _Failures) -> None:
+    """Values the connector could not coerce (its `_error` column)."""
     if "_error" in table.column_names:
         errors = as_array(table.column("_error"))
         rows = _positions(pc.is_valid(errors))
         failures.add(rows, "coercion", "_error", pc.take(errors, pa.array(rows)))
 
-    # 3. normalisation (bad tax code, unknown commune, unparseable date, ...); a delete is judged by
-    # its key alone, as in step 4
+
+def _normalised(table: pa.Table, contract: Contract, failures: _Failures) -> tuple[pa.Table, pa.Array]:
+    """(canonical rows, the deletes mask); what normalisation refused (a bad tax code, an unknown
+    commune, an unparseable date...) are failures, on a delete only for its key (as in `_expectations`)."""
     mapped = map_batch(table, contract)
     canonical = mapped.table
     deleted = _deleted_rows(table, canonical, contract)
@@ -232,8 +309,12 @@ def validate_batch(
         rows = _positions(pc.is_valid(reason))
         reasons = pc.take(reason, pa.array(rows)).to_numpy(zero_copy_only=False).astype(object)
         failures.add(rows, reasons + f":{found.field}", found.column, pc.take(found.value, pa.array(rows)))
+    return canonical, deleted
 
-    # 4. expectations: the whole suite on live rows, key checks on deletes
+
+def _expectations(canonical: pa.Table, deleted: pa.Array, contract: Contract, checks: Checks,
+                  failures: _Failures) -> int:
+    """The dataset's whole suite on live rows, its key checks on deletes; the number of deletes."""
     from quality.suites import build_suite
 
     suite = build_suite(contract, contract.version)  # a feed's own expectations (schemas/contract.py, FeedMapping)
@@ -248,55 +329,39 @@ def validate_batch(
                      and expectation_type(e) != "expect_column_values_to_be_unique"]
         for exp in key_suite:
             _add_expectation(failures, dead, exp, _positions(failing_rows(dead, exp)), dead_positions)
+    return len(dead_positions)
 
-    # 5. cross-dataset references: reported, never quarantined (real non-matches exist, PROTOCOL.md)
-    misses = reference_misses(canonical, contract.dataset, references or {}) if references else {}
 
-    # 6. split: every row is valid or quarantined, never both, never neither
-    found = failures.table()
-    valid, quarantine, bad_rows = split_batch(table, canonical, contract, run_id, found)
-    for event in drift.evolve:
+def _with_evolved_columns(valid: pa.Table, table: pa.Table, evolve: tuple[DriftEvent, ...],
+                          bad_rows: np.ndarray) -> pa.Table:
+    """The valid rows with each column drift evolved into (under policy evolve), from the batch."""
+    for event in evolve:
         if event.field not in valid.column_names:
-            good = np.ones(n, dtype=bool)
+            good = np.ones(table.num_rows, dtype=bool)
             good[bad_rows] = False
             valid = valid.append_column(event.field, evolved_column(table, event).filter(pa.array(good)))
+    return valid
 
-    rule_counts: dict[str, int] = {}
-    if found.num_rows:
-        counted = found.group_by(["rule", "column"]).aggregate([("row", "count_distinct")])
-        for rule, column, count in zip(counted["rule"].to_pylist(), counted["column"].to_pylist(),
-                                       counted["row_count_distinct"].to_pylist(), strict=True):
-            rule_counts[f"{rule}/{column}"] = int(count)
-    rate = len(bad_rows) / n if n else 0.0
-    stats: dict[str, Any] = {
-        "run_id": run_id, "source": contract.agency, "dataset": contract.dataset,
-        "contract_version": contract.version, "started_at": started,
-        "seconds": round(time.perf_counter() - clock, 6), "rows_in": n, "rows_valid": valid.num_rows,
-        "rows_quarantined": quarantine.num_rows, "tombstones": len(dead_positions), "failure_rate": rate,
-        "threshold": contract.failure_threshold if enforce_threshold else None,
-        "status": "passed", "rule_counts": rule_counts, "reference_misses": misses,
-        "drift": [f"{e.kind}:{e.field}:{statuses.get((e.field, e.kind), 'open')}" for e in events],
-    }
-    if enforce_threshold and n and rate > contract.failure_threshold:
-        stats["status"] = "failed"
-        if engine is not None and persist:
-            from quality.store import save
 
-            save(engine, stats, None, contract.version)
-        top = sorted(rule_counts.items(), key=lambda kv: -kv[1])[:5]
-        raise ValidationFailed(
-            f"dataset {contract.dataset} run {run_id}: {len(bad_rows)} of {n} rows failed "
-            f"({rate:.1%} > threshold {contract.failure_threshold:.1%}); nothing published; "
+def _rule_counts(found: pa.Table) -> dict[str, int]:
+    """Failing rows per `rule/column`."""
+    if not found.num_rows:
+        return {}
+    counted = found.group_by(["rule", "column"]).aggregate([("row", "count_distinct")])
+    return {f"{rule}/{column}": int(count) for rule, column, count in zip(
+        counted["rule"].to_pylist(), counted["column"].to_pylist(), counted["row_count_distinct"].to_pylist(),
+        strict=True)}
+
+
+def threshold_message(contract: Contract, run_id: str, stats: Mapping[str, Any], quarantine: pa.Table | None) -> str:
+    """Why a batch or run failed: how many rows of how many, the rate over the threshold, the top rules
+    and the first quarantined record."""
+    top = sorted(stats["rule_counts"].items(), key=lambda kv: -kv[1])[:5]
+    return (f"dataset {contract.dataset} run {run_id}: {stats['rows_quarantined']} of {stats['rows_in']} rows "
+            f"failed ({stats['failure_rate']:.1%} > threshold {contract.failure_threshold:.1%}); nothing published; "
             f"top rules: " + ", ".join(f"{k}={v}" for k, v in top)
             + (f"; first: record {quarantine.column('key')[0].as_py()!r} {quarantine.column('reason')[0].as_py()}"
-               if quarantine.num_rows else ""),
-            stats=stats, source=contract.agency,
-        )
-    if engine is not None and persist:
-        from quality.store import save
-
-        save(engine, stats, quarantine, contract.version)
-    return Validation(valid, quarantine, stats, _keys_of(canonical, contract, bad_rows))
+               if quarantine is not None and quarantine.num_rows else ""))
 
 
 def _keys_of(canonical: pa.Table, contract: Contract, rows: np.ndarray) -> pa.Table:

@@ -8,7 +8,7 @@ failed rule with its column and value, every failure as JSON, and its status (qu
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -78,7 +78,7 @@ def quarantine_records(rows: pa.Table, contract_version: int, now: datetime) -> 
     return out
 
 
-def save(engine: sa.Engine, stats: dict[str, Any], rows: pa.Table | None, contract_version: int) -> None:
+def save(engine: sa.Engine, stats: Mapping[str, Any], rows: pa.Table | None, contract_version: int) -> None:
     """Write the quarantine rows and the statistics in one transaction."""
     ensure_tables(engine, metadata)
     now = datetime.now(UTC)
@@ -88,7 +88,7 @@ def save(engine: sa.Engine, stats: dict[str, Any], rows: pa.Table | None, contra
         conn.execute(validation_runs.insert().values(**stats_row(stats)))
 
 
-def stats_row(stats: dict[str, Any]) -> dict[str, Any]:
+def stats_row(stats: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "run_id": stats["run_id"], "source": stats["source"], "dataset": stats["dataset"],
         "contract_version": stats["contract_version"], "started_at": stats["started_at"],
