@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from quality.runner import validate_batch
 from quality.store import list_quarantined, quarantine
-from schemas.contract import get_contract
+from schemas.contract import feed_of
 from schemas.wire import batch_from_records
 
 
@@ -45,15 +45,16 @@ def replay(engine: sa.Engine, dataset: str | None = None, ids: Sequence[int] | N
     """Replay quarantined records (of `dataset`, or the given ids); see the module doc."""
     run_id = run_id or f"replay-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
     rows = list_quarantined(engine, dataset=dataset, status="quarantined", ids=ids)
-    by_dataset: dict[str, list[Any]] = {}
+    # a dataset of several sources: each source's records through the contract as that source feeds it
+    by_dataset: dict[tuple[str, str], list[Any]] = {}
     for row in rows:
-        by_dataset.setdefault(row.dataset, []).append(row)
+        by_dataset.setdefault((row.dataset, row.source), []).append(row)
     released: dict[str, pa.Table] = {}
     released_ids: list[int] = []
     still: list[int] = []
     now = datetime.now(UTC)
-    for name, group in sorted(by_dataset.items()):
-        contract = get_contract(name)
+    for (name, source), group in sorted(by_dataset.items()):
+        contract = feed_of(name, source)
         records = [_record(r.raw) for r in group]
         batch = batch_from_records(records, contract, page=[r.page for r in group],
                                    raws=[r.raw or "{}" for r in group])
@@ -74,5 +75,5 @@ def replay(engine: sa.Engine, dataset: str | None = None, ids: Sequence[int] | N
                         status="released", released_at=now, released_run_id=run_id,
                         attempts=quarantine.c.attempts + 1))
                     released_ids.append(row.id)
-        released[name] = result.valid
+        released[name] = pa.concat_tables([released[name], result.valid]) if name in released else result.valid
     return ReplayResult(run_id, released, tuple(released_ids), tuple(still))

@@ -40,8 +40,8 @@ def classify_change(old: Contract, new: Contract) -> ContractChange:
     compatible: list[str] = []
     if old.dataset != new.dataset:
         breaking.append(f"dataset renamed {old.dataset!r} -> {new.dataset!r}")
-    if old.primary_key != new.primary_key:
-        breaking.append(f"primary key {list(old.primary_key)} -> {list(new.primary_key)}")
+    if old.published_key != new.published_key:  # with `feeds: {keys: per_source}`, the source leads the key
+        breaking.append(f"primary key {list(old.published_key)} -> {list(new.published_key)}")
     if old.cursor != new.cursor:
         breaking.append(f"cursor {old.cursor!r} -> {new.cursor!r}")
     new_columns = {c.name: c for c in new.columns}

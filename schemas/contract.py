@@ -484,6 +484,14 @@ def _feeds(directories: tuple[Path, ...]) -> dict[tuple[str, str], Contract]:
     return found
 
 
+def feed_of(dataset: str, agency: str) -> Contract:
+    """The contract of `dataset` as `agency` feeds it: its own, or its mapping file's."""
+    for contract in feeds_of(dataset):
+        if contract.agency == agency:
+            return contract
+    return get_contract(dataset)  # a dataset of one source: its quarantine's source is its own
+
+
 def feeds_of(dataset: str) -> list[Contract]:
     """Every feed of `dataset`: its contract's own source first, then each mapping file's."""
     base = contracts()[dataset]

@@ -101,7 +101,7 @@ def _state(changes: list[dict[str, Any]], upto: int, start: dict[str, str] | Non
     for c in changes:
         if c["version"] > upto:
             break
-        permit = _norm(c["key"][0])
+        permit = _norm(c["key"][-1])  # the key is (source, permit_no): several sources feed permits
         if c["op"] == "delete":
             assert permit in state
             del state[permit]
