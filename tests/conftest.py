@@ -2,8 +2,11 @@
 
 - Every test carries one of the markers unit, integration, e2e: collection fails otherwise.
 - A connection to anything but loopback fails the test (sockets to the outside are blocked).
-- `pg_url`: a fresh PostgreSQL database for the session on 127.0.0.1:5432, dropped afterwards; the
-  server is started when it is down. `sqlite_url`: a fresh SQLite file. `db_url`: both, in turn.
+- `pg_database(server)`: THE way a test gets a PostgreSQL database: a fresh one on `server` (default the
+  shared 127.0.0.1:5432), dropped afterwards with the engine handed out for it. The fixtures below, the
+  pipeline's `empty_pg`, the API's published data, the fault tests' own cluster and the e2e helpers use it.
+- `pg_url`: a fresh PostgreSQL database for the session, the server started when it is down.
+  `sqlite_url`: a fresh SQLite file. `db_url`: both, in turn.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -24,6 +28,7 @@ import pytest
 
 LEVELS = ("unit", "integration", "e2e")
 PG_HOST, PG_PORT = "127.0.0.1", 5432
+PG_ADMIN = f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -131,29 +136,38 @@ def ensure_postgres() -> None:
     pytest.fail("PostgreSQL did not come up on 127.0.0.1:5432")
 
 
-def _admin_execute(sql: str) -> None:
+@contextmanager
+def pg_database(server: str = PG_ADMIN, prefix: str = "lienthong_test") -> Iterator[str]:
+    """A fresh database on `server` (an admin URL; the server must be up), its URL; dropped afterwards,
+    connections and all, after disposing of the engine `core.engine` handed out for it."""
     import psycopg
 
-    with psycopg.connect(host=PG_HOST, port=PG_PORT, user="postgres", dbname="postgres", autocommit=True) as conn:
-        conn.execute(sql)  # type: ignore[arg-type,unused-ignore]  # a fixed prefix and a uuid, never user input
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(server, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type,unused-ignore]  # a prefix and a uuid
+    url = f"{server.rsplit('/', 1)[0]}/{name}"
+    try:
+        yield url
+    finally:
+        from core.engine import engine_for
+
+        engine_for(url).dispose()  # the pool's connections, before the database goes
+        with psycopg.connect(server, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type,unused-ignore]
 
 
 @pytest.fixture(scope="session")
 def pg_server() -> str:
     """The admin URL of a running server (started when down)."""
     ensure_postgres()
-    return f"postgresql://postgres@{PG_HOST}:{PG_PORT}/postgres"
+    return PG_ADMIN
 
 
 @pytest.fixture(scope="session")
 def pg_url(pg_server: str) -> Iterator[str]:
     """A fresh database for this test session, dropped afterwards."""
-    name = f"lienthong_test_{uuid.uuid4().hex[:12]}"
-    _admin_execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database(pg_server) as url:
+        yield url
 
 
 @pytest.fixture
@@ -167,10 +181,5 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if request.param == "sqlite":
         yield f"sqlite:///{tmp_path / 'lienthong.db'}"
         return
-    request.getfixturevalue("pg_server")
-    name = f"lienthong_test_{uuid.uuid4().hex[:12]}"
-    _admin_execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql://postgres@{PG_HOST}:{PG_PORT}/{name}"
-    finally:
-        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database(request.getfixturevalue("pg_server")) as url:
+        yield url

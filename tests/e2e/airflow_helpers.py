@@ -5,33 +5,23 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from lienthong.airflow.run import RESULT
+from tests.conftest import pg_database
 from tests.pipeline.test_sync import published_keys, truth_keys
 
 __all__ = ["fresh_pg_database", "published_keys", "run_dags", "truth_keys"]
-
-PG = "postgresql://postgres@127.0.0.1:5432"
 
 
 @contextmanager
 def fresh_pg_database(prefix: str) -> Iterator[str]:
     """A new PostgreSQL database (its SQLAlchemy URL for psycopg 3), dropped afterwards."""
-    import psycopg
-
-    name = f"{prefix}_{uuid.uuid4().hex[:10]}"
-    with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type,unused-ignore]  # a prefix and a uuid
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(f"{PG}/postgres", autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')  # type: ignore[arg-type,unused-ignore]
+    with pg_database(prefix=prefix) as url:
+        yield url.replace("postgresql://", "postgresql+psycopg://", 1)
 
 
 def run_dags(env: dict[str, str], dag_ids: list[str], log: Path, *, prepare: bool,

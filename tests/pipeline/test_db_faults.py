@@ -24,7 +24,7 @@ from agencies.testing import running_simulator
 from pipeline.sync import StreamSummary, sync_source
 from sharing import db, snapshots
 from sharing.publish import read_state
-from tests.conftest import free_port
+from tests.conftest import free_port, pg_database
 from tests.pipeline.test_sync import published_keys, truth_keys
 
 pytestmark = pytest.mark.integration
@@ -49,13 +49,6 @@ class Cluster:
     def url(self, name: str) -> str:
         return f"postgresql://postgres@127.0.0.1:{self.port}/{name}"
 
-    def create_database(self, name: str) -> str:
-        import psycopg
-
-        with psycopg.connect(self.url("postgres"), autocommit=True) as conn:
-            conn.execute(f'CREATE DATABASE "{name}"')  # type: ignore[arg-type,unused-ignore]  # a fixed name
-        return self.url(name)
-
 
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
@@ -78,11 +71,16 @@ def cluster() -> Iterator[Cluster]:
     try:
         yield node
     finally:
-        for engine_url in (node.url("faults_restart"), node.url("faults_clients"), node.url("faults_api")):
-            db.engine_for(engine_url).dispose()
         subprocess.run([*as_user, str(PG_BIN / "pg_ctl"), "-D", str(root / "data"), "-m", "immediate", "stop"],
                        check=False, capture_output=True, timeout=60)
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def url(cluster: Cluster) -> Iterator[str]:
+    """A fresh database on the module's own cluster, dropped after the test."""
+    with pg_database(cluster.url("postgres"), prefix="faults") as fresh:
+        yield fresh
 
 
 def _sync(url: str, data_dir: Path, env: dict[str, str]) -> StreamSummary:
@@ -91,10 +89,9 @@ def _sync(url: str, data_dir: Path, env: dict[str, str]) -> StreamSummary:
 
 
 def test_a_restart_in_the_middle_of_a_publish_is_a_named_error_and_the_next_run_is_exact(
-        cluster: Cluster, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        cluster: Cluster, url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import sharing.staging
 
-    url = cluster.create_database("faults_restart")
     data_dir = tmp_path / "data"
     with running_simulator("construction", records=600, seed=13, tmp_dir=tmp_path / "sim") as sim:
         env = {"LIENTHONG_AGENCY_CONSTRUCTION_URL": sim.url}
@@ -125,10 +122,9 @@ def test_a_restart_in_the_middle_of_a_publish_is_a_named_error_and_the_next_run_
 
 
 def test_too_many_clients_is_waited_for_with_backoff_not_reported_as_a_data_problem(
-        cluster: Cluster, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+        cluster: Cluster, url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     import psycopg
 
-    url = cluster.create_database("faults_clients")
     slots: list[psycopg.Connection[tuple[object, ...]]] = []
     while True:  # take every connection slot the server has
         try:
@@ -157,7 +153,7 @@ def test_too_many_clients_is_waited_for_with_backoff_not_reported_as_a_data_prob
     assert refused and "too many clients" in refused[0], refused
 
 
-def test_the_lookup_api_recovers_after_a_restart_without_its_own(cluster: Cluster, tmp_path: Path) -> None:
+def test_the_lookup_api_recovers_after_a_restart_without_its_own(cluster: Cluster, url: str, tmp_path: Path) -> None:
     import httpx
     import sqlalchemy as sa
 
@@ -165,7 +161,6 @@ def test_the_lookup_api_recovers_after_a_restart_without_its_own(cluster: Cluste
     from sharing.api.ratelimit import RateLimiter
     from tests.sharing.api.conftest import CLOCK, headers, make_policy, running_api
 
-    url = cluster.create_database("faults_api")
     data_dir = tmp_path / "data"
     with running_simulator("construction", records=200, seed=15, tmp_dir=tmp_path / "sim") as sim:
         assert _sync(url, data_dir, {"LIENTHONG_AGENCY_CONSTRUCTION_URL": sim.url}).error is None

@@ -3,7 +3,6 @@ and an API over it with a policy of test clients."""
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from sharing.api.auth import hash_key
 from sharing.api.policy import Policy, policy_from_dict
 from sharing.api.ratelimit import RateLimiter
 from sharing.views import build_views
-from tests.conftest import _admin_execute
+from tests.conftest import pg_database
 
 RECORDS = 300
 ALL = ["enterprises", "enterprise_profile", "branches", "taxpayers", "parcels", "parcel_profile",
@@ -101,16 +100,8 @@ def served(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFact
     if request.param == "sqlite":
         yield _publish_all(f"sqlite:///{root / 'lienthong.db'}", root)
         return
-    request.getfixturevalue("pg_server")
-    name = f"lienthong_test_{uuid.uuid4().hex[:12]}"
-    _admin_execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield _publish_all(f"postgresql://postgres@127.0.0.1:5432/{name}", root)
-    finally:
-        from sharing import db
-
-        db.engine_for(f"postgresql://postgres@127.0.0.1:5432/{name}").dispose()
-        _admin_execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    with pg_database(request.getfixturevalue("pg_server")) as url:
+        yield _publish_all(url, root)
 
 
 @contextmanager
