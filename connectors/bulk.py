@@ -19,14 +19,17 @@ page, is kept as text under its local name, so the drift shows in `_raw` for the
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from io import BytesIO
+from itertools import repeat
 from typing import Any
 
 from lxml import etree
+
+from connectors.coerce import Decoded, raw_json, raw_rows
 
 SOAP11_ENV = "http://schemas.xmlsoap.org/soap/envelope/"
 SOAP12_ENV = "http://www.w3.org/2003/05/soap-envelope"
@@ -35,8 +38,11 @@ FAULT_TAGS = (f"{{{SOAP11_ENV}}}Fault", f"{{{SOAP12_ENV}}}Fault")
 ENVELOPE_TAGS = (f"{{{SOAP11_ENV}}}Envelope", f"{{{SOAP12_ENV}}}Envelope")
 
 Converter = Callable[[str], Any] | None  # None: the text as it is
+_TRUE = ("true", "1")
 # Replies up to this size are parsed into a whole tree (see BulkPlan.parse); bigger ones stream.
 TREE_BYTES = 16 * 2**20
+# The elements whose value is nil, as Shape.read tests each one: xsi:nil="true" or "1".
+_NILS = etree.XPath("//*[@xsi:nil='true' or @xsi:nil='1']", namespaces={"xsi": XSI_NIL[1:].partition("}")[0]})
 _TREE_PARSER = etree.XMLParser(resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False,
                                remove_comments=True)
 
@@ -55,6 +61,14 @@ class ShapeError(Exception):
     def __init__(self, kind: str, message: str) -> None:
         super().__init__(message)
         self.kind = kind  # "not_envelope", "no_response", "no_records"
+
+
+def _boolean(text: str) -> bool:
+    return text.strip() in _TRUE
+
+
+def _decimal(text: str) -> Decimal:
+    return Decimal(text.strip())
 
 
 def _datetime(xsd_type: Any) -> Callable[[str], Any]:
@@ -89,21 +103,60 @@ def _date(xsd_type: Any) -> Callable[[str], Any]:
 
 def converter_for(xsd_type: Any) -> Converter:
     """The fastest conversion that gives what `xsd_type.pythonvalue` gives."""
+    return _typed(xsd_type)[0]
+
+
+def _typed(xsd_type: Any) -> tuple[Converter, str | None]:
+    """The conversion and its kind: how a whole column of it converts at once (see convert_column)."""
     from zeep.xsd.types import builtins as b
 
     if isinstance(xsd_type, b.String):
-        return None
+        return None, "str"
     if isinstance(xsd_type, b.Boolean):
-        return lambda text: text.strip() in ("true", "1")
+        return _boolean, "bool"
     if isinstance(xsd_type, b.Integer):
-        return int
+        return int, "int"
     if isinstance(xsd_type, b.Decimal):
-        return lambda text: Decimal(text.strip())
+        return _decimal, "decimal"
     if isinstance(xsd_type, b.DateTime):
-        return _datetime(xsd_type)
+        return _datetime(xsd_type), "datetime"
     if isinstance(xsd_type, b.Date):
-        return _date(xsd_type)
-    return xsd_type.pythonvalue  # type: ignore[no-any-return]
+        return _date(xsd_type), "date"
+    return xsd_type.pythonvalue, None
+
+
+def _per_value(texts: list[str | None], convert: Converter) -> list[Any]:
+    """What Shape.read gives value by value: None for no text, the text where conversion fails."""
+    if convert is None:
+        return texts
+    return [None if t is None else _convert(t, convert) for t in texts]
+
+
+def convert_column(texts: list[str | None], convert: Converter, kind: str | None) -> tuple[list[Any], str | None]:
+    """A column of texts converted as `_per_value` would, and the kind every value then has (None: mixed).
+
+    The fast versions call the same functions on the whole column in C loops (map); any value that
+    fails (a None, a bad number) sends the whole column through `_per_value`, so results never differ."""
+    try:
+        if kind == "str":
+            return texts, "str"
+        if kind == "int":
+            return list(map(int, texts)), "int"  # type: ignore[arg-type]
+        if kind == "decimal":
+            return list(map(Decimal, map(str.strip, texts))), "decimal"  # type: ignore[arg-type]
+        if kind == "bool" and None not in texts:
+            return [t in _TRUE for t in map(str.strip, texts)], "bool"  # type: ignore[arg-type]
+        if kind == "datetime":
+            stripped = list(map(str.strip, texts))  # type: ignore[arg-type]
+            if min(map(len, stripped), default=11) > 10:  # the converter's own fast branch, for every value
+                return list(map(datetime.fromisoformat, stripped)), "datetime"
+        if kind == "date":
+            stripped = list(map(str.strip, texts))  # type: ignore[arg-type]
+            if set(map(len, stripped)) <= {10}:
+                return list(map(date.fromisoformat, stripped)), "date"
+    except (TypeError, ValueError, ArithmeticError):
+        pass
+    return _per_value(texts, convert), None
 
 
 def _repeated(element: Any) -> bool:
@@ -116,6 +169,7 @@ class Field:
     convert: Converter
     shape: Shape | None = None  # a complex child: read recursively
     repeated: bool = False
+    kind: str | None = None  # how a column of it converts at once (convert_column); None: value by value
 
 
 class Shape:
@@ -141,8 +195,8 @@ class Shape:
         self.fields: dict[str, Field] = {}
         for name, el in getattr(xsd_type, "elements", []):
             shape = Shape(el.type, f"{where}/{name}", depth + 1) if getattr(el.type, "elements", None) else None
-            convert = None if shape else converter_for(el.type)
-            self.fields[el.qname.text] = Field(name, convert, shape, _repeated(el))
+            convert, kind = (None, None) if shape else _typed(el.type)
+            self.fields[el.qname.text] = Field(name, convert, shape, _repeated(el), kind)
         self.attributes: list[tuple[str, str, Converter]] = []
         for name, attr in getattr(xsd_type, "attributes", []):
             if not hasattr(attr, "qname") or attr.qname is None:
@@ -150,6 +204,12 @@ class Shape:
             self.attributes.append((name, attr.qname.text if attr.qname.namespace else attr.qname.localname,
                                     converter_for(attr.type)))
         self.defaults = [(f.name, f.repeated) for f in self.fields.values()]
+        # A flat type (one value per child element, no attributes) can be read a page at a time (read_many).
+        self.flat = bool(self.fields) and not self.attributes and not any(
+            f.shape or f.repeated for f in self.fields.values())
+        self._position = {tag: i for i, tag in enumerate(self.fields)}
+        self._names = [f.name for f in self.fields.values()]
+        self._kinds = [(f.convert, f.kind) for f in self.fields.values()]
 
     def empty(self) -> dict[str, Any]:
         out: dict[str, Any] = {name: None for name, _, _ in self.attributes}
@@ -184,6 +244,95 @@ class Shape:
             elif isinstance(child.tag, str):  # not in the WSDL: drift, kept as text for `_raw`
                 record[etree.QName(child).localname] = child.text
         return record
+
+    def read_many(self, root: Any, elements: list[Any], nil: bool) -> Decoded:
+        """What `[self.read(e, nil) for e in elements]` gives, and each record's `_raw`, read column by column.
+
+        Only for a flat type. `elements`: the page's records in document order, under `root`. Every
+        element's tag and text is read in one pass over the tree (lxml makes an object per element read:
+        the cost that remains); a record's children are the elements after it, as many as it has, when
+        none of them has children of its own (checked below). The records whose children are declared
+        ones, each once, are grouped by the order the children come in (one group on a regular page),
+        and each group's columns are sliced out and converted a column at a time. Any other record
+        (drift: an undeclared child; a child twice; a processing instruction) is read by `read`."""
+        tags: list[Any] = []
+        texts: list[str | None] = []
+        add_tag, add_text = tags.append, texts.append
+        if nil:
+            # The nil elements' objects are held in `nils` for the pass: lxml hands out those same objects
+            # again, and no other element's object can share their id meanwhile.
+            nils = _NILS(root)
+            nil_ids = {id(e) for e in nils}
+            for c in root.iter():
+                add_tag(c.tag)
+                add_text(None if id(c) in nil_ids else c.text)
+            del nils
+        else:
+            for c in root.iter():
+                add_tag(c.tag)
+                add_text(c.text)
+        n = len(elements)
+        lens = list(map(len, elements))
+        groups = self._groups(tags, texts, lens, elements)
+        if groups is None:  # not the plain shape the columns need: each record its own way
+            one_by_one = [self.read(e, nil) for e in elements]
+            return Decoded(one_by_one, list(map(raw_json, one_by_one)))
+        records: list[Any] = [None] * n
+        raws: list[Any] = [None] * n
+        position = self._position
+        for layout, (idx, group_texts) in groups.items():
+            where = [position.get(tag) for tag in layout]
+            if None in where or len(set(where)) < len(where):
+                for i in idx:  # drift, a child twice, a processing instruction: the record's own way
+                    records[i] = record = self.read(elements[i], nil)
+                    raws[i] = raw_json(record)
+                continue
+            m, w = len(idx), len(layout)
+            columns: list[list[Any]] = [[None] * m for _ in position]
+            kinds: list[str | None] = ["null"] * len(position)
+            sent: list[list[Any] | None] = [None] * len(position)
+            for j, p in enumerate(where):
+                convert, kind = self._kinds[p]  # type: ignore[index]
+                sent[p] = group_texts[j::w]  # type: ignore[index]
+                columns[p], kinds[p] = convert_column(sent[p], convert, kind)  # type: ignore[index, arg-type]
+            rows = map(dict, map(zip, repeat(self._names), zip(*columns, strict=True)))
+            for i, record, raw in zip(idx, rows, raw_rows(self._names, columns, kinds, sent), strict=True):
+                records[i], raws[i] = record, raw
+        return Decoded(records, raws)
+
+    @staticmethod
+    def _groups(tags: list[Any], texts: list[str | None], lens: list[int], elements: list[Any]
+                ) -> dict[tuple[Any, ...], tuple[Sequence[int], list[str | None]]] | None:
+        """The records grouped by the tags of their children, in order: for each group, the records'
+        indexes and their children's texts one record after the other. None when a record's children
+        are not the `lens[i]` elements after it in `tags` and `texts` (every element, document order).
+
+        They are when: every element with the record tag is a record; each record comes right after
+        the previous one's children; and the last record has no deeper elements. Then a record whose
+        children have children of their own would push the next record further on, unless that record
+        is inside it (under a child with the container's tag, which is not declared: `read` reads it)."""
+        n = len(elements)
+        if not n:
+            return {}
+        record_tag = elements[0].tag
+        if tags.count(record_tag) != n or sum(1 for _ in elements[-1].iter()) != lens[-1] + 1:
+            return None
+        at = tags.index(record_tag)
+        width = lens[0]
+        end = at + n * (width + 1)
+        if lens.count(width) == n and tags[at:end] == tags[at:at + width + 1] * n:  # the usual page: all alike
+            group_texts = texts[at:end]
+            del group_texts[::width + 1]  # the records' own texts
+            return {tuple(tags[at + 1:at + width + 1]): (range(n), group_texts)}
+        groups: dict[tuple[Any, ...], tuple[Sequence[int], list[str | None]]] = {}
+        for i, length in enumerate(lens):
+            if at >= len(tags) or tags[at] != record_tag:
+                return None
+            idx, group_texts = groups.setdefault(tuple(tags[at + 1:at + 1 + length]), ([], []))
+            idx.append(i)  # type: ignore[attr-defined]
+            group_texts.extend(texts[at + 1:at + 1 + length])
+            at += length + 1
+        return groups
 
     def read_value(self, element: Any, nil: bool = True) -> dict[str, Any] | None:
         if nil and element.get(XSI_NIL) in ("true", "1"):
@@ -261,6 +410,10 @@ class BulkPlan:
         self.is_simple = not elements
         self.simple: Converter = converter_for(record.type) if self.is_simple else None
         self.shape = None if self.is_simple else Shape(record.type, f"{operation}/{records}")
+        # False: a page's records one at a time (Shape.read), as before read_many. Also when a record could
+        # hold an element with the container's tag as a declared child (see Shape._groups).
+        self.columnar = self.shape is None or (self.container_tag not in self.shape.fields
+                                               and self.record_tag != self.container_tag)
 
     def parse(self, content: bytes) -> tuple[list[Any], str | None]:
         """The records and the next page token. Raises HasFault, ShapeError, or lxml's XMLSyntaxError.
@@ -287,8 +440,11 @@ class BulkPlan:
                                             f"operation's response <{etree.QName(self.response_tag).localname}>")
         shape, simple, container = self.shape, self.simple, self.container_tag
         found = [el for el in root.iter(self.record_tag) if el.getparent().tag == container]
+        records: list[Any]
         if shape is None:
             records = [value_of(el, simple) for el in found]
+        elif shape.flat and self.columnar:
+            records = shape.read_many(root, found, nil)
         else:
             read = shape.read
             records = [read(el, nil) for el in found]

@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, date, datetime, tzinfo
+from datetime import UTC, date, datetime, timezone, tzinfo
 from decimal import Decimal, InvalidOperation
+from itertools import repeat
 from typing import Any
 
 import pyarrow as pa
@@ -188,6 +189,80 @@ def _json_default(value: object) -> str:
 
 # What json.dumps(r, ensure_ascii=False, default=_json_default) writes, without building an encoder per record.
 _RAW_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default)
+_ENCODE_STR = json.encoder.encode_basestring  # the encoder's own string writer (ensure_ascii=False)
+
+
+def raw_json(record: Mapping[str, Any]) -> str:
+    """A record's `_raw`: its JSON text, as the agency sent it (values as the reader decoded them)."""
+    return _RAW_ENCODER.encode(record)
+
+
+# Timestamps that _json_default writes back exactly as sent: whole seconds or 6 non-zero digits of fraction,
+# "Z" or an offset other than +/-00:00 (isoformat would write "+00:00", which becomes "Z").
+_VERBATIM_TS = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.(?!0{6})[0-9]{6})?"
+                          r"(?:Z|[+-](?!00:00)[0-9]{2}:[0-9]{2})")
+
+
+def _fragments(values: list[Any], kind: str | None, texts: list[Any] | None = None) -> list[str]:
+    """Each value as _RAW_ENCODER writes it inside a record. `kind` says what every value is (see
+    connectors.bulk.convert_column); the writers below are the encoder's own for that type: int's repr,
+    the string writer, and for Decimal, datetime and date the `_json_default` text, which is plain ASCII
+    with nothing to escape, between quotes. Any other kind goes through the encoder value by value.
+    `texts`: the texts the values were converted from; a timestamp column whose every text is one that
+    `_json_default` would write back unchanged is written from them (datetime.isoformat is slow)."""
+    if kind == "str":
+        return [_ENCODE_STR(v) if v is not None else "null" for v in values]
+    if kind == "int":
+        return list(map(int.__repr__, values))
+    if kind == "bool":
+        return ["true" if v else "false" for v in values]
+    if kind == "decimal":
+        return list(map('"%s"'.__mod__, values))
+    if kind == "datetime" and texts is not None and None not in texts:
+        stripped = list(map(str.strip, texts))
+        if all(map(_VERBATIM_TS.fullmatch, stripped)):
+            return list(map('"%s"'.__mod__, stripped))
+    if kind in ("datetime", "date"):
+        return list(map('"%s"'.__mod__, map(_json_default, values)))
+    if kind == "null":
+        return ["null"] * len(values)
+    return list(map(_RAW_ENCODER.encode, values))
+
+
+def raw_rows(names: Sequence[str], columns: Sequence[list[Any]], kinds: Sequence[str | None],
+             texts: Sequence[list[Any] | None] | None = None) -> list[str]:
+    """`raw_json` of each row of `columns` (one list per name, in the order of `names`), a column at a time."""
+    template = "{" + ", ".join(_ENCODE_STR(name).replace("%", "%%") + ": %s" for name in names) + "}"
+    if not names:
+        return [template] * (len(columns[0]) if columns else 0)
+    fragments = map(_fragments, columns, kinds, texts if texts is not None else [None] * len(columns))
+    return list(map(template.__mod__, zip(*fragments, strict=True)))
+
+
+class Decoded(list):  # type: ignore[type-arg]
+    """A page's records (dicts) with each one's `_raw` already written, in `raw` (connectors.bulk reads both
+    a column at a time). The records are not to be changed: their `_raw` would no longer match."""
+
+    __slots__ = ("raw",)
+
+    def __init__(self, records: Sequence[Mapping[str, Any]], raw: list[str]) -> None:
+        super().__init__(records)
+        self.raw = raw
+
+
+def raw_of(page: Sequence[Mapping[str, Any]], kept: Sequence[Mapping[str, Any]]) -> list[str] | None:
+    """The `_raw` of the records `kept` of a page (in page order), when the reader wrote them (Decoded)."""
+    raw: list[str] | None = getattr(page, "raw", None)
+    if raw is None or len(kept) == len(page):
+        return raw
+    at = {id(r): i for i, r in enumerate(page)}
+    return [raw[at[id(r)]] for r in kept]
+
+
+def _fixed_offsets(values: list[Any]) -> bool:
+    """Every datetime has a fixed UTC offset (a datetime.timezone, as fromisoformat gives): no naive one to
+    read in the source's zone, no zone whose offset Arrow and astimezone might work out differently."""
+    return {type(v.tzinfo) for v in values if v is not None} == {timezone}
 
 
 def _note(errors: list[list[str] | None], i: int, problem: str) -> None:
@@ -196,6 +271,14 @@ def _note(errors: list[list[str] | None], i: int, problem: str) -> None:
         errors[i] = [problem]
     else:
         found.append(problem)
+
+
+def _values(records: Sequence[Mapping[str, Any]], name: str) -> list[Any]:
+    """Each record's value of a field: dict.get in a C loop when the records are dicts, as they are."""
+    try:
+        return list(map(dict.get, records, repeat(name)))  # type: ignore[arg-type]
+    except TypeError:  # another Mapping
+        return [r.get(name) for r in records]
 
 
 class Coercer:
@@ -209,11 +292,19 @@ class Coercer:
         self._nested = any("." in name for name in fields)
 
     def _column(self, name: str, t: pa.DataType, values: list[Any], errors: list[list[str] | None]) -> pa.Array:
+        types = set(map(type, values))
+        types.discard(type(None))
         try:
-            if pa.types.is_string(t) and all(v is None or type(v) is str for v in values):
+            if pa.types.is_string(t) and types <= {str}:
                 return pa.array(values, t)
-            if pa.types.is_timestamp(t) and all(v is None or type(v) is str for v in values):
+            if pa.types.is_timestamp(t) and types <= {str}:
                 return pa.array(values, pa.string()).cast(t)
+            if pa.types.is_timestamp(t) and types == {datetime} and _fixed_offsets(values):
+                return pa.array(values, t)  # Arrow converts an aware datetime to UTC as astimezone(UTC) does
+            if pa.types.is_decimal(t) and types == {Decimal}:
+                # Arrow refuses what the check below refuses: digits lost to the scale, too many digits
+                # for the precision, NaN and infinities (tests/connectors/test_soap_columns.py)
+                return pa.array(values, t)
             if pa.types.is_decimal(t) or pa.types.is_list(t):
                 raise CoercionError  # Arrow would round or reject, or take a string as a list; check each
             if not pa.types.is_string(t) and not pa.types.is_timestamp(t):
@@ -249,7 +340,7 @@ class Coercer:
         raws = list(raw) if raw is not None else [encode(r) for r in records]
         columns: list[pa.Array] = []
         for name, t in self.fields:
-            values = [field_value(r, name) for r in records] if self._nested else [r.get(name) for r in records]
+            values = [field_value(r, name) for r in records] if self._nested else _values(records, name)
             if bad_utf8 and pa.types.is_string(t):
                 for i, v in enumerate(values):
                     if isinstance(v, str) and _has_surrogates(v):

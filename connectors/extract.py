@@ -18,7 +18,7 @@ import httpx
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from connectors.coerce import Coercer, field_value
+from connectors.coerce import Coercer, field_value, raw_of
 from connectors.config import SourceConfig, StreamConfig, load_source
 from connectors.errors import StateError
 from connectors.secrets import Redactor
@@ -137,7 +137,9 @@ class Extraction:
         cursor_filter.save(self._state)
 
     def _emit(self, records: list[Mapping[str, Any]], page: RawPage, deleted: list[bool]) -> pa.RecordBatch:
-        batch = self.coercer.batch(records, page.label, deleted, bad_utf8=page.bad_utf8)
+        # the SOAP bulk path wrote each record's _raw while decoding the page (coerce.Decoded)
+        batch = self.coercer.batch(records, page.label, deleted, raw=raw_of(page.records, records),
+                                   bad_utf8=page.bad_utf8)
         self.stats.records += batch.num_rows
         self.stats.deletes += sum(deleted)
         self.stats.errors += batch.num_rows - batch.column("_error").null_count
