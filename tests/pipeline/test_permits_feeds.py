@@ -264,3 +264,47 @@ def test_per_source_keys_two_registers_numbering_alike_both_publish(db_url: str,
         gone = numbers["district"] - {dict(r)["permit_no"] for r in _rows(db_url, "permits", "AND source = 'district'")}
         assert gone & numbers["ward"], gone  # (seeded) a number both use: the district's gone, the ward's kept
         assert _rows(db_url, "permits", "AND source = 'ward'") == ward_rows
+
+
+def test_the_shipped_mapping_files_pass_the_editors_schema() -> None:
+    import json
+
+    import jsonschema
+
+    schema = json.loads((ROOT / "schemas" / "json" / "mapping.schema.json").read_text(encoding="utf-8"))
+    paths = sorted((ROOT / "agencies" / "registry" / "mappings").glob("*.yaml"))
+    assert paths
+    for path in paths:
+        document = yaml.safe_load(path.read_text(encoding="utf-8"))
+        jsonschema.Draft202012Validator(schema).validate(document)
+        document["columns"]["floors"] = {"sourse": "so_tang"}  # a typo the loader refuses: so does the schema
+        with pytest.raises(jsonschema.ValidationError):
+            jsonschema.Draft202012Validator(schema).validate(document)
+
+
+def test_the_docs_feed_walkthrough_runs_as_written(tmp_path: Path) -> None:
+    """docs/adding-a-source.md, "Feeding a dataset that already exists": its commands, as written."""
+    import os
+    import re
+    import socket
+    import subprocess
+    import sys
+
+    text = (ROOT / "docs" / "adding-a-source.md").read_text(encoding="utf-8")
+    block = re.search(r"<!-- walkthrough-feed -->\s*```sh\n(.*?)```", text, re.DOTALL)
+    assert block, "docs/adding-a-source.md has no feed walk-through"
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = ("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+              + block.group(1).replace("8806", str(port)))
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIENTHONG_", "AIRFLOW"))}
+    env.update(PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}", LIENTHONG_REPO=str(ROOT))
+    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
+                          timeout=300, check=False)
+    out = done.stdout + done.stderr
+    assert done.returncode == 0, out[-3000:]
+    assert re.search(r"^ok$", done.stdout, re.MULTILINE) and '"source": "district"' in done.stdout, out[-3000:]
+    synced = re.search(r"district/district_permits -> permits: fetched (\d+), valid (\d+)", done.stdout)
+    assert synced and int(synced.group(1)) == int(synced.group(2)) == 100, out[-3000:]
+    assert re.search(r"^permits v1: 100 rows", done.stdout, re.MULTILINE), out[-3000:]
