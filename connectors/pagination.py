@@ -17,6 +17,7 @@ from urllib.parse import parse_qsl, urlsplit
 
 import httpx
 
+from connectors.coerce import field_value
 from connectors.config import CursorPagination, OffsetPagination, PagePagination, Pagination, TokenPagination
 from connectors.errors import MalformedResponse, PaginationLoop
 
@@ -136,16 +137,6 @@ def _link_request(link: str) -> PageRequest:
     return PageRequest(url, dict(parse_qsl(parts.query, keep_blank_values=True)), link)
 
 
-def body_path(body: Mapping[str, Any], path: str) -> Any:
-    """A value at a dotted path of nested objects (`data.total_pages`, `response.keha.tongSoTrang`)."""
-    value: Any = body
-    for part in path.split("."):
-        if not isinstance(value, Mapping):
-            return None
-        value = value.get(part)
-    return value
-
-
 class PagePaginator(Paginator):
     """A page number (`page=1, 2, ...`): stops at an empty page, a short one, or the declared total pages.
 
@@ -164,7 +155,7 @@ class PagePaginator(Paginator):
         if page.count == 0:
             return None
         if c.total_pages_field:
-            total = body_path(page.body, c.total_pages_field)
+            total = field_value(page.body, c.total_pages_field)  # a dotted path
             if isinstance(total, str) and total.isdigit():
                 total = int(total)
             if not isinstance(total, int) or isinstance(total, bool):
