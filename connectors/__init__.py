@@ -66,7 +66,8 @@ None) and an undeclared element (drift) is kept in `_raw` (strict zeep refuses t
 
 Limits: `limits.concurrency` and `limits.rate_per_second` are shared by every extraction of a source in
 the process (a semaphore and a token bucket); pages of one stream are read in order, since each page's
-token comes from the one before. Retries: `retry.attempts`, exponential backoff with full jitter,
+token comes from the one before: REST and SOAP share one page loop, `connectors.pagination.walk`, which
+refuses a next page already followed (PaginationLoop). Retries: `retry.attempts`, exponential backoff with full jitter,
 Retry-After honoured (capped by `retry.max_retry_after_seconds`).
 
 CLI: `lienthong extract SOURCE [--stream S] [--full-refresh] [--state FILE] --out DIR` (`connectors.cli`).
