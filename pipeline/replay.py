@@ -20,7 +20,7 @@ import sqlalchemy as sa
 
 from quality.runner import validate_batch
 from quality.store import list_quarantined, quarantine
-from schemas.contract import feed_of
+from schemas.contract import Contract, feed_of
 from schemas.wire import batch_from_records
 
 
@@ -40,6 +40,26 @@ def _record(raw: str | None) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def _as_read(source: str, contract: Contract, records: list[dict[str, Any]], raws: list[str]) -> pa.Table | None:
+    """The records as the connector read them: the source file's field paths (`thua_dat.ma_xa`) and time
+    zone (zone-less times). None when the source file is not at hand (then the contract's fields, UTC)."""
+    from zoneinfo import ZoneInfo
+
+    from connectors import load_source
+    from connectors.coerce import Coercer
+    from core.errors import LienthongError
+
+    try:
+        config = load_source(source)
+    except LienthongError:
+        return None
+    stream = config.streams.get(contract.stream)
+    if stream is None:
+        return None
+    coercer = Coercer(config.name, stream.name, stream.fields, zone=ZoneInfo(config.timezone))
+    return pa.Table.from_batches([coercer.batch(records, "replay", raw=raws)])
+
+
 def replay(engine: sa.Engine, dataset: str | None = None, ids: Sequence[int] | None = None,
            run_id: str | None = None) -> ReplayResult:
     """Replay quarantined records (of `dataset`, or the given ids); see the module doc."""
@@ -56,8 +76,10 @@ def replay(engine: sa.Engine, dataset: str | None = None, ids: Sequence[int] | N
     for (name, source), group in sorted(by_dataset.items()):
         contract = feed_of(name, source)
         records = [_record(r.raw) for r in group]
-        batch = batch_from_records(records, contract, page=[r.page for r in group],
-                                   raws=[r.raw or "{}" for r in group])
+        batch = _as_read(source, contract, records, [r.raw or "{}" for r in group])
+        if batch is None:
+            batch = batch_from_records(records, contract, page=[r.page for r in group],
+                                       raws=[r.raw or "{}" for r in group])
         result = validate_batch(batch, contract, run_id=run_id, engine=engine, enforce_threshold=False,
                                 persist=False)
         failed = {int(i): n for n, i in enumerate(result.quarantine.column("row").to_pylist())}
