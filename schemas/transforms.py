@@ -36,6 +36,16 @@ def _building_grade(values: pa.Array) -> Normalized:
     return Normalized.ok(pc.if_else(special, pa.scalar("Đặc biệt"), pc.utf8_upper(bare)))
 
 
+def _party_type(values: pa.Array) -> Normalized:
+    """`individual` for a 12-digit citizen ID, `enterprise` for a 10- or 13-digit tax code, else null: for
+    a source that names a party only by its identifier (the identifier's own column reports a bad one)."""
+    length = pc.utf8_length(ids.compact(values))
+    kind = pc.if_else(pc.equal(length, 12), pa.scalar("individual"),
+                      pc.if_else(pc.is_in(length, value_set=pa.array([10, 13], length.type)), pa.scalar("enterprise"),
+                                 pa.scalar(None, pa.string())))
+    return Normalized.ok(as_array(kind))
+
+
 TRANSFORMS: Mapping[str, Transform] = {
     "copy": _one(_copy),
     "text": _one(text.normalize_text),
@@ -44,6 +54,7 @@ TRANSFORMS: Mapping[str, Transform] = {
     "tax_code": _one(ids.normalize_tax_code),
     "citizen_id": _one(ids.normalize_citizen_id),
     "party_id": _one(ids.normalize_party_id),
+    "party_type": _one(_party_type),
     "date": _one(dates.parse_date),
     "int": _one(numbers.normalize_int),
     "vnd": _one(numbers.normalize_vnd),

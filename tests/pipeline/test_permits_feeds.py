@@ -87,6 +87,9 @@ def test_district_and_province_feed_permits_and_a_district_never_deletes_the_pro
         district_rows = _rows(db_url, "permits", "AND source = 'district'")
         assert all(dict(r)["permit_no"].endswith("/GPXD-UBND") for r in district_rows)
         assert {dict(r)["status"] for r in district_rows} <= {"granted", "expired", "revoked"}  # recoded
+        # the register does not say who the investor is: the ID does (party_type)
+        assert all(dict(r)["investor_type"] == ("individual" if len(dict(r)["investor_id"]) == 12 else "enterprise")
+                   for r in district_rows)
         province = _province(db_url)
 
         # the district removes permits: reconciled deletes reach only its own rows
