@@ -47,7 +47,8 @@ def blocked_message(hold: holds.Held) -> str:
 
 def guard_for(contract: Contract, *, fetched: int, full: bool
               ) -> Callable[[Connection, MergeCounts, int], None]:
-    return holds.guard(contract.holds, dataset=contract.dataset, stream=contract.stream, fetched=fetched, full=full)
+    return holds.guard(contract.holds, dataset=contract.dataset, stream=contract.stream, fetched=fetched, full=full,
+                       scope=contract.scope)  # several sources: a source's change against its own rows
 
 
 def with_volume(write: Callable[[Connection, PublishResult], None], *, run_id: str, contract: Contract,

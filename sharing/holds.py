@@ -114,27 +114,39 @@ def broken_rules(rules: HoldRules, counts: MergeCounts, published: int, fetched:
     return reasons
 
 
-def recent_full_volumes(conn: Connection, dataset: str, stream: str, window: int) -> list[int]:
+def recent_full_volumes(conn: Connection, dataset: str, stream: str, window: int, source: str | None = None
+                        ) -> list[int]:
     t = run_volumes
-    rows = conn.execute(sa.select(t.c.fetched).where(t.c.dataset == dataset, t.c.stream == stream, t.c.full)
-                        .order_by(t.c.at.desc()).limit(window))
+    query = sa.select(t.c.fetched).where(t.c.dataset == dataset, t.c.stream == stream, t.c.full)
+    if source is not None:  # two registers of one vendor feed one dataset by streams of the same name
+        query = query.where(t.c.source == source)
+    rows = conn.execute(query.order_by(t.c.at.desc()).limit(window))
     return [int(r[0]) for r in rows]
 
 
-def published_rows(conn: Connection, dataset: str, version: int) -> int:
+def published_rows(conn: Connection, dataset: str, version: int, scope: tuple[str, str] | None = None) -> int:
+    """Rows `dataset` published at `version`; with `scope` (column, source), that source's rows only: the
+    share rules of a dataset of several sources weigh a source's change against what it published."""
     if not version:
         return 0
+    if scope is not None:
+        quote = conn.dialect.identifier_preparer.quote
+        live = (f"SELECT COUNT(*) FROM {quote('ds_' + dataset)} WHERE version_from <= :v "  # noqa: S608
+                f"AND (version_to IS NULL OR version_to > :v) AND NOT is_deleted AND {quote(scope[0])} = :s")
+        return int(conn.execute(sa.text(live), {"v": version, "s": scope[1]}).scalar_one())
     t = db.dataset_versions
     row = conn.execute(sa.select(t.c.rows).where(t.c.dataset == dataset, t.c.version == version)).first()
     return int(row[0]) if row else 0
 
 
-def guard(rules: HoldRules, *, dataset: str, stream: str, fetched: int, full: bool
-          ) -> Callable[[Connection, MergeCounts, int], None]:
-    """The check `publish` runs on the merge's counts, inside its transaction."""
+def guard(rules: HoldRules, *, dataset: str, stream: str, fetched: int, full: bool,
+          scope: tuple[str, str] | None = None) -> Callable[[Connection, MergeCounts, int], None]:
+    """The check `publish` runs on the merge's counts, inside its transaction; `scope`: (feed column,
+    source) of a dataset of several sources, whose rules are judged on that source's rows."""
     def check(conn: Connection, counts: MergeCounts, current_version: int) -> None:
-        published = published_rows(conn, dataset, current_version)
-        recent = recent_full_volumes(conn, dataset, stream, rules.volume_window) if full else []
+        published = published_rows(conn, dataset, current_version, scope)
+        source = scope[1] if scope else None
+        recent = recent_full_volumes(conn, dataset, stream, rules.volume_window, source) if full else []
         reasons = broken_rules(rules, counts, published, fetched, full, recent)
         if reasons:
             raise HoldRequired(dataset, reasons, {

@@ -308,3 +308,26 @@ def test_the_docs_feed_walkthrough_runs_as_written(tmp_path: Path) -> None:
     synced = re.search(r"district/district_permits -> permits: fetched (\d+), valid (\d+)", done.stdout)
     assert synced and int(synced.group(1)) == int(synced.group(2)) == 100, out[-3000:]
     assert re.search(r"^permits v1: 100 rows", done.stdout, re.MULTILINE), out[-3000:]
+
+
+def test_a_district_that_loses_most_of_its_permits_is_held_though_the_province_dwarfs_it(
+        db_url: str, tmp_path: Path, registry: Path) -> None:
+    """The hold rules weigh a source's deletes against its own published rows: 70 of the district's 80
+    permits gone is held, though it is 3% of all permits."""
+    data_dir = tmp_path / "data"
+    with ExitStack() as stack:
+        construction = stack.enter_context(running_simulator("construction", records=2400, seed=5,
+                                                             tmp_dir=tmp_path / "c"))
+        district = stack.enter_context(running_simulator("district", records=400, seed=5, tmp_dir=tmp_path / "d"))
+        emptied = stack.enter_context(running_simulator("district", records=50, seed=5, tmp_dir=tmp_path / "e"))
+        env = {"LIENTHONG_AGENCY_CONSTRUCTION_URL": construction.url, "LIENTHONG_AGENCY_DISTRICT_URL": district.url}
+        for name in ("construction", "district"):
+            (summary,) = sync_source(name, url=db_url, data_dir=data_dir, environ=env)
+            assert summary.error is None, summary.line()
+        before = _rows(db_url, "permits")
+        assert len([r for r in before if dict(r)["source"] == "district"]) == 80 and len(before) > 2400
+        # the register answers with 10 permits after a vendor's upgrade
+        summary = sync_stream("district", "district_permits", url=db_url, data_dir=data_dir, full_refresh=True,
+                              environ={**env, "LIENTHONG_AGENCY_DISTRICT_URL": emptied.url})
+        assert summary.error and "HELD" in summary.error and "70 of 80" in summary.error, summary.line()
+        assert _rows(db_url, "permits") == before
