@@ -211,6 +211,8 @@ def _fragments(values: list[Any], kind: str | None, texts: list[Any] | None = No
     `texts`: the texts the values were converted from; a timestamp column whose every text is one that
     `_json_default` would write back unchanged is written from them (datetime.isoformat is slow)."""
     if kind == "str":
+        if None not in values:
+            return list(map(_ENCODE_STR, values))
         return [_ENCODE_STR(v) if v is not None else "null" for v in values]
     if kind == "int":
         return list(map(int.__repr__, values))
