@@ -95,7 +95,7 @@ class _Sql:
     def __init__(self, conn: Connection, spec: DatasetSpec, table: sa.Table, stage: sa.Table) -> None:
         self.q = conn.dialect.identifier_preparer.quote
         self.table = self.q(table.name)
-        self.stage = self.q(stage.name)
+        self.stage, self.stage_name = self.q(stage.name), stage.name
         self.key = [self.q(k) for k in spec.primary_key]
         self.columns = [self.q(c) for c in spec.schema.names]
         self.values = [self.q(c) for c in spec.schema.names if c not in spec.primary_key]
@@ -178,7 +178,7 @@ def publish(
                 _copy_into(conn, kept_table, kept)
             failpoint("after_stage")
             counts = _merge(conn, sql, version=version, now=now, full_refresh=full_refresh,
-                            kept=None if kept_table is None else sql.q(kept_table.name))
+                            kept=None if kept_table is None else kept_table.name)
             conn.execute(sa.text(f"DROP TABLE {sql.stage}"))
             if kept_table is not None:
                 conn.execute(sa.text(f"DROP TABLE {sql.q(kept_table.name)}"))
@@ -570,26 +570,38 @@ def _sql_literal(value: Any) -> str:
     raise TypeError(f"no literal for {value!r}")
 
 
+def _index_key(conn: Connection, sql: _Sql, table: str) -> None:
+    """An index on the key columns of the temporary table named `table`."""
+    conn.execute(sa.text(f"CREATE INDEX IF NOT EXISTS {sql.q(table + '_key')} ON {sql.q(table)} "
+                         f"({', '.join(sql.key)})"))
+
+
 def _merge(conn: Connection, sql: _Sql, *, version: int, now: datetime, full_refresh: bool,
            kept: str | None = None) -> MergeCounts:
     """Close the current rows that changed, insert their new versions; count what happened.
 
     One join of the stage against the current rows finds the few keys that changed; every later
-    statement works from that small table. `kept`: a table of keys whose new records the run
-    quarantined; a full refresh does not read them as gone.
+    statement works from that small table. `kept`: the name of a table of keys whose new records the
+    run quarantined; a full refresh does not read them as gone.
     """
     t, s, cols = sql.table, sql.stage, ", ".join(sql.columns)
     changed = sql.q("lt_changed")
     params = {"now": now, "version": version}
     spared = 0
     if full_refresh:
+        if conn.dialect.name != "postgresql":
+            # SQLite scans a temporary table once per current row in NOT EXISTS (no automatic index for a
+            # correlated subquery): 20,000 rows took 24 s. With an index on the key it is a lookup each.
+            _index_key(conn, sql, sql.stage_name)
+            if kept is not None:
+                _index_key(conn, sql, kept)
         # what another source no longer has is not this source's to delete
         unmentioned = (f"d.valid_to IS NULL AND NOT d.is_deleted "
                        f"AND NOT EXISTS (SELECT 1 FROM {s} s WHERE {sql.join('d', 's')}){sql.in_scope('d')}")
         if kept is not None:
             if conn.dialect.name == "postgresql":
-                conn.execute(sa.text(f"ANALYZE {kept}"))
-            in_kept = f"EXISTS (SELECT 1 FROM {kept} k WHERE {sql.join('d', 'k')})"
+                conn.execute(sa.text(f"ANALYZE {sql.q(kept)}"))
+            in_kept = f"EXISTS (SELECT 1 FROM {sql.q(kept)} k WHERE {sql.join('d', 'k')})"
             spared = int(conn.execute(sa.text(
                 f"SELECT COUNT(*) FROM {t} d WHERE {unmentioned} AND {in_kept}"), sql.params).scalar_one())
             unmentioned += f" AND NOT {in_kept}"

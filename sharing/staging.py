@@ -207,7 +207,7 @@ class _Streamed(Publication):
         if current_version == 0:
             counts = _load_first(conn, self.table, sql, now)
         else:
-            kept = sql.q(self._kept.name) if self._kept is not None and self.full_refresh else None
+            kept = self._kept.name if self._kept is not None and self.full_refresh else None
             counts = _merge(conn, sql, version=version, now=now, full_refresh=self.full_refresh, kept=kept)
         failpoint("after_merge")
         if guard is not None:
