@@ -7,14 +7,11 @@ import base64
 import contextlib
 import json
 import random
-import threading
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -206,16 +203,8 @@ def app_for(world: World) -> Starlette:
     ])
 
 
-@contextlib.contextmanager
-def serve(world: World, port: int) -> Iterator[str]:
-    config = uvicorn.Config(app_for(world), host="127.0.0.1", port=port, log_level="warning", lifespan="off")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        time.sleep(0.02)
-    try:
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(5)
+def serve(world: World, port: int) -> contextlib.AbstractContextManager[str]:
+    """The fake agency on 127.0.0.1:`port`, in a thread (the one in-thread server of the tests)."""
+    from tests.servers import in_thread
+
+    return in_thread(app_for(world), port)
