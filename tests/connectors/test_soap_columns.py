@@ -297,3 +297,32 @@ def test_whole_column_decimals_and_timestamps_match_value_by_value() -> None:
     naive = [datetime(2019, 1, 1, 7), datetime(2019, 6, 1, 7, tzinfo=ZoneInfo("Europe/Paris"))]
     got = coercer._column("t", ts, naive, [None, None])
     assert got.to_pylist() == [datetime(2019, 1, 1, 0, tzinfo=UTC), datetime(2019, 6, 1, 5, tzinfo=UTC)]
+
+
+@pytest.mark.integration
+def test_a_land_sync_keeps_the_raw_the_decoder_wrote(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Through the extraction loop: each batch's `_raw` is the one written with the page, not encoded again."""
+    from agencies.testing import running_simulator
+    from connectors import read
+    from tests.connectors.helpers import source_at
+
+    class Refuses:
+        def encode(self, record: Any) -> str:
+            raise AssertionError(f"a record was encoded again: {record}")
+
+    with running_simulator("land", records=600, seed=3) as handle:
+        source = source_at("land", handle.base_url)
+        monkeypatch.setattr("connectors.coerce._RAW_ENCODER", Refuses())
+        batches = list(read(source, "parcels"))
+        monkeypatch.undo()
+        assert sum(b.num_rows for b in batches) > 400
+        init = BulkPlan.__init__
+
+        def one_at_a_time(self: BulkPlan, *args: Any) -> None:
+            init(self, *args)
+            self.columnar = False
+
+        monkeypatch.setattr(BulkPlan, "__init__", one_at_a_time)
+        before = list(read(source, "parcels"))  # each record read alone, its _raw encoded by the Coercer
+    assert pa.Table.from_batches(batches).equals(pa.Table.from_batches(before))
+    assert all(raw.startswith('{"communeCode": ') for b in batches for raw in b.column("_raw").to_pylist())
