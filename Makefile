@@ -40,7 +40,7 @@ typecheck: install
 	$(VENV)/bin/mypy core pipeline lienthong connectors schemas quality sharing agencies bench tests $(wildcard dags/*.py)
 
 pytest: install
-	$(VENV)/bin/pytest -m "unit or integration or e2e" $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "unit or integration or e2e" --durations=25 $(PYTEST_ARGS)
 
 test: lint typecheck pytest  ## ruff, mypy, then pytest with every marker
 
