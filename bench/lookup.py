@@ -31,7 +31,6 @@ import uuid
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,6 @@ from typing import Any
 import httpx
 import psutil
 import psycopg
-import pyarrow as pa
 import sqlalchemy as sa
 
 from sharing import db
@@ -72,31 +70,6 @@ def tax_codes(n: int) -> list[str]:
     return out
 
 
-def _table(dataset: str, n: int, values: dict[str, list[Any]]) -> pa.Table:
-    """`n` rows of `dataset`'s schema: the given columns, and a plain value of its type for the others."""
-    from schemas.contract import get_contract
-    from sharing.spec import dataset_spec
-
-    schema = dataset_spec(get_contract(dataset)).schema
-    now = datetime.now(UTC)
-
-    def filler(t: pa.DataType) -> Any:
-        if pa.types.is_timestamp(t):
-            return now
-        if pa.types.is_date(t):
-            return date(2020, 1, 1)
-        if pa.types.is_boolean(t):
-            return False
-        if pa.types.is_integer(t):
-            return 1
-        if pa.types.is_decimal(t):
-            return Decimal("100.00")
-        return "x"
-
-    return pa.table({f.name: pa.array(values.get(f.name) or [filler(f.type)] * n, type=f.type) for f in schema},
-                    schema=schema)
-
-
 @dataclass(frozen=True, slots=True)
 class Data:
     codes: list[str]
@@ -108,6 +81,7 @@ def setup(pg: str, rows: int, root: Path) -> tuple[str, Data]:
     from schemas.contract import get_contract
     from sharing.publish import publish
     from sharing.spec import dataset_spec
+    from tests.sharing.tables import filled
 
     name = f"lienthong_bench_{uuid.uuid4().hex[:10]}"
     with psycopg.connect(pg, autocommit=True) as conn:
@@ -116,17 +90,17 @@ def setup(pg: str, rows: int, root: Path) -> tuple[str, Data]:
     codes = tax_codes(rows)
     n = len(codes)
     words = [f"thuongmai{i}" for i in range(n)]
-    enterprises = _table("enterprises", n, {
+    enterprises = filled("enterprises", n, {
         "enterprise_code": codes, "name": [f"Công ty TNHH Thương mại {w}" for w in words],
         "name_search": [f"cong ty tnhh thuong mai {w}" for w in words], "status": ["active"] * n,
         "commune_code": ["00004"] * n, "commune_code_source": ["00004"] * n,
         "legal_rep_name": ["Nguyễn Văn An"] * n, "legal_rep_id": ["001089012345"] * n})
     parcels = [("00004", i // 1000 + 1, i % 1000 + 1) for i in range(n)]
-    parcel_table = _table("parcels", n, {
+    parcel_table = filled("parcels", n, {
         "commune_code_source": [p[0] for p in parcels], "map_sheet": [p[1] for p in parcels],
         "parcel_number": [p[2] for p in parcels], "commune_code": ["00004"] * n, "holder_id": codes,
         "holder_name": ["Trần Thị Bình"] * n, "area_m2": [Decimal("152.40")] * n})
-    permit_table = _table("permits", 2 * n, {  # two permits per investor
+    permit_table = filled("permits", 2 * n, {  # two permits per investor
         "permit_no": [f"GPXD-{i:08d}" for i in range(2 * n)], "investor_id": codes * 2,
         "investor_name": ["Công ty TNHH"] * (2 * n), "commune_code": ["00004"] * (2 * n),
         "map_sheet": [p[1] for p in parcels] * 2, "parcel_number": [p[2] for p in parcels] * 2})

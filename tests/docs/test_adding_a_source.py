@@ -24,19 +24,24 @@ def walkthrough() -> str:
     return block.group(1)
 
 
-def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
+def run_walkthrough(commands: str, port: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The doc's shell commands as written, in `cwd`, with the example `port` moved to a free one, in a
+    clean environment (no LIENTHONG_/AIRFLOW variables of this session) with the venv's commands first."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+        free = s.getsockname()[1]
+    prelude = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIENTHONG_", "AIRFLOW"))}
+    env.update(PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}", LIENTHONG_REPO=str(ROOT))
+    return subprocess.run(["bash", "-c", prelude + commands.replace(port, str(free))], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=300, check=False)
+
+
+def test_the_walkthrough_runs_as_written(tmp_path: Path) -> None:
     commands = walkthrough()
     assert "lienthong source init" in commands and "lienthong source check" in commands
     assert "lienthong sync registry/sources/treasury.yaml" in commands
-    prelude = "set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
-    script = prelude + commands.replace("8805", str(port))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIENTHONG_", "AIRFLOW"))}
-    env.update(PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}", LIENTHONG_REPO=str(ROOT))
-    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    done = run_walkthrough(commands, "8805", tmp_path)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
     assert "wrote registry/sources/treasury.yaml" in out

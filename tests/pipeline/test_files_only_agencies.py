@@ -10,9 +10,7 @@ agencies work (voided receipts, removed permits) an incremental sync still equal
 
 from __future__ import annotations
 
-import shutil
 import subprocess
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 
@@ -32,15 +30,6 @@ pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 CASES: list[tuple[AgencyName, str]] = [("treasury", "payment_receipts"), ("district", "district_permits")]
-
-
-@pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    """A registry of the operator's, outside the package, holding only the two agencies' files."""
-    folder = tmp_path / "registry"
-    shutil.copytree(ROOT / "agencies" / "registry", folder)
-    monkeypatch.setenv("LIENTHONG_REGISTRY", str(folder))
-    yield folder
 
 
 def test_every_part_sees_a_source_added_by_a_file(registry: Path, sqlite_url: str) -> None:

@@ -9,8 +9,6 @@ with keys declared global a key sent by a second source is quarantined naming bo
 
 from __future__ import annotations
 
-import shutil
-from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
@@ -30,14 +28,6 @@ from tests.pipeline.test_files_only_agencies import _check
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def registry(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
-    folder = tmp_path / "registry"
-    shutil.copytree(ROOT / "agencies" / "registry", folder)
-    monkeypatch.setenv("LIENTHONG_REGISTRY", str(folder))
-    yield folder
 
 
 def _rows(url: str, dataset: str, where: str = "") -> set[tuple[Any, ...]]:
@@ -297,24 +287,14 @@ def test_the_shipped_mapping_files_pass_the_editors_schema() -> None:
 
 def test_the_docs_feed_walkthrough_runs_as_written(tmp_path: Path) -> None:
     """docs/adding-a-source.md, "Feeding a dataset that already exists": its commands, as written."""
-    import os
     import re
-    import socket
-    import subprocess
-    import sys
 
     text = (ROOT / "docs" / "adding-a-source.md").read_text(encoding="utf-8")
     block = re.search(r"<!-- walkthrough-feed -->\s*```sh\n(.*?)```", text, re.DOTALL)
     assert block, "docs/adding-a-source.md has no feed walk-through"
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    script = ("set -euo pipefail\ntrap 'kill $(jobs -p) 2>/dev/null || true' EXIT\n"
-              + block.group(1).replace("8806", str(port)))
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("LIENTHONG_", "AIRFLOW"))}
-    env.update(PATH=f"{Path(sys.executable).parent}:{env.get('PATH', '')}", LIENTHONG_REPO=str(ROOT))
-    done = subprocess.run(["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True,
-                          timeout=300, check=False)
+    from tests.docs.test_adding_a_source import run_walkthrough
+
+    done = run_walkthrough(block.group(1), "8806", tmp_path)
     out = done.stdout + done.stderr
     assert done.returncode == 0, out[-3000:]
     assert re.search(r"^ok$", done.stdout, re.MULTILINE) and '"source": "district"' in done.stdout, out[-3000:]

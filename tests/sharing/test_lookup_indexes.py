@@ -3,10 +3,7 @@ search (`LIKE '%word%'` for every word) is answered from instead of reading the 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 import pyarrow as pa
 import pytest
@@ -17,30 +14,14 @@ from sharing import db
 from sharing.publish import publish
 from sharing.spec import dataset_spec
 from sharing.views import ensure_lookup_indexes
+from tests.sharing.tables import filled
 
 pytestmark = pytest.mark.integration
 
 
-def _value(t: pa.DataType) -> Any:
-    if pa.types.is_timestamp(t):
-        return datetime(2026, 11, 1, tzinfo=UTC)
-    if pa.types.is_date(t):
-        return date(2026, 1, 1)
-    if pa.types.is_boolean(t):
-        return False
-    if pa.types.is_integer(t):
-        return 1
-    if pa.types.is_decimal(t):
-        return Decimal("100.00")
-    return "x"
-
-
 def _enterprises(n: int) -> pa.Table:
-    schema = dataset_spec(get_contract("enterprises")).schema
-    given = {"enterprise_code": [f"01{i:08d}" for i in range(n)],
-             "name_search": [f"cong ty tnhh thuong mai {i} hoa binh" for i in range(n)]}
-    return pa.table({f.name: pa.array(given.get(f.name) or [_value(f.type)] * n, type=f.type) for f in schema},
-                    schema=schema)
+    return filled("enterprises", n, {"enterprise_code": [f"01{i:08d}" for i in range(n)],
+                                     "name_search": [f"cong ty tnhh thuong mai {i} hoa binh" for i in range(n)]})
 
 
 def test_name_search_is_answered_from_a_trigram_index_on_postgresql(db_url: str, tmp_path: Path) -> None:

@@ -4,8 +4,6 @@ page boundary between two equal numbers loses neither."""
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +16,7 @@ from sharing import db
 from sharing.publish import publish
 from sharing.spec import dataset_spec
 from tests.sharing.api.conftest import headers, make_policy, running_api
+from tests.sharing.tables import filled
 
 pytestmark = pytest.mark.integration
 
@@ -26,26 +25,10 @@ PERMITS = [("construction", "05/GPXD-SXD"), ("district", "05/GPXD-SXD"), ("distr
            ("construction", "99/GPXD-SXD"), ("district", "99/GPXD-SXD")]
 
 
-def _value(t: pa.DataType) -> Any:
-    if pa.types.is_timestamp(t):
-        return datetime(2026, 11, 1, tzinfo=UTC)
-    if pa.types.is_date(t):
-        return date(2026, 1, 1)
-    if pa.types.is_boolean(t):
-        return False
-    if pa.types.is_integer(t):
-        return 1
-    if pa.types.is_decimal(t):
-        return Decimal("100.00")
-    return "x"
-
-
 def _permits() -> pa.Table:
-    schema = dataset_spec(get_contract("permits")).schema
-    given = {"source": [s for s, _ in PERMITS], "permit_no": [n for _, n in PERMITS],
-             "investor_id": [INVESTOR] * len(PERMITS), "commune_code": ["00004"] * len(PERMITS)}
-    return pa.table({f.name: pa.array(given.get(f.name) or [_value(f.type)] * len(PERMITS), type=f.type)
-                     for f in schema}, schema=schema)
+    return filled("permits", len(PERMITS), {
+        "source": [s for s, _ in PERMITS], "permit_no": [n for _, n in PERMITS],
+        "investor_id": [INVESTOR] * len(PERMITS), "commune_code": ["00004"] * len(PERMITS)})
 
 
 def test_pages_of_one_investor_s_permits_hold_each_permit_of_each_source_once(db_url: str, tmp_path: Path) -> None:
