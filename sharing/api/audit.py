@@ -227,12 +227,12 @@ def psycopg_dsn(url: str) -> str:
     return sa.make_url(url).set(drivername="postgresql").render_as_string(hide_password=False)
 
 
-def _writer_engine(url: str, **options: Any) -> Engine:
+def _writer_engine(url: str) -> Engine:
     from core.dbfaults import retry_connect
 
     # No pre-ping (a round trip per batch): a batch that meets a dropped connection is written again on a
     # new one (`AuditWriter._commit`), so the first entries after a PostgreSQL restart are still written.
-    engine = sa.create_engine(url, pool_size=1, **options)
+    engine = sa.create_engine(url, pool_size=1)
     retry_connect(engine)
     return engine
 
@@ -344,8 +344,9 @@ class AuditWriter:
             self._commit([item], again=False)
 
     def _append(self, entries: list[Entry]) -> list[int]:
-        """On PostgreSQL, while this process is the only one appending, one statement after the head it
-        last wrote; otherwise (the first batch, or another worker appended since) the locking transaction."""
+        """On PostgreSQL, one statement after the head this writer last wrote (again after the head it saw,
+        when another worker appended since); the locking transaction for the first batch, on SQLite, and
+        after OPTIMISTIC_TRIES misses."""
         if self._head is not None and self._dsn is not None:
             if self._raw is None or self._raw.closed:
                 self._raw = psycopg.connect(self._dsn, autocommit=True)
