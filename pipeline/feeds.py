@@ -6,11 +6,19 @@ source's row, or let this source delete it later): it is quarantined, with a rea
 sources, for a person to settle. The publish's own scope predicate (sharing/publish.py) is the last
 guard: a row that slipped through (two sources publishing the same new key at once) fails that publish
 on the serving table's unique key, never overwrites.
+
+With `feeds: {settle: prefer}` the declared ranking settles it instead: a key held by a source ranked
+below this one is taken over (its row stays valid; the publish closes the other's row), a key held by one
+ranked above is yielded (not published, not a failure); both are counted in `Settled` for the summary.
+Only two sources of the same rank are still a conflict.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+from collections import Counter
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -26,7 +34,26 @@ if TYPE_CHECKING:
     from quality.runner import Validation
     from schemas.contract import Contract
 
+log = logging.getLogger(__name__)
+
 RULE = "key_conflict"
+
+
+@dataclass(slots=True)
+class Settled:
+    """Keys a declared preference settled in one run, per other source: taken over from it, yielded to it."""
+
+    taken_over: Counter[str] = field(default_factory=Counter)
+    yielded: Counter[str] = field(default_factory=Counter)
+
+    def as_dict(self) -> dict[str, dict[str, int]]:
+        return {"taken_over": dict(self.taken_over), "yielded": dict(self.yielded)}
+
+    def line(self) -> str:
+        """`, took over 3 keys from ward, yielded 2 to province (feeds.prefer)`, or "" when none."""
+        parts = [f"took over {n} keys from {source}" for source, n in sorted(self.taken_over.items())]
+        parts += [f"yielded {n} keys to {source}" for source, n in sorted(self.yielded.items())]
+        return f", {', '.join(parts)} (feeds.prefer)" if parts else ""
 
 
 def _published_elsewhere(engine: sa.Engine, contract: Contract, keys: list[tuple[Any, ...]]
@@ -50,9 +77,37 @@ def _published_elsewhere(engine: sa.Engine, contract: Contract, keys: list[tuple
     return found
 
 
+def _settle(checked: Validation, contract: Contract, held: dict[tuple[Any, ...], str], settled: Settled
+            ) -> tuple[Validation, dict[tuple[Any, ...], str]]:
+    """The declared preference applied to the keys other sources hold: `checked` without the yielded rows,
+    and the keys still in conflict (held by a source of the same rank)."""
+    feeds = contract.feeds
+    if feeds is None or feeds.settle != "prefer":
+        return checked, held
+    mine = feeds.rank(contract.agency)
+    yielded = {k: src for k, src in held.items() if feeds.rank(src) < mine}
+    taken = {k: src for k, src in held.items() if feeds.rank(src) > mine}
+    settled.taken_over.update(taken.values())
+    settled.yielded.update(yielded.values())
+    for verb, keys in (("takes over", taken), ("yields", yielded)):
+        if keys:
+            sample = ", ".join("/".join(map(str, k)) for k in list(keys)[:5])
+            log.info("%s %s %d keys held by %s (feeds.prefer), e.g. %s", contract.agency, verb, len(keys),
+                     ", ".join(sorted(set(keys.values()))), sample)
+    if yielded:
+        key = list(contract.primary_key)
+        values = ["/".join(str(v) for v in k) for k in yielded]
+        kept = pc.invert(pc.is_in(_joined(checked.valid, key), value_set=pa.array(values, pa.string())))
+        was = checked.stats
+        checked = checked._replace(valid=checked.valid.filter(kept),
+                                   stats=dataclasses.replace(was, rows_valid=was.rows_valid - len(yielded)))
+    return checked, {k: src for k, src in held.items() if k not in yielded and k not in taken}
+
+
 def quarantine_conflicts(part: pa.Table, checked: Validation, contract: Contract, engine: sa.Engine,
-                         run_id: str) -> Validation:
-    """`checked` with the valid rows whose global key another source holds moved to its quarantine."""
+                         run_id: str, settled: Settled | None = None) -> Validation:
+    """`checked` with the valid rows whose global key another source holds moved to its quarantine, or,
+    under a declared preference, taken over or yielded (counted in `settled`)."""
     from quality.runner import split_batch
 
     if contract.feeds is None or contract.feeds.keys != "global" or not checked.valid.num_rows:
@@ -60,6 +115,7 @@ def quarantine_conflicts(part: pa.Table, checked: Validation, contract: Contract
     key = list(contract.primary_key)
     valid_keys = list(zip(*[checked.valid.column(k).to_pylist() for k in key], strict=True))
     held = _published_elsewhere(engine, contract, valid_keys)
+    checked, held = _settle(checked, contract, held, settled if settled is not None else Settled())
     if not held:
         return checked
     # the wire rows of those keys (the quarantine keeps the record as sent, for replay), once valid

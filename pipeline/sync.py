@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -26,7 +27,7 @@ from sqlalchemy.engine import Connection
 from core.dbfaults import named
 from pipeline import holds
 from pipeline.chunks import CHUNK_ROWS, chunks, prefetched
-from pipeline.feeds import quarantine_conflicts
+from pipeline.feeds import Settled, quarantine_conflicts
 from pipeline.run_quality import RunQuality
 from sharing import db
 from sharing.publish import DELETED_COLUMN, PublishResult, StateCommit, read_state, repair_snapshots
@@ -62,8 +63,10 @@ class StreamSummary:
         published = "not published (dry run)" if self.extra.get("dry_run") else f"published {version} {changes}"
         drift = self.extra.get("drift_open") or []
         seen = f", open drift {', '.join(drift)} (`lienthong drift list`)" if drift else ""
+        settled = self.extra.get("keys_settled")
+        settled_line = Settled(Counter(settled["taken_over"]), Counter(settled["yielded"])).line() if settled else ""
         return (f"{self.source}/{self.stream} -> {self.dataset}: fetched {self.fetched}, valid {self.valid}, "
-                f"quarantined {self.quarantined}, {published}, cursor {self.cursor}{seen}, "
+                f"quarantined {self.quarantined}{settled_line}, {published}, cursor {self.cursor}{seen}, "
                 f"{self.seconds:.1f}s")
 
     def as_dict(self) -> dict[str, Any]:
@@ -77,6 +80,7 @@ class StreamSummary:
                                                  "inserted": p.inserted, "updated": p.updated,
                                                  "deleted": p.deleted},
             "cursor": self.cursor, "open_drift": list(self.extra.get("drift_open") or []),
+            "keys_settled": self.extra.get("keys_settled"),
             "seconds": round(self.seconds, 3),
         }
 
@@ -226,6 +230,7 @@ def sync_stream(
     spec = dataset_spec(contract)
     run = RunQuality(contract, run_id)
     size = int(os.environ.get("LIENTHONG_CHUNK_ROWS") or CHUNK_ROWS)
+    settled = Settled()
     with open_publication(url, spec, data_dir=data_dir, full_refresh=full_refresh, run_id=run_id,
                           dry_run=dry_run) as publication:
         # where the run's wall time goes (seconds): waiting for pages, validating, handing chunks to the
@@ -243,7 +248,7 @@ def sync_stream(
                 checked = validate_batch(part, contract, run_id=run_id, engine=engine, persist=False,
                                          enforce_threshold=False)
                 if not deleted:  # a global key another source published: quarantined, never overwritten
-                    checked = quarantine_conflicts(part, checked, contract, engine, run_id)
+                    checked = quarantine_conflicts(part, checked, contract, engine, run_id, settled)
                 rows = for_publishing(checked.valid, contract)
                 timings["validate"] += time.perf_counter() - clock
                 clock = time.perf_counter()
@@ -274,6 +279,8 @@ def sync_stream(
         summary.extra["xroad_request_ids"] = extraction.request_ids  # X-Road message ids sent, in order
         summary.extra["xroad_request_hashes"] = extraction.request_hashes  # REST: the security server's hashes
         summary.extra["warnings"] = extraction.warnings
+        if settled.taken_over or settled.yielded:
+            summary.extra["keys_settled"] = settled.as_dict()
         summary.cursor = new_state.get("cursor")
         stats = run.summary()
         summary.extra["drift_open"] = sorted({d.rsplit(":", 1)[0] for d in (stats or {}).get("drift", [])

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import dataclasses
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cache
 from pathlib import Path
 from typing import Annotated, Any, Literal
@@ -212,13 +212,39 @@ class Feeds:
 
     Every published row carries its source in `column`. With `keys: per_source` the published key is
     (`column`, primary key): two districts may both issue permit number 05. With `keys: global` the key is
-    the primary key alone, and a key another source already published is quarantined as a conflict,
-    never overwritten. Either way a sync's deletes (tombstones, reconciliation, full refresh) reach
+    the primary key alone, and `settle` says what becomes of a key another source already published:
+    `quarantine` (the default) quarantines it as a conflict for a person, never overwritten; `prefer`
+    ranks the sources (`prefer`, first wins): a source takes over a key held by a source ranked below it
+    (any source not listed ranks below every listed one), and yields a key held by one ranked above it;
+    two sources of equal rank (both unlisted) are still a conflict. Every takeover and yield is reported
+    in the run's summary. Either way a sync's deletes (tombstones, reconciliation, full refresh) reach
     only the rows of its own source.
     """
 
     column: Annotated[Str, StringConstraints(pattern=r"^[a-z][a-z0-9_]*$")] = "source"
     keys: Literal["per_source", "global"] = "per_source"
+    settle: Literal["quarantine", "prefer"] = "quarantine"
+    prefer: tuple[Str, ...] = ()  # with settle: prefer, the sources by rank, first wins
+
+    def __post_init__(self) -> None:
+        if self.settle == "prefer" and self.keys != "global":
+            raise Invalid("settle", "prefer settles a global key; with keys: per_source no two sources share one")
+        if (self.settle == "prefer") != bool(self.prefer):
+            raise Invalid("prefer", "give the sources by rank with settle: prefer, and only then")
+        if len(set(self.prefer)) != len(self.prefer):
+            raise Invalid("prefer", "names a source twice")
+
+    def outranked_by(self, agency: str) -> tuple[str, ...] | None:
+        """The sources whose keys `agency` may not take over, or None when it takes over none.
+
+        A listed source takes over every source but those listed above it; an unlisted one, none."""
+        if self.settle != "prefer" or agency not in self.prefer:
+            return None
+        return self.prefer[:self.prefer.index(agency)]
+
+    def rank(self, agency: str) -> int:
+        """0 for the most preferred source; every unlisted source shares the last rank."""
+        return self.prefer.index(agency) if agency in self.prefer else len(self.prefer)
 
 
 def feed_column(feeds: Feeds, agency: str) -> Column:
@@ -481,7 +507,23 @@ def _feeds(directories: tuple[Path, ...]) -> dict[tuple[str, str], Contract]:
             if key in found:
                 raise ConfigError(f"{path.name}: stream {key[0]}/{key[1]} already feeds {found[key].dataset}")
             found[key] = contract
+    _check_preferences(found.values())
     return found
+
+
+def _check_preferences(fed: Iterable[Contract]) -> None:
+    """A `feeds.prefer` names only sources that feed its dataset: a misspelt name would rank it last."""
+    sources: dict[str, set[str]] = {}
+    for contract in fed:
+        sources.setdefault(contract.dataset, set()).add(contract.agency)
+    for dataset, contract in contracts().items():
+        if contract.feeds is None or not contract.feeds.prefer:
+            continue
+        known = sources.get(dataset, set()) | {contract.agency}
+        for i, name in enumerate(contract.feeds.prefer):
+            if name not in known:
+                raise ConfigError(f"{dataset}.yaml: feeds.prefer.{i}: {name!r} feeds no {dataset} "
+                                  f"(its sources: {', '.join(sorted(known))})")
 
 
 def feed_of(dataset: str, agency: str) -> Contract:

@@ -105,10 +105,22 @@ class _Sql:
         # a dataset of several sources: this publish's source may touch only its own rows
         self.scope = (self.q(spec.scope[0]), spec.scope[1]) if spec.scope else None
         self.params: dict[str, Any] = {"scope": spec.scope[1]} if spec.scope else {}
+        self.outranked_by = spec.outranked_by if spec.scope else None
+        self.params.update({f"above{i}": name for i, name in enumerate(self.outranked_by or ())})
 
     def in_scope(self, alias: str) -> str:
         """` AND <alias>.<source column> = :scope`: rows of this publish's source only ("" for one source)."""
         return f" AND {alias}.{self.scope[0]} = :scope" if self.scope else ""
+
+    def replaceable(self, alias: str, stage: str) -> str:
+        """`in_scope`, widened for a staged live row to another source's row this source outranks
+        (`feeds: {settle: prefer}`): a takeover replaces it by key; a delete still reaches only its own."""
+        if self.scope is None or self.outranked_by is None:
+            return self.in_scope(alias)
+        column = f"{alias}.{self.scope[0]}"
+        above = ", ".join(f":above{i}" for i in range(len(self.outranked_by)))
+        others = f"{column} NOT IN ({above})" if above else "TRUE"
+        return f" AND ({column} = :scope OR (NOT {stage}.is_deleted AND {others}))"
 
     def join(self, a: str, b: str) -> str:
         return " AND ".join(f"{a}.{k} = {b}.{k}" for k in self.key)
@@ -296,9 +308,13 @@ def _next_snapshot(
         return None  # the contract changed: rebuild from the database
     key = list(spec.primary_key)
     others = None
-    if spec.scope is not None:  # another source's rows are kept whatever this source sent
+    if spec.scope is not None:  # another source's rows are kept whatever this source sent...
         mine = pc.fill_null(pc.equal(previous.column(spec.scope[0]), spec.scope[1]), False)
         previous, others = previous.filter(mine), previous.filter(pc.invert(mine))
+        if spec.outranked_by is not None:  # ...but a key this source outranks them for, which it takes over
+            held = pc.is_in(others.column(spec.scope[0]), value_set=pa.array(spec.outranked_by, pa.string()))
+            taken = others.filter(pc.invert(held)).join(live.select(key), key, join_type="left anti")
+            others = pa.concat_tables([others.filter(held), taken.select(others.schema.names).cast(others.schema)])
     if full_refresh:  # of this source's rows, only the quarantined keys' outlive a full refresh
         previous = (previous.join(quarantined, key, join_type="left semi") if protect and quarantined is not None
                     else previous.slice(0, 0))
@@ -619,7 +635,7 @@ def _merge(conn: Connection, sql: _Sql, *, version: int, now: datetime, full_ref
     conn.execute(sa.text(
         f"CREATE TEMPORARY TABLE {changed} AS SELECT {keys}, s.is_deleted AS s_del, "
         f"COALESCE(d.is_deleted, FALSE) AS d_del, d.{sql.key[0]} IS NULL AS absent "
-        f"FROM {s} s LEFT JOIN {t} d ON d.valid_to IS NULL AND {sql.join('d', 's')}{sql.in_scope('d')} "
+        f"FROM {s} s LEFT JOIN {t} d ON d.valid_to IS NULL AND {sql.join('d', 's')}{sql.replaceable('d', 's')} "
         f"WHERE d.{sql.key[0]} IS NULL OR s.is_deleted <> d.is_deleted "
         f"OR (NOT s.is_deleted AND {sql.differs('s', 'd')})"
     ), sql.params)

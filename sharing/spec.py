@@ -25,6 +25,9 @@ class DatasetSpec:
     # (column, value): a dataset of several sources, published by the source `value`; its deletes (full
     # refresh, tombstones, reconciliation) reach only the current rows whose `column` is `value`
     scope: tuple[str, str] | None = None
+    # with a declared preference (`feeds: {settle: prefer}`), the sources ranked above `scope`'s: this
+    # publish may replace, by key, the current rows of any other source; None: of none
+    outranked_by: tuple[str, ...] | None = None
 
 
 def dataset_spec(contract: Contract) -> DatasetSpec:
@@ -37,4 +40,5 @@ def dataset_spec(contract: Contract) -> DatasetSpec:
         contract_version=str(contract.version), owner_agency=contract.owner_agency,
         partition_by="province_code" if "province_code" in schema.names else None,
         description=contract.description.en, scope=contract.scope,
+        outranked_by=contract.feeds.outranked_by(contract.agency) if contract.feeds is not None else None,
     )
