@@ -16,6 +16,7 @@ refresh keeps that key's published row (bad input never changes what is publishe
 # ruff: noqa: S608 - identifiers are quoted by the dialect's preparer; every value is a bound parameter.
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
@@ -29,11 +30,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection
 
 from core.ddl import create_tables
-from core.errors import Fatal
+from core.errors import ConfigError, Fatal
 from core.settings import positive_int
 from sharing import db, snapshots, subscriptions
 from sharing.failpoints import failpoint
 from sharing.spec import DatasetSpec
+
+log = logging.getLogger(__name__)
 
 DELETED_COLUMN = "_deleted"
 QUARANTINED_COLUMN = "_quarantined"  # key-only rows: the run quarantined this key's record, keep it as published
@@ -159,7 +162,7 @@ def publish(
     db.create_system_tables(engine)
     table = db.serving_table(spec.name, spec.schema, spec.primary_key)
     create_tables(engine, table.metadata)
-    _add_new_columns(engine, table)
+    _add_new_columns(engine, table, spec)
     now = datetime.now(UTC)
     staged, kept = _prepare_all(spec, batches, deleted_keys)
     if not full_refresh:
@@ -263,17 +266,46 @@ def repair_snapshots(url: str, data_dir: Path, dataset: str) -> None:
         snapshots.tidy(data_dir, dataset, int(row[0]) if row else 0)
 
 
-def _add_new_columns(engine: sa.Engine, table: sa.Table) -> None:
-    """A contract that evolved (drift policy `evolve`) adds nullable columns to its serving table."""
-    existing = {c["name"] for c in sa.inspect(engine).get_columns(table.name)}
+def _add_new_columns(engine: sa.Engine, table: sa.Table, spec: DatasetSpec) -> None:
+    """A contract that evolved adds nullable columns to its serving table (drift policy `evolve`), and a
+    dataset that came to have several sources (`feeds:`) gets its feed column and its new key.
+
+    A dataset published before its contract declared `feeds:` had one source, its owner: its rows get
+    the owner's name in the feed column, and the one-current-row index is rebuilt on the published key
+    (source and primary key, with keys per source), in one transaction.
+    """
+    inspector = sa.inspect(engine)
+    existing = {c["name"] for c in inspector.get_columns(table.name)}
     missing = [c for c in table.columns if c.name not in existing]
-    if not missing:
+    (index,) = (i for i in table.indexes if i.unique)
+    built = next((i for i in inspector.get_indexes(table.name) if i["name"] == index.name), None)
+    rekey = built is not None and list(built["column_names"]) != [c.name for c in index.columns]
+    if not missing and not rekey:
         return
     with engine.begin() as conn:
         quote = conn.dialect.identifier_preparer.quote
+        name = quote(table.name)
         for column in missing:
             kind = column.type.compile(dialect=conn.dialect)
-            conn.execute(sa.text(f"ALTER TABLE {quote(table.name)} ADD COLUMN {quote(column.name)} {kind}"))
+            conn.execute(sa.text(f"ALTER TABLE {name} ADD COLUMN {quote(column.name)} {kind}"))
+        if spec.scope is not None and spec.owner_agency and any(c.name == spec.scope[0] for c in missing):
+            conn.execute(sa.text(f"UPDATE {name} SET {quote(spec.scope[0])} = :owner "
+                                 f"WHERE {quote(spec.scope[0])} IS NULL"), {"owner": spec.owner_agency})
+            log.warning("%s: published before it had several sources: its rows are %s's now (feeds.column %s)",
+                        spec.name, spec.owner_agency, spec.scope[0])
+        if rekey:
+            assert built is not None
+            key = [table.c[k] for k in spec.primary_key]
+            shared = conn.execute(sa.select(*key).where(table.c.valid_to.is_(None)).group_by(*key)
+                                  .having(sa.func.count() > 1).limit(1)).first()
+            if shared is not None:  # checked first: SQLite's driver does not roll a DROP INDEX back
+                raise ConfigError(f"{spec.name}: its key is now {list(spec.primary_key)} (was "
+                                  f"{built['column_names']}), but two current rows share "
+                                  f"{'/'.join(map(str, shared))}; settle them, then sync again")
+            conn.execute(sa.text(f"DROP INDEX {quote(index.name or '')}"))
+            index.create(conn)
+            log.warning("%s: the one-current-row key is now %s (was %s)", spec.name, list(spec.primary_key),
+                        built["column_names"])
 
 
 def _next_snapshot(

@@ -153,7 +153,7 @@ class _Streamed(Publication):
         db.create_system_tables(engine)
         self.table = db.serving_table(spec.name, spec.schema, spec.primary_key)
         create_tables(engine, self.table.metadata)
-        _add_new_columns(engine, self.table)
+        _add_new_columns(engine, self.table, spec)
         self.stage = _stage_table(spec)
         self._conn = engine.connect()
         self._tx = self._conn.begin()
