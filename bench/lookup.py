@@ -227,16 +227,68 @@ def _postgres() -> dict[int, float]:
     return {p.pid: _cpu([p]) for p in psutil.process_iter(["name"]) if p.info["name"] == "postgres"}
 
 
+class RunQueue:
+    """Seconds the threads of `pids` spent runnable but waiting for a core (the second field of
+    /proc/PID/task/TID/schedstat), sampled every 50 ms so that threads which end meanwhile still count
+    (up to their last sample); and the share of the time some task on the machine waited (PSI, cpu some)."""
+
+    def __init__(self, pids: list[int]) -> None:
+        self.pids = pids
+        self.seen: dict[int, int] = {}
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._loop, daemon=True)
+
+    def _sample(self) -> None:
+        for pid in self.pids:
+            for stat in Path(f"/proc/{pid}/task").glob("*/schedstat"):
+                try:
+                    waited = int(stat.read_text().split()[1])
+                except (OSError, IndexError, ValueError):  # a thread gone since
+                    continue
+                self.seen[int(stat.parent.name)] = waited
+
+    def _loop(self) -> None:
+        while not self.stop.wait(0.05):
+            self._sample()
+
+    @staticmethod
+    def _pressure() -> float:
+        try:
+            line = Path("/proc/pressure/cpu").read_text().splitlines()[0]
+        except OSError:
+            return float("nan")
+        return int(line.rsplit("total=", 1)[1]) / 1e6
+
+    def __enter__(self) -> RunQueue:
+        self._sample()
+        self.before, self.pressure, self.started = dict(self.seen), self._pressure(), time.perf_counter()
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop.set()
+        self.thread.join()
+        self._sample()
+        self.waited = sum(v - self.before.get(tid, 0) for tid, v in self.seen.items()) / 1e9
+        self.stalled = (self._pressure() - self.pressure) / (time.perf_counter() - self.started)
+
+
 def metered(label: str, server: list[psutil.Process], work: Callable[[], Result]) -> Result:
     """`work`'s result with the CPU seconds per request that `server` (the API's processes, or this one)
     and PostgreSQL's processes spent during it: on a shared machine, latency follows the neighbours' load,
     CPU per request much less (PostgreSQL's includes what other clients of the same server asked meanwhile)."""
+    pids, me = [p.pid for p in server], [psutil.Process().pid]
     database, mine = _postgres(), _cpu(server)
-    result = work()
+    with RunQueue(pids) as waited, RunQueue(me) as waited_here:
+        result = work()
     n = max(1, len(result.latencies))
     database_used = sum(cpu - database.get(pid, 0.0) for pid, cpu in _postgres().items())
     used = (_cpu(server) - mine) / n * 1000, database_used / n * 1000
     result.cpu = f"  cpu/req: {label} {used[0]:.2f} ms, PostgreSQL {used[1]:.2f} ms"
+    if pids != me:
+        wait = waited.waited / n * 1000, waited_here.waited / n * 1000
+        result.cpu += (f"; waiting for a core/req: {label} {wait[0]:.2f} ms, load generator {wait[1]:.2f} ms"
+                       f"; some task waiting for a core {waited.stalled:.0%} of the time")
     return result
 
 

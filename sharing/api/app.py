@@ -39,6 +39,7 @@ from sharing.api.policy import Client, Policy, XRoadTrust
 from sharing.api.problems import Problem
 from sharing.api.ratelimit import Limiter, RateLimiter
 from sharing.api.responses import JSONResponse
+from sharing.api.runtime import ServingRuntime
 from sharing.api.server import PEER_CERT_KEY, URL_BYTES_KEY
 from sharing.api.state import AUDIT_SCOPE_KEY, CLIENT_SCOPE_KEY, ApiState, entry_of
 
@@ -316,4 +317,5 @@ def create_app(url: str, policy: Policy, data_dir: Path, *, audit: bool = True,
     app.include_router(obligations.router)
     contract.install(app)
     mount_ops(app, services=services)  # the operations dashboard under /ops
+    app.add_middleware(ServingRuntime)  # outermost: it sees the lifespan start-up, before any request
     return app
