@@ -29,6 +29,7 @@ from pipeline import holds
 from pipeline.chunks import CHUNK_ROWS, chunks, prefetched
 from pipeline.feeds import Settled, quarantine_conflicts
 from pipeline.run_quality import RunQuality
+from pipeline.unique import RunUnique
 from sharing import db
 from sharing.publish import DELETED_COLUMN, PublishResult, StateCommit, read_state, repair_snapshots
 from sharing.spec import dataset_spec
@@ -230,7 +231,7 @@ def sync_stream(
     spec = dataset_spec(contract)
     run = RunQuality(contract, run_id)
     size = int(os.environ.get("LIENTHONG_CHUNK_ROWS") or CHUNK_ROWS)
-    settled = Settled()
+    settled, unique = Settled(), RunUnique(contract, engine)
     with open_publication(url, spec, data_dir=data_dir, full_refresh=full_refresh, run_id=run_id,
                           dry_run=dry_run) as publication:
         # where the run's wall time goes (seconds): waiting for pages, validating, handing chunks to the
@@ -249,6 +250,7 @@ def sync_stream(
                                          enforce_threshold=False)
                 if not deleted:  # a global key another source published: quarantined, never overwritten
                     checked = quarantine_conflicts(part, checked, contract, engine, run_id, settled)
+                    checked = unique.check(part, checked, run_id)  # across the run and the published rows
                 rows = for_publishing(checked.valid, contract)
                 timings["validate"] += time.perf_counter() - clock
                 clock = time.perf_counter()
@@ -264,6 +266,13 @@ def sync_stream(
             del chunk
             clock = time.perf_counter()
         timings["fetch_wait"] += time.perf_counter() - clock
+        for checked in unique.finish(run_id):  # rows whose unique value waited for the whole run
+            publication.add(for_publishing(checked.valid, contract))
+            if checked.quarantined_keys is not None:
+                publication.add_quarantined_keys(checked.quarantined_keys)
+            run.add(checked)
+            summary.valid += checked.valid.num_rows
+            summary.quarantined += checked.quarantine.num_rows
         timings["peak_rss_mb_before_commit"] = _peak_rss_mb()
         failed = run.failure()
         if failed is not None:  # judged on the whole run: nothing of it is published
