@@ -41,7 +41,7 @@ def _published(url: str) -> dict[str, str]:
     """permit_no -> investor_id of the current rows."""
     with db.engine_for(url).connect() as conn:
         return dict(conn.execute(sa.text("SELECT permit_no, investor_id FROM ds_register_permits "
-                                         "WHERE valid_to IS NULL AND NOT is_deleted")).all())  # type: ignore[arg-type]
+                                         "WHERE valid_to IS NULL AND NOT is_deleted")).all())
 
 
 def _held(url: str, rule: str) -> list[tuple[str, str]]:
