@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 
 import httpx
@@ -130,7 +131,7 @@ def test_concurrent_writers_keep_one_chain(url: str) -> None:
 
 def test_a_writer_whose_head_moved_writes_nothing_and_chains_after_the_new_head(pg_url: str) -> None:
     """PostgreSQL's one-statement append is conditional on the head being the writer's own: after another
-    process appended, it writes nothing, and the writer's next group is chained after the head it saw."""
+    process appended, it writes nothing, and the writer's next group goes in after locking the new head."""
     engine = db.engine_for(pg_url)
     create_tables(engine)
     with engine.begin() as conn:
@@ -158,6 +159,25 @@ def test_a_writer_whose_head_moved_writes_nothing_and_chains_after_the_new_head(
         detail = conn.execute(sa.select(audit_log.c.detail).where(audit_log.c.seq == 4)).scalar_one()
     assert endpoints == ["/w/0", "/w/1", "/w/2", "/v1/x\\x00y", "/other", "/after"]
     assert detail == "Nguyễn \\udcff\\x00"
+    assert verify(pg_url)[1] == []
+
+
+def test_a_writer_waits_for_the_head_another_process_holds(pg_url: str) -> None:
+    """While another process's append holds the head, a writer whose head moved waits on its lock (no
+    retries) and chains after it once it commits."""
+    engine = db.engine_for(pg_url)
+    create_tables(engine)
+    writer = AuditWriter(pg_url)
+    try:
+        first = writer.submit(Entry(method="GET", endpoint="/mine", outcome="allowed", status=200)).result(timeout=30)
+        with engine.begin() as conn:  # another server process, in the middle of its append
+            (other,) = append(conn, [Entry(method="GET", endpoint="/other", outcome="allowed", status=200)])
+            waiting = writer.submit(Entry(method="GET", endpoint="/next", outcome="allowed", status=200))
+            time.sleep(0.5)
+            assert not waiting.done(), "written while another process held the head"
+        assert (other, waiting.result(timeout=30)) == (first + 1, first + 2)
+    finally:
+        writer.close()
     assert verify(pg_url)[1] == []
 
 
