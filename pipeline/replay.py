@@ -18,6 +18,7 @@ from typing import Any
 import pyarrow as pa
 import sqlalchemy as sa
 
+from pipeline.unique import RunUnique
 from quality.runner import validate_batch
 from quality.store import list_quarantined, quarantine
 from schemas.contract import Contract, feed_of
@@ -82,6 +83,8 @@ def replay(engine: sa.Engine, dataset: str | None = None, ids: Sequence[int] | N
                                        raws=[r.raw or "{}" for r in group])
         result = validate_batch(batch, contract, run_id=run_id, engine=engine, enforce_threshold=False,
                                 persist=False)
+        # a declared-unique value another key holds (in this replay, or published) stays quarantined
+        result = RunUnique(contract, engine).check(batch, result, run_id, last=True)
         failed = {int(i): n for n, i in enumerate(result.quarantine.column("row").to_pylist())}
         again = result.quarantine.to_pylist()
         with engine.begin() as conn:

@@ -97,9 +97,10 @@ class RunUnique:
                 self.sent[column][key] = row[column]
         return None
 
-    def check(self, part: pa.Table, checked: Validation, run_id: str) -> Validation:
+    def check(self, part: pa.Table, checked: Validation, run_id: str, *, last: bool = False) -> Validation:
         """`checked` with the valid rows whose unique value another key of this run holds moved to its
-        quarantine, and those whose value a published row holds set aside until `finish`."""
+        quarantine, and those whose value a published row holds set aside until `finish` (quarantined
+        at once when `last`: no more rows of the run will come, as in a replay)."""
         if not self.columns or not checked.valid.num_rows:
             return checked
         keys = list(zip(*[checked.valid.column(k).to_pylist() for k in self.key], strict=True))
@@ -112,7 +113,11 @@ class RunUnique:
                            if row[c] in held[c] and held[c][row[c]][0] != key
                            and self.sent[c].get(held[c][row[c]][0], row[c]) == row[c]), None)
             if holder is not None and holder[2] not in self.sent[holder[0]]:
-                wait[key] = holder  # the holder may still come in this run, with another value
+                if last:
+                    column, value, holder_key, source = holder
+                    clashes[key] = (PUBLISHED, column, value, f"{_text(holder_key)} ({source}), published")
+                else:
+                    wait[key] = holder  # the holder may still come in this run, with another value
                 continue
             clash = self._in_run(key, row)
             if clash is not None:
