@@ -21,12 +21,11 @@ from collections import Counter
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
-from schemas.mapping import map_batch
+from pipeline.held import move_to_quarantine
 from sharing import db
 from sharing.spec import dataset_spec
 
@@ -108,7 +107,6 @@ def quarantine_conflicts(part: pa.Table, checked: Validation, contract: Contract
                          run_id: str, settled: Settled | None = None) -> Validation:
     """`checked` with the valid rows whose global key another source holds moved to its quarantine, or,
     under a declared preference, taken over or yielded (counted in `settled`)."""
-    from quality.runner import split_batch
 
     if contract.feeds is None or contract.feeds.keys != "global" or not checked.valid.num_rows:
         return checked
@@ -118,27 +116,11 @@ def quarantine_conflicts(part: pa.Table, checked: Validation, contract: Contract
     checked, held = _settle(checked, contract, held, settled if settled is not None else Settled())
     if not held:
         return checked
-    # the wire rows of those keys (the quarantine keeps the record as sent, for replay), once valid
-    canonical = map_batch(part, contract).table
-    already = set(checked.quarantine.column("row").to_pylist()) if checked.quarantine.num_rows else set()
-    row_keys = list(zip(*[canonical.column(k).to_pylist() for k in key], strict=True))
-    rows = np.array([i for i, k in enumerate(row_keys) if k in held and i not in already], dtype=np.int64)
-    values = ["/".join(str(v) for v in row_keys[i]) for i in rows]
-    found = pa.table({"row": rows, "seq": np.arange(len(rows)), "rule": pa.array([RULE] * len(rows)),
-                      "column": pa.array([",".join(key)] * len(rows)), "value": pa.array(values, pa.string())})
-    _, conflicts, _ = split_batch(part, canonical, contract, run_id, found)
-    me = contract.agency
-    reasons = [f"{RULE}: {'/'.join(key)} {value!r} is published by {held[row_keys[i]]}; {me} sent it too; "
-               f"not overwritten (settle it at the source, then replay)" for i, value in zip(rows, values, strict=True)]
-    conflicts = conflicts.set_column(conflicts.schema.get_field_index("reason"), "reason",
-                                     pa.array(reasons, pa.string()))
-    mine = pc.invert(pc.is_in(_joined(checked.valid, key), value_set=pa.array(values, pa.string())))
-    was = checked.stats
-    stats = dataclasses.replace(
-        was, rows_valid=was.rows_valid - len(rows), rows_quarantined=was.rows_quarantined + len(rows),
-        rule_counts={**was.rule_counts, f"{RULE}/{','.join(key)}": len(rows)})
-    quarantine = pa.concat_tables([checked.quarantine, conflicts]) if checked.quarantine.num_rows else conflicts
-    return checked._replace(valid=checked.valid.filter(mine), quarantine=quarantine, stats=stats)
+    me, named = contract.agency, "/".join(key)
+    found = {k: (RULE, ",".join(key), "/".join(str(v) for v in k),
+                 f"{RULE}: {named} {'/'.join(str(v) for v in k)!r} is published by {source}; {me} sent it too; "
+                 f"not overwritten (settle it at the source, then replay)") for k, source in held.items()}
+    return move_to_quarantine(part, checked, contract, run_id, found, keep_keys=False)
 
 
 def _joined(table: pa.Table, key: list[str]) -> pa.Array:

@@ -17,15 +17,14 @@ The run's values are kept in memory: two entries per valid row and unique column
 from __future__ import annotations
 
 import dataclasses
-from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import sqlalchemy as sa
 
+from pipeline.held import Key, move_to_quarantine
 from schemas.mapping import map_batch
 from sharing import db
 from sharing.spec import dataset_spec
@@ -35,7 +34,6 @@ if TYPE_CHECKING:
     from schemas.contract import Contract
 
 RUN, PUBLISHED = "unique_run", "unique_published"
-Key = tuple[Any, ...]
 
 
 Clash = tuple[str, str, Any, str]  # (rule, column, value, who holds it)
@@ -169,37 +167,10 @@ def _text(key: Key) -> str:
 
 
 def _quarantine(part: pa.Table, checked: Validation, contract: Contract, run_id: str,
-                clashes: dict[Key, tuple[str, str, Any, str]]) -> Validation:
-    from quality.runner import split_batch
-
-    key = list(contract.primary_key)
-    canonical = map_batch(part, contract).table  # the wire rows, for the quarantine (replay), once valid
-    already = set(checked.quarantine.column("row").to_pylist()) if checked.quarantine.num_rows else set()
-    row_keys = list(zip(*[canonical.column(k).to_pylist() for k in key], strict=True))
-    rows = np.array([i for i, k in enumerate(row_keys) if k in clashes and i not in already], dtype=np.int64)
-    what = [clashes[row_keys[i]] for i in rows]
-    found = pa.table({"row": rows, "seq": np.arange(len(rows)), "rule": pa.array([w[0] for w in what], pa.string()),
-                      "column": pa.array([w[1] for w in what], pa.string()),
-                      "value": pa.array([str(w[2]) for w in what], pa.string())})
-    _, held, _ = split_batch(part, canonical, contract, run_id, found)
-    named = "/".join(key)
-    reasons = [f"{rule}: {column} {str(value)!r} is already held by {named} {holder}; {named} "
-               f"{_text(row_keys[i])} sent it too (declared unique: settle it at the source, then replay)"
-               for i, (rule, column, value, holder) in zip(rows, what, strict=True)]
-    held = held.set_column(held.schema.get_field_index("reason"), "reason", pa.array(reasons, pa.string()))
-    gone = {row_keys[i] for i in rows}
-    valid_keys = zip(*[checked.valid.column(k).to_pylist() for k in key], strict=True)
-    keep = pa.array([k not in gone for k in valid_keys], pa.bool_())
-    counts = Counter(f"{rule}/{column}" for rule, column, _, _ in what)
-    was = checked.stats
-    rule_counts = dict(was.rule_counts)
-    for name, n in counts.items():
-        rule_counts[name] = rule_counts.get(name, 0) + n
-    stats = dataclasses.replace(was, rows_valid=was.rows_valid - len(rows),
-                                rows_quarantined=was.rows_quarantined + len(rows), rule_counts=rule_counts)
-    quarantine = pa.concat_tables([checked.quarantine, held]) if checked.quarantine.num_rows else held
-    keys = canonical.select(list(contract.published_key)).take(pa.array(rows, pa.int64())).drop_null()
-    if checked.quarantined_keys is not None and checked.quarantined_keys.num_rows:
-        keys = pa.concat_tables([checked.quarantined_keys, keys.cast(checked.quarantined_keys.schema)])
-    return checked._replace(valid=checked.valid.filter(keep), quarantine=quarantine, stats=stats,
-                            quarantined_keys=keys)
+                clashes: dict[Key, Clash]) -> Validation:
+    named = "/".join(contract.primary_key)
+    found = {key: (rule, column, str(value),
+                   f"{rule}: {column} {str(value)!r} is already held by {named} {holder}; {named} {_text(key)} "
+                   f"sent it too (declared unique: settle it at the source, then replay)")
+             for key, (rule, column, value, holder) in clashes.items()}
+    return move_to_quarantine(part, checked, contract, run_id, found, keep_keys=True)
