@@ -263,7 +263,9 @@ def repair_snapshots(url: str, data_dir: Path, dataset: str) -> None:
     with engine.begin() as conn:
         conn.execute(sa.update(t).where(t.c.name == dataset).values(name=t.c.name))
         row = conn.execute(sa.select(t.c.current_version).where(t.c.name == dataset).with_for_update()).first()
-        snapshots.tidy(data_dir, dataset, int(row[0]) if row else 0)
+        if row is None:  # never published: no row to lock, and a first publisher may be writing its files
+            return  # now; what a killed first run left, that publisher's own tidy clears under its lock
+        snapshots.tidy(data_dir, dataset, int(row[0]))
 
 
 def _add_new_columns(engine: sa.Engine, table: sa.Table, spec: DatasetSpec) -> None:

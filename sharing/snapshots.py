@@ -499,7 +499,7 @@ def tidy(data_dir: Path, name: str, committed: int) -> list[Path]:
         if (entry.name.startswith(".v") and ".tmp-" in entry.name) or (numbered and int(numbered[1]) > committed):
             shutil.rmtree(entry, ignore_errors=True)
             removed.append(entry)
-        elif entry.name.startswith(".CURRENT.tmp-") and time.time() - entry.stat().st_mtime > 60:
+        elif entry.name.startswith(".CURRENT.tmp-") and _age(entry) > 60:
             entry.unlink(missing_ok=True)  # young ones may be a publisher's pointer being written after commit
             removed.append(entry)
     if removed:
@@ -510,3 +510,12 @@ def tidy(data_dir: Path, name: str, committed: int) -> list[Path]:
                     current_version(data_dir, name), committed)
         point_current(data_dir, name, committed)
     return removed
+
+
+def _age(path: Path) -> float:
+    """Seconds since `path` last changed; 0 when it is already gone (a publisher that just committed
+    renames its pointer into place after its lock is released, while the next run tidies)."""
+    try:
+        return time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return 0.0

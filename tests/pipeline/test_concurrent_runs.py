@@ -91,3 +91,17 @@ def test_a_kill_after_the_commit_is_repaired_when_the_next_run_starts(pg_url: st
             "CURRENT", "v000001", "v000002"]
         assert sorted(snapshots.read_version(data_dir, "permits").column("permit_no").to_pylist()) == sorted(
             live_rows(pg_url))
+
+
+def test_a_run_starting_beside_a_first_publish_leaves_its_files_alone(empty_pg: str, tmp_path: Path) -> None:
+    """Nothing is published yet, so the start-of-run repair has no catalog row to lock: what it finds may be
+    a first publisher's files being written, and it must not remove them (the CI failure of stop 27)."""
+    data_dir = tmp_path / "data"
+    folder = data_dir / "datasets" / "permits"
+    writing = folder / ".v000001.tmp-0badc0de"
+    writing.mkdir(parents=True)
+    (writing / "part-0.parquet").write_bytes(b"being written")
+    renamed = folder / "v000001"  # renamed into place, its commit still to come
+    renamed.mkdir()
+    repair_snapshots(empty_pg, data_dir, "permits")
+    assert writing.is_dir() and renamed.is_dir()
