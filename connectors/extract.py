@@ -16,13 +16,12 @@ from zoneinfo import ZoneInfo
 
 import httpx
 import pyarrow as pa
-import pyarrow.compute as pc
 
 from connectors.coerce import Coercer, field_value, raw_of
 from connectors.config import SourceConfig, StreamConfig, load_source
 from connectors.errors import StateError
 from connectors.secrets import Redactor
-from connectors.state import CursorFilter, StreamState, format_ts, key_set, missing_from, parse_ts
+from connectors.state import CursorFilter, StreamState, format_ts, key_set, missing_from, parse_ts, split_lines
 from connectors.types import RawPage, Reader
 
 log = logging.getLogger(__name__)
@@ -159,11 +158,12 @@ class Extraction:
                      self.stream.name, self._state.reconciled_at, deletes.every_minutes)
             return
         self.reconciled = True
-        # Keys are kept as one newline-joined text per page and turned into one Arrow array at the end:
-        # 2,000,000 keys stay tens of MB (Python sets, or an Arrow array per page, cost several times that).
-        pages: list[str] = []
+        # Keys are kept as one newline-joined UTF-8 text per page and turned into one Arrow array at the
+        # end: 2,000,000 keys stay tens of MB (Python sets, or an Arrow array per page, cost several times that).
+        pages: list[bytes] = []
         listed = 0
         where = f"{self.source.name}/{self.stream.name}"
+        operation = self.stream.deletes.path or self.stream.deletes.operation
         for keys in reader.keys(self.stream):
             if not keys:
                 continue
@@ -173,15 +173,14 @@ class Extraction:
                       extra={"progress": f"{where}: reconciling deletes, {listed:,} live keys listed"})
             joined = "\n".join(keys)
             if joined.count("\n") != len(keys) - 1:
-                raise StateError("a listed key contains a newline", source=self.source.name,
-                                 operation=self.stream.deletes.path or self.stream.deletes.operation)
-            pages.append(joined)
-        text = "\n".join(pages)
-        del pages
-        keys_listed = pc.split_pattern(pa.array([text], pa.large_string()), "\n").flatten() if text else \
-            pa.array([], pa.string())
-        del text
-        live = key_set(keys_listed)
+                raise StateError("a listed key contains a newline", source=self.source.name, operation=operation)
+            try:
+                pages.append(joined.encode("utf-8"))
+            except UnicodeEncodeError:  # a lone surrogate (a JSON \ud800 escape): no key of the dataset
+                raise StateError("a listed key is not valid Unicode", source=self.source.name,
+                                 operation=operation) from None
+        # no name holds the joined text or the listing: each is let go as soon as the next is made
+        live = key_set(split_lines(_drained(pages)))
         known = self._state.keys()
         gone = missing_from(known, live) if known is not None else []
         self._state.known_keys = live
@@ -209,3 +208,10 @@ def read(source: SourceConfig | str | Path, stream: str, state: Mapping[str, Any
     config = source if isinstance(source, SourceConfig) else load_source(source, environ)
     return Extraction(config, config.stream(stream), state, full_refresh=full_refresh, client=client,
                       known_keys=known_keys, environ=environ, reconcile=reconcile)
+
+
+def _drained(pages: list[bytes]) -> bytes:
+    """The pages newline-joined, the list emptied: only the joined copy is left."""
+    text = b"\n".join(pages)
+    pages.clear()
+    return text

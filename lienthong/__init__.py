@@ -6,3 +6,7 @@ plugin). Settings, errors and the engine factory are the base layer, `core`; the
 """
 
 __version__ = "0.1.0"
+
+from pipeline.memory import prefer_jemalloc
+
+prefer_jemalloc()  # the CLI's and the Airflow tasks' processes (pipeline/memory.py)

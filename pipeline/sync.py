@@ -28,6 +28,7 @@ from core.dbfaults import named
 from pipeline import holds
 from pipeline.chunks import CHUNK_ROWS, chunks, prefetched
 from pipeline.feeds import Settled, quarantine_conflicts
+from pipeline.memory import return_freed_memory
 from pipeline.run_quality import RunQuality
 from pipeline.unique import RunUnique
 from sharing import db
@@ -209,6 +210,7 @@ def sync_stream(
     from schemas.db import ensure_tables
 
     started = time.perf_counter()
+    return_freed_memory()  # RSS bounded by what the run holds (pipeline/memory.py)
     source = source_name if isinstance(source_name, SourceConfig) else load_source(source_name, environ=environ)
     contract = contract_for_stream(source.name, stream_name)
     run_id = run_id or f"{source.name}-{stream_name}-{datetime.now(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"

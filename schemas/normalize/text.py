@@ -14,10 +14,20 @@ def _to_string(values: pa.Array) -> pa.Array:
     return values if pa.types.is_string(values.type) else pc.cast(values, pa.string())
 
 
+def _collapse_whitespace(text: pa.Array) -> pa.Array:
+    """Runs of whitespace to one space. Few values have any to collapse (469 of 25,000 permit investors'
+    names): finding them takes a ninth of the time the replacement does, so only they are replaced."""
+    needs = pc.fill_null(pc.match_substring_regex(text, r"\s\s|[^\S ]"), False)  # a run, a tab, a newline
+    if not pc.any(needs).as_py():
+        return text
+    replaced = pc.replace_substring_regex(pc.filter(text, needs), r"\s+", " ")
+    return pc.replace_with_mask(text, needs, replaced)
+
+
 def clean_text(values: pa.Array) -> pa.Array:
     """NFC, runs of whitespace to one space, trimmed; an empty result is null."""
     text = pc.utf8_normalize(_to_string(as_array(values)), "NFC")
-    text = pc.utf8_trim_whitespace(pc.replace_substring_regex(text, r"\s+", " "))
+    text = pc.utf8_trim_whitespace(_collapse_whitespace(text))
     return pc.if_else(pc.equal(text, ""), pa.scalar(None, pa.string()), text)
 
 
