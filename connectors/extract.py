@@ -163,7 +163,6 @@ class Extraction:
         pages: list[bytes] = []
         listed = 0
         where = f"{self.source.name}/{self.stream.name}"
-        operation = self.stream.deletes.path or self.stream.deletes.operation
         for keys in reader.keys(self.stream):
             if not keys:
                 continue
@@ -171,14 +170,7 @@ class Extraction:
             # for a progress display (the CLI's): listing every live key takes as long as a full read
             log.debug("%s: reconciling, %d live keys listed", where, listed,
                       extra={"progress": f"{where}: reconciling deletes, {listed:,} live keys listed"})
-            joined = "\n".join(keys)
-            if joined.count("\n") != len(keys) - 1:
-                raise StateError("a listed key contains a newline", source=self.source.name, operation=operation)
-            try:
-                pages.append(joined.encode("utf-8"))
-            except UnicodeEncodeError:  # a lone surrogate (a JSON \ud800 escape): no key of the dataset
-                raise StateError("a listed key is not valid Unicode", source=self.source.name,
-                                 operation=operation) from None
+            pages.append("\n".join(keys).encode("utf-8"))  # the reader checked them (connectors/keypages.py)
         # no name holds the joined text or the listing: each is let go as soon as the next is made
         live = key_set(split_lines(_drained(pages)))
         known = self._state.keys()

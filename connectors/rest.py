@@ -11,6 +11,7 @@ from connectors import xroad
 from connectors.config import Pagination, SourceConfig, StreamConfig, XRoadAuth
 from connectors.errors import HeaderMismatch, MalformedResponse
 from connectors.http import HttpCaller, Response
+from connectors.keypages import listed_keys
 from connectors.pagination import Follow, Page, PageRequest, paginator, walk
 from connectors.replies import json_body, list_at
 from connectors.state import format_local, format_ts
@@ -79,11 +80,7 @@ class RestReader:
         assert deletes.path is not None and deletes.records is not None
         # Strict: a key mangled by a bad byte, or a null, would read as the deletion of the real key.
         for request, (keys, _) in self._walk(deletes.path, {}, deletes.records, deletes.pagination, strict_utf8=True):
-            bad = next((k for k in keys if isinstance(k, bool) or not isinstance(k, (str, int)) or k == ""), None)
-            if any(k is None for k in keys) or bad is not None:
-                raise MalformedResponse(f"a listed key is not a string or number: {bad!r}", source=self.source.name,
-                                        operation=deletes.path, page=request.label)
-            yield [str(k) for k in keys]
+            yield listed_keys(keys, source=self.source.name, operation=deletes.path, page=request.label)
 
 
 def _xroad(source: SourceConfig) -> xroad.RestXRoad | None:

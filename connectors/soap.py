@@ -51,6 +51,7 @@ from connectors.errors import (
     SoapServerFault,
 )
 from connectors.http import HttpCaller, Response
+from connectors.keypages import listed_keys
 from connectors.pagination import Follow, Page, PageRequest, paginator, walk
 from connectors.secrets import Redactor
 from connectors.soapreply import Where, decode_reply, too_many_bad_records
@@ -413,8 +414,8 @@ class SoapReader:
     def keys(self, stream: StreamConfig) -> Iterator[list[str]]:
         d = stream.deletes
         assert d.operation is not None and d.records is not None
-        for _, (items, _, _) in self._walk(d.operation, {}, d.records, d.pagination, stream.bulk):
-            yield [str(k) for k in items]
+        for request, (items, _, _) in self._walk(d.operation, {}, d.records, d.pagination, stream.bulk):
+            yield listed_keys(items, source=self.source.name, operation=d.operation, page=request.label)
 
 
 def _nest(args: Mapping[str, Any]) -> dict[str, Any]:

@@ -3,7 +3,7 @@
 pyarrow's default allocator (mimalloc in the wheels) keeps freed pages for reuse: a 500,000-record sync
 peaked at 620 MB while Arrow itself never held more than 82 MB at once; every chunk, COPY buffer and
 snapshot slice left its pages behind. jemalloc with a decay of 0 returns them at once, and glibc's own
-heap is kept from hoarding large blocks (below): the same sync peaks at about 455 MB, no slower
+heap is kept from hoarding large blocks (below): the same sync peaks at 464 MB, no slower
 (bench.sync).
 
 Arrow's C++ parts (CSV reader, Parquet writer, compute kernels) take the process's default pool, which

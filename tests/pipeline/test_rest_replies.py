@@ -44,6 +44,9 @@ CASES: dict[str, tuple[str, Rewrite, str]] = {
     "bare_list": (KEYS, _json([]), "got a JSON list"),
     "null_list": (KEYS, _null_list, "got null"),
     "null_key": (KEYS, lambda k, b: (k, b.replace(b'"GPXD', b'null, "GPXD', 1)), "not a string or number"),
+    # shapes of a key the listing's JSON can carry and no key of the dataset has
+    "newline_key": (KEYS, lambda k, b: (k, b.replace(b'"GPXD', b'"\\nGPXD', 1)), "a listed key contains a newline"),
+    "surrogate_key": (KEYS, lambda k, b: (k, b.replace(b'"GPXD', b'"\\ud800GPXD', 1)), "is not valid Unicode"),
     "records_html": (RECORDS, lambda _k, _b: ("text/html", HTML), "content type 'text/html'"),
     "records_null": (RECORDS, _null_list, "got null"),
 }
