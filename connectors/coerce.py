@@ -62,18 +62,22 @@ def field_value(record: Mapping[str, Any], name: str) -> Any:
     return value
 
 
+_INT64 = range(-(2**63), 2**63)
+
+
 def _to_int(v: Any) -> int:
     if isinstance(v, bool):
         raise CoercionError(f"expected an integer, got {v!r}")
     if isinstance(v, int):
-        return v
-    if isinstance(v, float) and v.is_integer():
-        return int(v)
-    if isinstance(v, str) and v.strip().lstrip("+-").isdigit():
-        return int(v)
-    if isinstance(v, Decimal) and v == v.to_integral_value():
-        return int(v)
-    raise CoercionError(f"expected an integer, got {v!r}")
+        out = v
+    elif ((isinstance(v, float) and v.is_integer()) or (isinstance(v, str) and v.strip().lstrip("+-").isdigit())
+          or (isinstance(v, Decimal) and v == v.to_integral_value())):
+        out = int(v)
+    else:
+        raise CoercionError(f"expected an integer, got {v!r}")
+    if out not in _INT64:  # refused here, the value alone: Arrow would refuse the whole column
+        raise CoercionError(f"{v!r} is beyond a 64-bit integer")
+    return out
 
 
 def _to_float(v: Any) -> float:
@@ -187,14 +191,25 @@ def _json_default(value: object) -> str:
     return str(value)
 
 
-# What json.dumps(r, ensure_ascii=False, default=_json_default) writes, without building an encoder per record.
-_RAW_ENCODER = json.JSONEncoder(ensure_ascii=False, default=_json_default)
+# What json.dumps(r, ensure_ascii=False, separators=(",", ":"), default=_json_default) writes, without
+# building an encoder per record. Compact, as orjson writes it (raw_json_native): one `_raw` form for all.
+_RAW_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=_json_default)
 _ENCODE_STR = json.encoder.encode_basestring  # the encoder's own string writer (ensure_ascii=False)
 
 
 def raw_json(record: Mapping[str, Any]) -> str:
     """A record's `_raw`: its JSON text, as the agency sent it (values as the reader decoded them)."""
     return _RAW_ENCODER.encode(record)
+
+
+def raw_json_native(records: Sequence[Any]) -> list[str]:
+    """`raw_json` of records that orjson parsed (only JSON's own types, ints within 64 bits, finite
+    floats, valid UTF-8), written by orjson: a fifth of the encoder's time, the same text but for how a
+    small float is spelt (`0.00001`, not `1e-05`). Encoding `_raw` was a quarter of a REST sync's reading."""
+    import orjson
+
+    dumps = orjson.dumps
+    return [dumps(r).decode() for r in records]
 
 
 # Timestamps that _json_default writes back exactly as sent: whole seconds or 6 non-zero digits of fraction,
@@ -234,7 +249,7 @@ def _fragments(values: list[Any], kind: str | None, texts: list[Any] | None = No
 def raw_rows(names: Sequence[str], columns: Sequence[list[Any]], kinds: Sequence[str | None],
              texts: Sequence[list[Any] | None] | None = None) -> list[str]:
     """`raw_json` of each row of `columns` (one list per name, in the order of `names`), a column at a time."""
-    template = "{" + ", ".join(_ENCODE_STR(name).replace("%", "%%") + ": %s" for name in names) + "}"
+    template = "{" + ",".join(_ENCODE_STR(name).replace("%", "%%") + ":%s" for name in names) + "}"
     if not names:
         return [template] * (len(columns[0]) if columns else 0)
     fragments = map(_fragments, columns, kinds, texts if texts is not None else [None] * len(columns))

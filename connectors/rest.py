@@ -8,6 +8,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from connectors import xroad
+from connectors.coerce import Decoded, raw_json_native
 from connectors.config import Pagination, SourceConfig, StreamConfig, XRoadAuth
 from connectors.errors import HeaderMismatch, MalformedResponse
 from connectors.http import HttpCaller, Response
@@ -26,17 +27,21 @@ class RestReader:
         self.request_hashes = self.xroad.request_hashes if self.xroad else []
 
     def _parse(self, response: Response, records_field: str, request: PageRequest,
-               strict_utf8: bool) -> tuple[tuple[Any, list[Any]], bool]:
+               strict_utf8: bool, with_raw: bool) -> tuple[tuple[Any, list[Any]], bool]:
         source, operation, page, redactor = self.source.name, request.url, request.label, self.caller.redactor
-        body, bad_utf8 = json_body(response, source=source, operation=operation, page=page, redactor=redactor,
-                                   strict_utf8=strict_utf8)
+        body, bad_utf8, native = json_body(response, source=source, operation=operation, page=page,
+                                           redactor=redactor, strict_utf8=strict_utf8)
         records = list_at(body, records_field, source=source, operation=operation, page=page, redactor=redactor,
                           content=response.content)
+        if with_raw and native and all(isinstance(r, dict) for r in records):  # `pages` names one that is not
+            records = Decoded(records, raw_json_native(records))
         return (body, records), bad_utf8
 
     def _walk(self, url: str, params: Mapping[str, Any], records_field: str, pagination: Pagination,
-              strict_utf8: bool = False) -> Iterator[tuple[PageRequest, tuple[list[Any], bool]]]:
-        """(request, (records, bad_utf8)) of every page; `url` names the operation in errors."""
+              strict_utf8: bool = False, with_raw: bool = False
+              ) -> Iterator[tuple[PageRequest, tuple[list[Any], bool]]]:
+        """(request, (records, bad_utf8)) of every page; `url` names the operation in errors. `with_raw`:
+        records come with their `_raw` written (coerce.Decoded) where orjson parsed the page."""
 
         def fetch(current: PageRequest, follow: Follow) -> tuple[tuple[list[Any], bool], PageRequest | None]:
             request_id = xroad.new_request_id()
@@ -46,7 +51,7 @@ class RestReader:
                     wrong = self.xroad.check(response.headers, request_id)
                     if wrong:
                         raise HeaderMismatch(wrong, source=self.source.name, operation=url, page=current.label)
-                (body, records), bad_utf8 = self._parse(response, records_field, current, strict_utf8)
+                (body, records), bad_utf8 = self._parse(response, records_field, current, strict_utf8, with_raw)
                 # a bare list has no body fields: only headers (Link) or the count can say what is next
                 page = Page(body if isinstance(body, dict) else {}, response.headers, len(records))
                 return (records, bad_utf8), follow(page)
@@ -68,7 +73,8 @@ class RestReader:
             params[stream.incremental.param] = (
                 format_local(since, ZoneInfo(self.source.timezone)) if stream.incremental.format == "local"
                 else format_ts(since))
-        for request, (records, bad_utf8) in self._walk(stream.path, params, stream.records, stream.pagination):
+        for request, (records, bad_utf8) in self._walk(stream.path, params, stream.records, stream.pagination,
+                                                        with_raw=True):
             for record in records:
                 if not isinstance(record, dict):
                     raise MalformedResponse(f"a record is not an object: {str(record)[:80]!r}",

@@ -10,6 +10,7 @@ The Airflow DAGs call the same functions, step by step.
 
 from __future__ import annotations
 
+import json
 import os
 import uuid
 from collections import Counter
@@ -144,6 +145,17 @@ def _mark_deleted(rows: pa.Table) -> pa.Table:
     return rows.append_column(DELETED_COLUMN, pa.array([True] * rows.num_rows, pa.bool_()))
 
 
+def _same_json(raw: str | None) -> str | None:
+    """`raw` in one spelling (keys sorted, compact), so a record quarantined before `_raw` was written
+    compactly (and `"a": 1` became `"a":1`) still counts as the same record."""
+    if raw is None:
+        return None
+    try:
+        return json.dumps(json.loads(raw), sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    except ValueError:
+        return raw
+
+
 def _save_quality(quarantine: list[pa.Table], stats: list[dict[str, Any]], contract_version: int
                   ) -> Callable[[Connection, PublishResult], None]:
     """Quarantine rows and validation statistics, written inside the publish transaction.
@@ -169,8 +181,10 @@ def _save_quality(quarantine: list[pa.Table], stats: list[dict[str, Any]], contr
                         q_table.c.record_key.in_(keys[start:start + 500]),
                     )
                 )
-                waiting |= {(k, raw) for k, raw in found}
-            fresh = [r for r in records if (r["record_key"], r["raw"]) not in waiting]
+                waiting |= {(k, _same_json(raw)) for k, raw in found}
+            held = {k for k, _ in waiting}
+            fresh = [r for r in records
+                     if r["record_key"] not in held or (r["record_key"], _same_json(r["raw"])) not in waiting]
             if fresh:
                 conn.execute(q_table.insert(), fresh)
         for s in stats:

@@ -66,7 +66,8 @@ def batch_from_records(
         arrays.append(pa.array(values, dtype))
         names.append(field)
     pages = [page] * n if isinstance(page, str) else list(page)
-    raw_text = list(raws) if raws is not None else [json.dumps(r, ensure_ascii=False, default=str) for r in records]
+    raw_text = list(raws) if raws is not None else [
+        json.dumps(r, ensure_ascii=False, separators=(",", ":"), default=str) for r in records]
     if deleted is None:
         deleted = [bool(r.get("deleted")) for r in records]
     arrays += [

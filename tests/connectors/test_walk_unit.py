@@ -193,3 +193,54 @@ def test_walk_is_lazy_and_a_failing_page_ends_it_after_the_pages_before() -> Non
     with pytest.raises(MalformedResponse, match="page page=3: truncated"):
         list(pages)
     assert asked == ["page=1", "page=2", "page=3"]
+
+
+def test_the_next_page_is_fetched_while_the_caller_handles_this_one() -> None:
+    import threading
+
+    asked: list[int] = []
+    second_asked = threading.Event()
+
+    def fetch(request: PageRequest, follow: Follow) -> tuple[int, PageRequest | None]:
+        number = int(request.params["page"])
+        asked.append(number)
+        if number == 2:
+            second_asked.set()
+        return number, follow(Page({}, None, 2 if number < 3 else 1))
+
+    pages = walk(paginator(PagePagination(style="page", page_size=2), "agency", "/items"), fetch, "/items", {})
+    _, first = next(pages)
+    # the caller still holds page 1: page 2 is already being asked for, and nothing after it
+    assert first == 1 and second_asked.wait(5) and asked == [1, 2]
+    assert [n for _, n in pages] == [2, 3] and asked == [1, 2, 3]  # the same requests, in order, none more
+
+
+def test_an_error_read_ahead_is_raised_where_its_page_would_be() -> None:
+    def fetch(request: PageRequest, follow: Follow) -> tuple[int, PageRequest | None]:
+        number = int(request.params["page"])
+        if number == 3:
+            raise MalformedResponse("page 3 is not JSON", source="agency", operation="/items", page=request.label)
+        return number, follow(Page({}, None, 2))
+
+    pages = walk(paginator(PagePagination(style="page", page_size=2), "agency", "/items"), fetch, "/items", {})
+    assert [n for _, n in (next(pages), next(pages))] == [1, 2]  # both handed over before the error shows
+    with pytest.raises(MalformedResponse, match="page 3 is not JSON"):
+        next(pages)
+
+
+def test_a_caller_that_stops_early_leaves_no_more_than_one_page_asked() -> None:
+    import threading
+
+    asked: list[int] = []
+
+    def fetch(request: PageRequest, follow: Follow) -> tuple[int, PageRequest | None]:
+        asked.append(int(request.params["page"]))
+        return len(asked), follow(Page({}, None, 2))  # full pages: only the caller can stop the walk
+
+    pages = walk(paginator(PagePagination(style="page", page_size=2), "agency", "/items"), fetch, "/items", {})
+    next(pages)
+    pages.close()
+    for thread in threading.enumerate():
+        if thread.name.startswith("page-ahead"):
+            thread.join(5)
+    assert asked in ([1], [1, 2])  # the page read ahead, if it had started; none after it
