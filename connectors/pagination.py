@@ -10,8 +10,7 @@ with, or a link to the page it served, would loop forever.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Generator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl, urlsplit
@@ -188,38 +187,21 @@ FetchPage = Callable[[PageRequest, Follow], tuple[T, PageRequest | None]]
 
 
 def walk(strategy: Paginator, fetch_page: FetchPage[T], url: str,
-         params: Mapping[str, Any]) -> Generator[tuple[PageRequest, T], None, None]:
+         params: Mapping[str, Any]) -> Iterator[tuple[PageRequest, T]]:
     """Every page of one listing, in order, as (request, what `fetch_page` made of it): from the
-    strategy's first request until it says there is no next page.
-
-    One page is read ahead: as soon as a page says what the next one is, the next is fetched and parsed
-    in a helper thread while the caller handles this one, so the agency builds a page while we read the
-    last. The requests are the same ones, one at a time and in order (never a speculative one, so the
-    source's declared rate and concurrency still hold); an error is raised where its page would be."""
+    strategy's first request until it says there is no next page."""
+    request: PageRequest | None = strategy.first(url, params)
     followed: set[str] = set()
+    while request is not None:
+        current = request
 
-    def follow_from(current: PageRequest) -> Follow:
-        def follow(page: Page) -> PageRequest | None:
+        def follow(page: Page, current: PageRequest = current) -> PageRequest | None:
             after = strategy.next(current, page)
             if after is not None and (after.label == current.label or after.label in followed):
                 raise PaginationLoop(f"loop detected in pagination: next page {after.label!r} was already followed",
                                      source=strategy.source, operation=strategy.operation, page=current.label)
             return after
 
-        return follow
-
-    ahead = ThreadPoolExecutor(max_workers=1, thread_name_prefix="page-ahead")
-    try:
-        current: PageRequest | None = strategy.first(url, params)
-        assert current is not None
-        pending = ahead.submit(fetch_page, current, follow_from(current))
-        while current is not None:
-            payload, after = pending.result()
-            followed.add(current.label)
-            if after is not None:
-                pending = ahead.submit(fetch_page, after, follow_from(after))
-            yield current, payload
-            current = after
-    finally:
-        # a caller that stops early leaves at most one request running; it ends on its own
-        ahead.shutdown(wait=False, cancel_futures=True)
+        payload, request = fetch_page(current, follow)
+        followed.add(current.label)
+        yield current, payload
