@@ -5,6 +5,7 @@ so nothing is rounded on the way in or in `_raw`."""
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -71,29 +72,46 @@ def test_a_plain_page_is_parsed_by_orjson() -> None:
     assert native and not bad_utf8 and body == {"items": [{"a": 922337203685477580, "b": "x"}]}
 
 
+def _huge_floors(huge: bytes, seen: dict[str, bytes]) -> Callable[[str, bytes], tuple[str, bytes]]:
+    """A proxy rule: the first record of the first page sends `floors` as a number of `huge`'s digits."""
+
+    def rewrite(kind: str, body: bytes) -> tuple[str, bytes]:
+        page = json.loads(body)
+        if page["offset"] == 0:
+            seen["key"] = page["items"][0]["permit_no"].encode()
+            at = body.index(b'"floors":', body.index(seen["key"]))
+            body = body[:at] + b'"floors":' + huge + body[body.index(b",", at):]
+        return kind, body
+
+    return rewrite
+
+
+def _quarantined(url: str) -> list[tuple[str, str]]:
+    with sa.create_engine(url).connect() as conn:
+        return [(k, raw) for k, raw in conn.execute(sa.select(quarantine.c.record_key, quarantine.c.raw))]
+
+
 @pytest.mark.integration
 def test_a_record_with_a_huge_number_is_quarantined_with_every_digit(sqlite_url: str, tmp_path: Path) -> None:
     huge = b"98765432109876543210987"
+    seen: dict[str, bytes] = {}
+    source = str(source_file("construction", tmp_path))
     with running_simulator("construction", records=300, seed=4, tmp_dir=tmp_path / "sim") as sim, \
             hostile_proxy(sim.url) as proxy:
-        first_page: dict[str, bytes] = {}
-
-        def rewrite(kind: str, body: bytes) -> tuple[str, bytes]:
-            page = json.loads(body)
-            if page["offset"] == 0:
-                first_page["key"] = page["items"][0]["permit_no"].encode()
-                at = body.index(b'"floors":', body.index(first_page["key"]))
-                end = body.index(b",", at)
-                body = body[:at] + b'"floors":' + huge + body[end:]
-            return kind, body
-
-        proxy.rewrite["/api/v1/permits"] = rewrite
-        (summary,) = sync_source(str(source_file("construction", tmp_path)), url=sqlite_url,
-                                 data_dir=tmp_path / "data", environ={"LIENTHONG_AGENCY_CONSTRUCTION_URL": proxy.url},
+        proxy.rewrite["/api/v1/permits"] = _huge_floors(huge, seen)
+        env = {"LIENTHONG_AGENCY_CONSTRUCTION_URL": proxy.url}
+        (summary,) = sync_source(source, url=sqlite_url, data_dir=tmp_path / "data", environ=env,
                                  streams=["permits"])
-    assert summary.error is None and summary.published is not None, summary.line()
-    assert summary.fetched == 300 and summary.quarantined == 1, summary.line()  # the other 299 are published
-    with sa.create_engine(sqlite_url).connect() as conn:
-        (key, raw), = conn.execute(sa.select(quarantine.c.record_key, quarantine.c.raw)).all()
-    assert key == first_page["key"].decode()
-    assert b'"floors":' + huge in raw.encode(), raw  # not 9.876543210987654e+22
+        assert summary.error is None and summary.published is not None, summary.line()
+        assert summary.fetched == 300 and summary.quarantined == 1, summary.line()  # the other 299 are published
+        (key, raw), = _quarantined(sqlite_url)
+        assert key == seen["key"].decode()
+        assert b'"floors":' + huge in raw.encode(), raw  # not 9.876543210987654e+22
+
+        # As a version before the compact `_raw` wrote it: `"a": 1`. Read again, the record is the same one.
+        with sa.create_engine(sqlite_url).begin() as conn:
+            conn.execute(quarantine.update().values(raw=json.dumps(json.loads(raw), ensure_ascii=False)))
+        (again,) = sync_source(source, url=sqlite_url, data_dir=tmp_path / "data", environ=env,
+                               streams=["permits"], full_reload=True)
+        assert again.error is None and again.quarantined == 1, again.line()
+    assert [k for k, _ in _quarantined(sqlite_url)] == [key]  # waiting once, not twice
