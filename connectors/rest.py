@@ -10,7 +10,7 @@ from zoneinfo import ZoneInfo
 from connectors import xroad
 from connectors.coerce import Decoded, raw_json_native
 from connectors.config import Pagination, SourceConfig, StreamConfig, XRoadAuth
-from connectors.errors import HeaderMismatch, MalformedResponse
+from connectors.errors import HeaderMismatch, UnexpectedShape
 from connectors.http import HttpCaller, Response
 from connectors.keypages import listed_keys
 from connectors.pagination import Follow, Page, PageRequest, paginator, walk
@@ -33,15 +33,20 @@ class RestReader:
                                            redactor=redactor, strict_utf8=strict_utf8)
         records = list_at(body, records_field, source=source, operation=operation, page=page, redactor=redactor,
                           content=response.content)
-        if with_raw and native and all(isinstance(r, dict) for r in records):  # `pages` names one that is not
-            records = Decoded(records, raw_json_native(records))
+        if with_raw:  # a feed's records (not a key listing's): each must be an object
+            for record in records:
+                if not isinstance(record, dict):
+                    raise UnexpectedShape(f"a record is not an object: {str(record)[:80]!r}", source=source,
+                                          operation=operation, page=page)
+            if native:
+                records = Decoded(records, raw_json_native(records))
         return (body, records), bad_utf8
 
     def _walk(self, url: str, params: Mapping[str, Any], records_field: str, pagination: Pagination,
               strict_utf8: bool = False, with_raw: bool = False
               ) -> Iterator[tuple[PageRequest, tuple[list[Any], bool]]]:
-        """(request, (records, bad_utf8)) of every page; `url` names the operation in errors. `with_raw`:
-        records come with their `_raw` written (coerce.Decoded) where orjson parsed the page."""
+        """(request, (records, bad_utf8)) of every page; `url` names the operation in errors. `with_raw`: the
+        records of a feed, each an object, with their `_raw` written (coerce.Decoded) where orjson parsed them."""
 
         def fetch(current: PageRequest, follow: Follow) -> tuple[tuple[list[Any], bool], PageRequest | None]:
             request_id = xroad.new_request_id()
@@ -75,10 +80,6 @@ class RestReader:
                 else format_ts(since))
         for request, (records, bad_utf8) in self._walk(stream.path, params, stream.records, stream.pagination,
                                                         with_raw=True):
-            for record in records:
-                if not isinstance(record, dict):
-                    raise MalformedResponse(f"a record is not an object: {str(record)[:80]!r}",
-                                            source=self.source.name, operation=stream.path, page=request.label)
             yield RawPage(request.label, records, bad_utf8)
 
     def keys(self, stream: StreamConfig) -> Iterator[list[str]]:

@@ -49,6 +49,8 @@ CASES: dict[str, tuple[str, Rewrite, str]] = {
     "surrogate_key": (KEYS, lambda k, b: (k, b.replace(b'"GPXD', b'"\\ud800GPXD', 1)), "is not valid Unicode"),
     "records_html": (RECORDS, lambda _k, _b: ("text/html", HTML), "content type 'text/html'"),
     "records_null": (RECORDS, _null_list, "got null"),
+    "records_not_objects": (RECORDS, lambda k, b: (k, json.dumps({**json.loads(b), "items": [1, "x"]}).encode()),
+                            "a record is not an object: '1'"),
 }
 
 
