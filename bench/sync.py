@@ -74,13 +74,9 @@ def _run(contender: str, agency: str, sim_url: str, db_url: str, out: Path, sour
 
 def _plain_read(agency: str, sim_url: str, out: Path) -> dict[str, Any]:
     """The ceiling: the agency's biggest stream read by plain httpx + a parser, nothing else done."""
-    contender = "lxml" if agency == "land" else "httpx_json"
-    args = [sys.executable, "-m", "bench.connectors_worker", contender, agency, sim_url, str(out)]
-    result = subprocess.run(args, capture_output=True, text=True, check=False)
-    if result.returncode != 0:
-        raise RuntimeError(f"plain read of {agency} failed:\n{result.stderr[-3000:]}")
-    figures: dict[str, Any] = json.loads(result.stdout.strip().splitlines()[-1])
-    return figures
+    from bench.connectors import _worker
+
+    return _worker("lxml" if agency == "land" else "httpx_json", agency, sim_url, out)
 
 
 def _daily(agency: str, tmp: Path) -> Path:
